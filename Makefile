@@ -1,0 +1,38 @@
+# Two commands (README): `make run` starts the whole product; `make test` runs the whole test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test smoke bench lint docs messages
+
+run: $(VENV)/.runtime
+	$(BIN)/python -m carbonpark.embedded run
+
+test: $(VENV)/.dev
+	@command -v chromium >/dev/null || scripts/install-chromium
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+smoke: $(VENV)/.runtime
+	$(BIN)/python scripts/smoke.py
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/http_ingest.py
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
+docs: $(VENV)/.runtime
+	$(BIN)/python manage.py error_codes --write docs/error-codes.md
+
+messages: $(VENV)/.runtime
+	$(BIN)/python manage.py compilemessages -l zh_Hans -l en
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $@

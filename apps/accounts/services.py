@@ -1,0 +1,79 @@
+"""Writes for parks, memberships and API tokens; each one audited."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.db import transaction
+from django.forms.models import model_to_dict
+
+from apps.accounts.models import ApiToken, Membership, Park
+from apps.core.services import bump_config_version, record_change
+
+PARK_FIELDS = ["code", "name_zh", "name_en", "time_zone", "uscc", "address"]
+
+
+def _snapshot(obj, fields) -> dict:
+    return {k: v for k, v in model_to_dict(obj, fields=fields).items()}
+
+
+@transaction.atomic
+def save_park(*, actor, park: Park | None = None, reason: str = "", **fields) -> Park:
+    """Create or change a park (R-5.2.3.2 d). Validated, audited, and seen by ingestion at once."""
+    before = _snapshot(park, PARK_FIELDS) if park and park.pk else None
+    park = park or Park()
+    for key, value in fields.items():
+        setattr(park, key, value)
+    if park.uscc:
+        from apps.core.validators import normalize_uscc
+
+        park.uscc = normalize_uscc(park.uscc)
+    park.full_clean()
+    park.save()
+    record_change(actor=actor, action="park.create" if before is None else "park.update", obj=park,
+                  before=before, after=_snapshot(park, PARK_FIELDS), reason=reason, park_code=park.code)
+    bump_config_version()
+    return park
+
+
+@transaction.atomic
+def set_membership(*, actor, user, park: Park, role: str) -> Membership:
+    """Give a user a role in a park (R-7.3.3: permission operations are audit-logged)."""
+    membership, created = Membership.objects.get_or_create(user=user, park=park, defaults={"role": role})
+    before = None if created else {"role": membership.role}
+    if not created and membership.role != role:
+        membership.role = role
+        membership.save(update_fields=["role"])
+    record_change(actor=actor, action="membership.set", obj=membership, before=before,
+                  after={"user": user.get_username(), "role": role}, park_code=park.code)
+    return membership
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@transaction.atomic
+def issue_token(*, actor, park: Park, name: str, role: str = ApiToken.Role.INTEGRATOR) -> tuple[ApiToken, str]:
+    """Issue an API token scoped to one park (interfaces.md §3). Returns the token and its key, which
+    is shown this once: only its SHA-256 digest is kept."""
+    prefix = secrets.token_hex(4)
+    secret = secrets.token_urlsafe(32)
+    key = f"cp_{prefix}_{secret}"
+    token = ApiToken(name=name, park=park, role=role, prefix=prefix, digest=hash_key(key),
+                     created_by=actor if getattr(actor, "pk", None) and hasattr(actor, "get_username") else None)
+    token.full_clean(exclude=["prefix", "digest"])
+    token.save()
+    record_change(actor=actor, action="token.issue", obj=token, after={"name": name, "role": role},
+                  park_code=park.code)
+    return token, key
+
+
+@transaction.atomic
+def revoke_token(*, actor, token: ApiToken, reason: str = "") -> ApiToken:
+    token.is_active = False
+    token.save(update_fields=["is_active"])
+    record_change(actor=actor, action="token.revoke", obj=token, before={"is_active": True},
+                  after={"is_active": False}, reason=reason, park_code=token.park.code)
+    return token

@@ -1,0 +1,78 @@
+"""Admin building blocks: read-only logs, edits through services, and a count-free paginator."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import connection
+from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
+
+from apps.core.models import AuditEntry
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Logs and stored data: visible, never edited here (history is new rows, never overwrites)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ServiceAdmin(admin.ModelAdmin):
+    """Admin edits go through the app's service so they are validated and audited like the API's.
+
+    Subclasses implement ``save_via_service(request, obj, form, change)`` returning the saved object."""
+
+    def save_model(self, request, obj, form, change):
+        self.save_via_service(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            from django.http import HttpResponseRedirect
+
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class EstimatedCountPaginator(Paginator):
+    """Large tables: COUNT(*) over millions of rows is what makes a changelist slow. Unfiltered, the
+    planner's estimate is used; filtered, the count stops at a cap."""
+
+    CAP = 100_000
+
+    @cached_property
+    def count(self):
+        qs = self.object_list
+        if not qs.query.where:
+            with connection.cursor() as cur:
+                cur.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                            [qs.model._meta.db_table])
+                row = cur.fetchone()
+            if row and row[0] > self.CAP:
+                return int(row[0])
+        return qs.order_by()[: self.CAP + 1].count()
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["at", "actor_label", "action", "object_type", "object_repr", "park_code", "reason"]
+    list_filter = ["action", "object_type", "park_code"]
+    search_fields = ["object_id", "object_repr", "actor_label", "reason"]
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+
+admin.site.site_header = _("CarbonPark · zero-carbon park data access")
+admin.site.site_title = _("CarbonPark")
+admin.site.index_title = _("Carbon data platform")

@@ -1,0 +1,73 @@
+"""Create the demo park, its sources, an administrator and an integrator token (idempotent)."""
+
+import os
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from apps.accounts.models import ApiToken, Park
+from apps.accounts.services import issue_token, save_park, set_membership
+from apps.catalog.models import DataItem
+from apps.core.validators import uscc_check_char
+from carbonpark.embedded import VAR_DIR
+
+DEMO_PARK = "JSTZ01"
+DEMO_SOURCES = [
+    # source id, name, kind, protocol, codes, interval (s)
+    ("JSTZ01-EM-0001", "1# 总进线电能表", "meter", "dlt645", ["CS010201"], 60),
+    ("JSTZ01-EM-0002", "2# 车间电能表", "meter", "modbus_tcp", ["CS010201"], 60),
+    ("JSTZ01-HM-0001", "热力站热量表", "meter", "modbus_tcp", ["CS010301"], 60),
+    ("JSTZ01-FM-0001", "锅炉房天然气流量计", "meter", "opcua", ["CS010101"], 60),
+    ("JSTZ01-WW-0001", "污水处理站在线监测", "monitor", "hj212", ["CS030201", "CS030202"], 60),
+    ("JSTZ01-CCUS-0001", "CCUS 捕集装置", "gateway_channel", "mqtt_json", ["CK020101"], 60),
+    ("JSTZ01-FORM-FUEL", "燃料种类台账（表单）", "form", "form", ["CS010104"], 86400),
+]
+
+
+def demo_uscc() -> str:
+    first17 = "91321200MA1DEMO0"[:16].replace("O", "0").replace("I", "1").replace("S", "5") + "1"
+    return first17 + uscc_check_char(first17)
+
+
+class Command(BaseCommand):
+    help = "Create the demo park, sources, admin user and integrator token; print the URL and login."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        from apps.sources.models import DataSource
+        from apps.sources.services import save_source
+
+        actor = "demo_setup"
+        park = Park.objects.filter(code=DEMO_PARK).first() or save_park(
+            actor=actor, code=DEMO_PARK, name_zh="泰州零碳示范园区（演示）", name_en="Taizhou Zero-Carbon Demo Park",
+            time_zone="Asia/Shanghai", uscc=demo_uscc(), address="江苏省泰州市")
+        for sid, name, kind, protocol, codes, interval in DEMO_SOURCES:
+            if not DataSource.objects.filter(source_id=sid).exists():
+                save_source(actor=actor, source_id=sid, park=park, name=name, kind=kind, protocol=protocol,
+                            collection_method="manual" if kind == "form" else "realtime",
+                            expected_interval_s=interval, data_items=list(DataItem.objects.filter(code__in=codes)))
+        User = get_user_model()
+        password_file = VAR_DIR / "admin_password"
+        password = os.environ.get("CARBONPARK_ADMIN_PASSWORD")
+        if not password:
+            if not password_file.exists():
+                VAR_DIR.mkdir(parents=True, exist_ok=True)
+                password_file.write_text(secrets.token_urlsafe(12))
+                password_file.chmod(0o600)
+            password = password_file.read_text().strip()
+        admin = User.objects.filter(username="admin").first()
+        if admin is None:
+            admin = User.objects.create_superuser("admin", "admin@example.invalid", password)
+            set_membership(actor=actor, user=admin, park=park, role="admin")
+        token_file = VAR_DIR / "demo_token"
+        if not ApiToken.objects.filter(park=park, name="demo-integrator").exists() or not token_file.exists():
+            ApiToken.objects.filter(park=park, name="demo-integrator").delete()
+            _token, key = issue_token(actor=actor, park=park, name="demo-integrator")
+            token_file.write_text(key)
+            token_file.chmod(0o600)
+        url = f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}/"
+        self.stdout.write(self.style.SUCCESS(
+            f"\nCarbonPark is up: {url}\n  login: admin / {password}\n"
+            f"  API token of the demo park: {token_file.read_text()}\n  API docs: {url}api/docs/\n"))

@@ -1,0 +1,28 @@
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+
+from apps.core.management.commands.demo_setup import DEMO_PARK
+
+
+class Command(BaseCommand):
+    help = "Wait until migrations have run and the demo park exists (the web process creates it)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--timeout", type=float, default=300)
+
+    def handle(self, *args, timeout, **options):
+        from apps.accounts.models import Park
+        from apps.sources.models import DataSource
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if Park.objects.filter(code=DEMO_PARK).exists() and DataSource.objects.filter(
+                        source_id__startswith=DEMO_PARK).count() >= 7:
+                    return
+            except DatabaseError:
+                pass
+            time.sleep(1)
+        raise CommandError("the demo park did not appear in time")

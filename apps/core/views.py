@@ -1,0 +1,46 @@
+"""Health and the published error-code table."""
+
+from django.db import connection
+from django.http import JsonResponse
+from django.utils.translation import get_language
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.errors import error_table
+
+
+def healthz(request):
+    """Liveness and readiness: the database and Redis (broker and cache) answer."""
+    checks = {}
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - report any failure as not ready
+        checks["database"] = f"error: {exc.__class__.__name__}"
+    try:
+        import redis
+        from django.conf import settings
+
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2).ping()
+        checks["redis"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["redis"] = f"error: {exc.__class__.__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    return JsonResponse({"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503)
+
+
+class ErrorCodesView(APIView):
+    """The published error-code table (docs/error-codes.md is generated from the same source)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(operation_id="error_codes")
+    def get(self, request):
+        lang = get_language() or "zh-hans"
+        return Response([{"code": e.code, "http_status": e.http_status,
+                          "message": e.message(lang), "message_zh": e.zh, "message_en": e.en, "clause": e.clause}
+                         for e in error_table()])

@@ -1,0 +1,145 @@
+"""POST and GET /api/v1/readings (interfaces.md §3): a thin adapter over ingest_readings and the
+readings selector."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django.utils.translation import get_language
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.selectors import park_ids_for, writable_park_ids
+from apps.core import errors
+from apps.core.errors import CarbonParkError
+from apps.ingestion import selectors
+from apps.ingestion.services import ingest_readings, request_fingerprint
+
+IDEMPOTENCY_HEADER = "HTTP_IDEMPOTENCY_KEY"
+
+
+class RecordSerializer(serializers.Serializer):
+    """The reading record of interfaces.md §1 (documentation only: the pipeline does the checking)."""
+
+    sourceId = serializers.CharField(max_length=64)
+    dataCode = serializers.CharField(max_length=8, required=False)
+    timestamp = serializers.CharField(help_text="YYYY-MM-DD HH:MM:SS[.SSS] in the park's zone, or ISO 8601 "
+                                                "with an offset")
+    value = serializers.JSONField(help_text="number, or string for enum/string/date items")
+    unit = serializers.CharField(required=False)
+    status = serializers.ChoiceField(choices=list("NFMSDCTB"), required=False, default="N")
+    backfill = serializers.BooleanField(required=False, default=False)
+
+
+IngestAnswer = inline_serializer("IngestAnswer", {
+    "accepted": serializers.IntegerField(),
+    "duplicates": serializers.IntegerField(),
+    "rejected": inline_serializer("RejectedRecord", {
+        "index": serializers.IntegerField(), "code": serializers.CharField(),
+        "message": serializers.CharField(), "field": serializers.CharField(required=False)}, many=True),
+})
+
+
+def decode_body(body: bytes):
+    """JSON in; NaN and Infinity tolerated at this stage so that the one record carrying them is
+    refused (E2008) while its neighbours are kept."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise CarbonParkError(errors.E1001, detail=str(exc)) from None
+
+
+def check_idempotency_key(request) -> str | None:
+    key = request.META.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not (1 <= len(key) <= 255) or not key.isascii() or not key.isprintable():
+        raise CarbonParkError(errors.E1014, field="Idempotency-Key")
+    return key
+
+
+def read_records(request, limit: int) -> tuple[list, bytes]:
+    """The body as a list of records, refused early if too large, not JSON, or too many records."""
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        raise CarbonParkError(errors.E1004, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    ctype = (request.content_type or "application/json").split(";")[0].strip().lower()
+    if ctype not in ("application/json", "text/json", "") and not ctype.endswith("+json"):
+        raise CarbonParkError(errors.E1006, content_type=ctype)
+    body = request.body
+    data = decode_body(body)
+    if isinstance(data, dict):
+        data = [data]
+    elif not isinstance(data, list):
+        raise CarbonParkError(errors.E1002)
+    if len(data) > limit:
+        raise CarbonParkError(errors.E1003, limit=limit, count=len(data))
+    return data, body
+
+
+class ReadingsView(APIView):
+    """Push readings (one record or an array of at most 10 000) and query their history."""
+
+    @extend_schema(
+        operation_id="readings_push",
+        request={"application/json": {"oneOf": [{"$ref": "#/components/schemas/Record"},
+                                                {"type": "array", "maxItems": 10000,
+                                                 "items": {"$ref": "#/components/schemas/Record"}}]}},
+        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
+                                     description="Same key and body → same answer, stored once.")],
+        responses={200: IngestAnswer, 400: IngestAnswer, 409: OpenApiResponse(description="E1005"),
+                   413: OpenApiResponse(description="E1004")},
+        description="Valid records are stored even when others are rejected (400 lists them by index).",
+    )
+    def post(self, request):
+        records, body = read_records(request, settings.READINGS_MAX_BATCH)
+        key = check_idempotency_key(request)
+        parks = writable_park_ids(request.user)
+        result = ingest_readings(records, channel="http", actor=request.user, parks=parks,
+                                 idempotency_key=key, request_hash=request_fingerprint(body) if key else None)
+        response = Response(result.response(get_language() or "zh-hans"), status=result.http_status)
+        if result.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    @extend_schema(
+        operation_id="readings_query",
+        parameters=[
+            OpenApiParameter("sourceId", OpenApiTypes.STR, description="one or several, comma-separated"),
+            OpenApiParameter("dataCode", OpenApiTypes.STR, description="one or several, comma-separated"),
+            OpenApiParameter("start", OpenApiTypes.STR, description="inclusive, YYYY-MM-DD HH:MM:SS[.SSS]"),
+            OpenApiParameter("end", OpenApiTypes.STR, description="inclusive, YYYY-MM-DD HH:MM:SS[.SSS]"),
+            OpenApiParameter("flag", OpenApiTypes.STR, enum=list(selectors.FLAG_FILTERS)),
+            OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"]),
+            OpenApiParameter("cursor", OpenApiTypes.STR), OpenApiParameter("limit", OpenApiTypes.INT),
+        ],
+        responses={200: OpenApiResponse(description="{next, previous, results: [record]} or CSV")},
+    )
+    def get(self, request):
+        query = selectors.ReadingQuery.from_params(request.query_params, park_ids_for(request.user))
+        if request.query_params.get("format") == "csv":
+            response = StreamingHttpResponse(selectors.readings_csv(query), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = 'attachment; filename="readings.csv"'
+            return response
+        page = selectors.readings_page(query, cursor=request.query_params.get("cursor"),
+                                       limit=request.query_params.get("limit"))
+        base = request.build_absolute_uri(request.path)
+        params = request.query_params.copy()
+
+        def link(cursor):
+            if cursor is None:
+                return None
+            params["cursor"] = cursor
+            return f"{base}?{params.urlencode()}"
+
+        return Response({"next": link(page.next_cursor), "previous": link(page.prev_cursor),
+                         "results": page.results})

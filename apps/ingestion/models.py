@@ -1,0 +1,160 @@
+"""Readings and everything ingestion logs beside them. Only ingest_readings writes these tables."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Flag:
+    """Platform-side quality flags: bits beside the value, never instead of it (interfaces.md §1)."""
+
+    BACKFILL = 1
+    INVALID = 2
+    SUSPECT = 4
+    REPAIRED = 8
+    PATCHED = 16
+    CORRECTED = 32
+
+    NAMES = {"backfill": BACKFILL, "invalid": INVALID, "suspect": SUSPECT, "repaired": REPAIRED,
+             "patched": PATCHED, "corrected": CORRECTED}
+    LABELS = {"backfill": _("backfill"), "invalid": _("invalid"), "suspect": _("suspect (rule flag)"),
+              "repaired": _("repaired"), "patched": _("patched"), "corrected": _("corrected")}
+
+    @classmethod
+    def names(cls, bits: int) -> list[str]:
+        return [name for name, bit in cls.NAMES.items() if bits & bit]
+
+
+class IngestBatch(models.Model):
+    """One call of ingest_readings: the validation log's header (R-9.2.3: time, result, reason)."""
+
+    received_at = models.DateTimeField(_("received"), db_index=True)
+    channel = models.CharField(_("channel"), max_length=16)
+    actor_label = models.CharField(_("actor"), max_length=150)
+    park = models.ForeignKey("accounts.Park", verbose_name=_("park"), null=True, blank=True,
+                             on_delete=models.SET_NULL)
+    total = models.PositiveIntegerField(_("records"), default=0)
+    accepted = models.PositiveIntegerField(_("accepted"), default=0)
+    duplicates = models.PositiveIntegerField(_("duplicates"), default=0)
+    rejected = models.PositiveIntegerField(_("rejected"), default=0)
+    flagged = models.PositiveIntegerField(_("flagged"), default=0)
+    warned = models.PositiveIntegerField(_("warned"), default=0)
+
+    class Meta:
+        verbose_name = _("ingest batch")
+        verbose_name_plural = _("validation log")
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self):
+        return f"#{self.pk} {self.channel} {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Reading(models.Model):
+    """One stored reading, identified by (source, data item, timestamp). The value is stored in the
+    item's unit; when it arrived in another unit, the value and unit as received sit beside it."""
+
+    park = models.ForeignKey("accounts.Park", verbose_name=_("park"), on_delete=models.PROTECT,
+                             related_name="+", db_index=False)
+    source = models.ForeignKey("sources.DataSource", verbose_name=_("data source"), on_delete=models.PROTECT,
+                               related_name="+", db_index=False)
+    data_item = models.ForeignKey("catalog.DataItem", verbose_name=_("data item"), on_delete=models.PROTECT,
+                                  related_name="+", db_index=False)
+    ts = models.DateTimeField(_("collection time"))
+    value = models.FloatField(_("value"), null=True, blank=True)
+    text_value = models.TextField(_("text value"), null=True, blank=True)
+    received_value = models.FloatField(_("value as received"), null=True, blank=True)
+    received_unit = models.CharField(_("unit as received"), max_length=32, blank=True, default="")
+    status = models.CharField(_("device status"), max_length=1, default="N")
+    flags = models.SmallIntegerField(_("flags"), default=0)
+    channel = models.CharField(_("channel"), max_length=16)
+    batch = models.ForeignKey(IngestBatch, verbose_name=_("batch"), on_delete=models.PROTECT, related_name="+",
+                              db_index=False, db_constraint=False)
+    received_at = models.DateTimeField(_("received"))
+
+    class Meta:
+        verbose_name = _("reading")
+        verbose_name_plural = _("readings")
+        constraints = [models.UniqueConstraint(fields=["source", "data_item", "ts"], name="uniq_reading_identity")]
+        indexes = [
+            models.Index(fields=["park", "-ts"], name="reading_park_ts"),
+            models.Index(fields=["-ts"], name="reading_ts"),
+            models.Index(fields=["data_item", "-ts"], name="reading_item_ts"),
+        ]
+
+    def __str__(self):
+        return f"{self.source_id}/{self.data_item_id}@{self.ts:%Y-%m-%d %H:%M:%S}"
+
+
+class Rejection(models.Model):
+    """A record ingestion refused, kept with its raw content and error code (R-9.3.1: nothing
+    silently dropped; the sender is told to resend)."""
+
+    batch = models.ForeignKey(IngestBatch, verbose_name=_("batch"), on_delete=models.CASCADE,
+                              related_name="rejections")
+    index = models.PositiveIntegerField(_("index in batch"))
+    park = models.ForeignKey("accounts.Park", verbose_name=_("park"), null=True, blank=True,
+                             on_delete=models.SET_NULL, related_name="+")
+    source_ref = models.CharField(_("source ID as sent"), max_length=100, blank=True, db_index=True)
+    data_code = models.CharField(_("data code as sent"), max_length=40, blank=True)
+    code = models.CharField(_("error code"), max_length=8, db_index=True)
+    field = models.CharField(_("field"), max_length=40, blank=True)
+    message_zh = models.TextField(_("message (Chinese)"))
+    message_en = models.TextField(_("message (English)"))
+    raw = models.TextField(_("record as received"))
+    received_at = models.DateTimeField(_("received"), db_index=True)
+
+    class Meta:
+        verbose_name = _("rejected record")
+        verbose_name_plural = _("rejected records")
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self):
+        return f"{self.code} #{self.batch_id}[{self.index}]"
+
+
+class ValidationEvent(models.Model):
+    """A record that was stored with a flag or a warning, or not stored because it repeated one
+    already kept (R-8.4.2.4, R-9.3.1: keep the first valid record and log the repeat)."""
+
+    class Kind(models.TextChoices):
+        DUPLICATE = "duplicate", _("duplicate")
+        FLAGGED = "flagged", _("flagged")
+        WARNED = "warned", _("warned")
+
+    batch = models.ForeignKey(IngestBatch, verbose_name=_("batch"), on_delete=models.CASCADE,
+                              related_name="events")
+    index = models.PositiveIntegerField(_("index in batch"))
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    code = models.CharField(_("code"), max_length=8)
+    source_ref = models.CharField(_("source ID"), max_length=100)
+    data_code = models.CharField(_("data code"), max_length=40)
+    ts = models.DateTimeField(_("collection time"))
+    value_repr = models.TextField(_("value"), blank=True)
+    message_zh = models.TextField(_("message (Chinese)"), blank=True)
+    message_en = models.TextField(_("message (English)"), blank=True)
+    rule = models.ForeignKey("quality.Rule", verbose_name=_("rule"), null=True, blank=True,
+                             on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = _("validation event")
+        verbose_name_plural = _("validation events")
+        ordering = ["-batch_id", "index"]
+
+    def __str__(self):
+        return f"{self.kind} {self.code} {self.source_ref}/{self.data_code}"
+
+
+class IdempotencyKey(models.Model):
+    """A request remembered by its Idempotency-Key: the same key returns the same answer."""
+
+    scope = models.CharField(max_length=80)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response = models.JSONField(null=True)
+    batch = models.ForeignKey(IngestBatch, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("idempotency key")
+        verbose_name_plural = _("idempotency keys")
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="uniq_idempotency_key")]

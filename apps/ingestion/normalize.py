@@ -1,0 +1,248 @@
+"""Turn records as received into normalized rows, or into rejections with a stable code.
+
+Format and reference checks (R-9.2.1), timestamps in the park's zone to UTC with milliseconds
+(interfaces.md §1), unit conversion keeping the value as received (R-9.1.3), then the rule library
+(R-9.2.3). No I/O here: the caller passes the compiled configuration and the clock.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from apps.catalog.units import conversion_factor
+from apps.core.errors import ErrorCode
+from apps.ingestion import errors
+from apps.ingestion.config import IngestConfig, ItemInfo
+from apps.ingestion.models import Flag
+from apps.quality.rules import Candidate
+
+SOURCE_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+LOCAL_TS_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{3})?")
+ISO_TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:?\d{2})")
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+STATUSES = frozenset("NFMSDCTB")
+TEXT_LIMIT = 1000
+_TYPE_NAMES = {str: "string", int: "number", float: "number", bool: "boolean", list: "array", dict: "object",
+               type(None): "null"}
+
+
+@dataclass(slots=True)
+class Row:
+    """A normalized reading, ready to store."""
+
+    index: int
+    park_id: int
+    source_pk: int
+    item_pk: int
+    ts: datetime
+    value: float | None
+    text: str | None
+    received_value: float | None
+    received_unit: str
+    status: str
+    flags: int
+    source_id: str
+    code: str
+
+
+@dataclass(slots=True)
+class Problem:
+    """A record refused, flagged or warned, with what to tell the sender."""
+
+    index: int
+    error: ErrorCode
+    field: str
+    params: dict
+    source_ref: str = ""
+    data_code: str = ""
+    park_id: int | None = None
+    source_pk: int | None = None
+    rule_pk: int | None = None
+    message_zh: str = ""
+    message_en: str = ""
+
+    def messages(self) -> tuple[str, str]:
+        if self.message_zh or self.message_en:
+            return (self.message_zh or self.message_en, self.message_en or self.message_zh)
+        return self.error.message("zh-hans", **self.params), self.error.message("en", **self.params)
+
+
+class Refused(Exception):
+    """A record refused: its code, the field at fault, and the parameters of the message."""
+
+    def __init__(self, error: ErrorCode, where: str = "", **params):
+        self.error, self.field, self.params = error, where, params
+
+
+def _type_name(v) -> str:
+    return _TYPE_NAMES.get(type(v), type(v).__name__)
+
+
+def parse_timestamp(raw, tz) -> datetime:
+    """`YYYY-MM-DD HH:MM:SS[.SSS]` in the park's zone, or ISO 8601 with an offset → UTC, milliseconds."""
+    if not isinstance(raw, str):
+        raise Refused(errors.E2007, "timestamp", value=repr(raw))
+    try:
+        if LOCAL_TS_RE.fullmatch(raw):
+            dt = datetime.fromisoformat(raw).replace(tzinfo=tz)
+        elif ISO_TS_RE.fullmatch(raw):
+            dt = datetime.fromisoformat(raw)
+        else:
+            raise Refused(errors.E2007, "timestamp", value=raw)
+    except ValueError:
+        raise Refused(errors.E2007, "timestamp", value=raw) from None
+    if dt.microsecond % 1000:
+        dt = dt.replace(microsecond=dt.microsecond // 1000 * 1000)
+    return dt.astimezone(UTC)
+
+
+def _value(raw: dict, item: ItemInfo) -> tuple[float | None, str | None, float | None, str]:
+    """(value in the item's unit, text value, value as received if converted, unit as received)."""
+    if "value" not in raw or raw["value"] is None:
+        raise Refused(errors.E2001, "value", field="value")
+    v = raw["value"]
+    unit = raw.get("unit")
+    if unit is not None and not isinstance(unit, str):
+        raise Refused(errors.E2002, "unit", field="unit", expected="string", got=_type_name(unit))
+    if item.data_type == "number":
+        if type(v) is float:
+            if not math.isfinite(v):
+                raise Refused(errors.E2008, "value", value=str(v))
+        elif type(v) is int:
+            v = float(v)
+            if not math.isfinite(v):
+                raise Refused(errors.E2008, "value", value=str(raw["value"]))
+        else:
+            raise Refused(errors.E2002, "value", field="value", expected="number", got=_type_name(v))
+        if not unit or unit == item.unit:
+            return v, None, None, ""
+        factor = conversion_factor(unit, item.unit) if item.unit else None
+        if factor is None:
+            raise Refused(errors.E2009, "unit", unit=unit, expected=item.unit or "—")
+        if factor == 1.0:
+            return v, None, None, unit
+        return float(f"{v * factor:.15g}"), None, v, unit
+    if not isinstance(v, str):
+        raise Refused(errors.E2002, "value", field="value", expected="string", got=_type_name(v))
+    if unit and item.unit and unit != item.unit:
+        raise Refused(errors.E2009, "unit", unit=unit, expected=item.unit)
+    if item.data_type == "enum":
+        code = item.enum_lookup.get(v) or item.enum_lookup.get(v.strip())
+        if code is None:
+            from apps.quality.errors import E3003
+
+            raise Refused(E3003, "value", value=v, allowed=", ".join(item.enum_codes[:12]))
+        return None, code, None, ""
+    if item.data_type == "date":
+        if not DATE_RE.fullmatch(v):
+            raise Refused(errors.E2017, "value", value=v)
+        try:
+            date.fromisoformat(v)
+        except ValueError:
+            raise Refused(errors.E2017, "value", value=v) from None
+        return None, v, None, ""
+    if len(v) > TEXT_LIMIT:
+        raise Refused(errors.E2018, "value", length=len(v), limit=TEXT_LIMIT)
+    return None, v, None, ""
+
+
+def normalize(records, cfg: IngestConfig, *, allowed_parks: frozenset | None, now: datetime,
+              default_backfill: bool = False):
+    """Check and normalize every record. Returns (rows, problems): rows to store (the first valid
+    one of each identity), and one Problem per refused, flagged, warned or repeated record."""
+    rows: list[Row] = []
+    rejected: list[Problem] = []
+    notes: list[Problem] = []   # flagged / warned / in-batch duplicates
+    seen: dict[tuple, int] = {}
+    sources = cfg.sources
+    parks = cfg.parks
+    for index, raw in enumerate(records):
+        source_ref = code_ref = ""
+        park_id = source_pk = None
+        try:
+            if not isinstance(raw, dict):
+                raise Refused(errors.E2013, "", got=_type_name(raw))
+            sid = raw.get("sourceId")
+            if sid is None:
+                raise Refused(errors.E2001, "sourceId", field="sourceId")
+            if not isinstance(sid, str) or not SOURCE_ID_RE.fullmatch(sid):
+                source_ref = str(sid)[:100]
+                raise Refused(errors.E2011, "sourceId", value=str(sid)[:100])
+            source_ref = sid
+            src = sources.get(sid)
+            if src is None or (allowed_parks is not None and src.park_id not in allowed_parks):
+                raise Refused(errors.E2003, "sourceId", source=sid)
+            park_id, source_pk = src.park_id, src.pk
+            if not src.enabled:
+                raise Refused(errors.E2012, "sourceId", source=sid)
+            code = raw.get("dataCode")
+            if code is None:
+                item = src.only_item
+                if item is None:
+                    raise Refused(errors.E2006, "dataCode", source=sid)
+                code = item.code
+            elif not isinstance(code, str):
+                raise Refused(errors.E2002, "dataCode", field="dataCode", expected="string", got=_type_name(code))
+            else:
+                item = src.items.get(code)
+                if item is None:
+                    code_ref = code[:40]
+                    if code not in cfg.items:
+                        raise Refused(errors.E2004, "dataCode", code=code[:40])
+                    raise Refused(errors.E2005, "dataCode", source=sid, code=code)
+            code_ref = code
+            if not item.active:
+                raise Refused(errors.E2016, "dataCode", code=code)
+            if "timestamp" not in raw:
+                raise Refused(errors.E2001, "timestamp", field="timestamp")
+            ts = parse_timestamp(raw["timestamp"], parks[park_id].tz)
+            value, text, received_value, received_unit = _value(raw, item)
+            status = raw.get("status", "N")
+            if status is None:
+                status = "N"
+            elif status not in STATUSES:
+                raise Refused(errors.E2010, "status", value=str(status)[:10])
+            backfill = raw.get("backfill", default_backfill)
+            if backfill is None:
+                backfill = default_backfill
+            elif type(backfill) is not bool:
+                raise Refused(errors.E2015, "backfill")
+            flags = Flag.BACKFILL if backfill else 0
+            checks = cfg.checks_for(park_id, source_pk, item)
+            rec_notes = None
+            if checks:
+                cand = Candidate(value, text, ts, raw, now)
+                for rule, check in checks:
+                    failed = check(cand)
+                    if failed is None:
+                        continue
+                    problem = Problem(index, rule.error, "", failed, source_ref, code_ref, park_id, source_pk,
+                                      rule.pk, rule.message_zh, rule.message_en)
+                    if rule.severity == "reject":
+                        raise _RuleRefused(problem)
+                    if rule.severity == "flag":
+                        flags |= Flag.SUSPECT
+                    problem.field = rule.severity
+                    rec_notes = (rec_notes or []) + [problem]
+            identity = (source_pk, item.pk, ts)
+            if identity in seen:
+                notes.append(Problem(index, errors.E4002, "duplicate", {}, source_ref, code_ref, park_id, source_pk))
+                continue
+            seen[identity] = index
+            if rec_notes:
+                notes.extend(rec_notes)
+            rows.append(Row(index, park_id, source_pk, item.pk, ts, value, text, received_value, received_unit,
+                            status, flags, sid, code))
+        except Refused as r:
+            rejected.append(Problem(index, r.error, r.field, r.params, source_ref, code_ref, park_id, source_pk))
+        except _RuleRefused as r:
+            rejected.append(r.problem)
+    return rows, rejected, notes
+
+
+class _RuleRefused(Exception):
+    def __init__(self, problem: Problem):
+        self.problem = problem

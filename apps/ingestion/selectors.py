@@ -1,0 +1,194 @@
+"""Reads of stored readings, always scoped to the caller's parks (interfaces.md §3 history query)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db.models import F, Q, QuerySet
+
+from apps.core import errors
+from apps.core.errors import CarbonParkError
+from apps.ingestion.config import current_config
+from apps.ingestion.models import Flag, Reading
+from apps.ingestion.normalize import Refused, parse_timestamp
+
+FLAG_FILTERS = list(Flag.NAMES)
+MAX_LIMIT = 5000
+
+
+@dataclass
+class ReadingQuery:
+    park_ids: list[int]
+    source_pks: list[int] | None = None
+    item_pks: list[int] | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    flag: int | None = None
+
+    @classmethod
+    def from_params(cls, params, park_ids) -> ReadingQuery:
+        cfg = current_config()
+        q = cls(park_ids=list(park_ids))
+        tz = None
+        if params.get("sourceId"):
+            q.source_pks = []
+            for sid in params["sourceId"].split(","):
+                src = cfg.sources.get(sid.strip())
+                if src is None or src.park_id not in q.park_ids:
+                    raise CarbonParkError(errors.E1009, param="sourceId", detail=f"unknown source {sid}")
+                q.source_pks.append(src.pk)
+                tz = cfg.parks[src.park_id].tz
+        if tz is None and len(q.park_ids) == 1 and q.park_ids[0] in cfg.parks:
+            tz = cfg.parks[q.park_ids[0]].tz
+        if tz is None:
+            import zoneinfo
+
+            tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+        if params.get("dataCode"):
+            q.item_pks = []
+            for code in params["dataCode"].split(","):
+                item = cfg.items.get(code.strip())
+                if item is None:
+                    raise CarbonParkError(errors.E1009, param="dataCode", detail=f"unknown code {code}")
+                q.item_pks.append(item.pk)
+        for name in ("start", "end"):
+            if params.get(name):
+                try:
+                    setattr(q, name, parse_timestamp(params[name], tz))
+                except Refused:
+                    raise CarbonParkError(errors.E1009, param=name,
+                                          detail="use YYYY-MM-DD HH:MM:SS[.SSS]") from None
+        if params.get("flag"):
+            if params["flag"] not in Flag.NAMES:
+                raise CarbonParkError(errors.E1009, param="flag", detail=f"one of {', '.join(Flag.NAMES)}")
+            q.flag = Flag.NAMES[params["flag"]]
+        return q
+
+    def queryset(self) -> QuerySet[Reading]:
+        qs = Reading.objects.filter(park_id__in=self.park_ids)
+        if self.source_pks is not None:
+            qs = qs.filter(source_id__in=self.source_pks)
+        if self.item_pks is not None:
+            qs = qs.filter(data_item_id__in=self.item_pks)
+        if self.start:
+            qs = qs.filter(ts__gte=self.start)
+        if self.end:
+            qs = qs.filter(ts__lte=self.end)
+        if self.flag:
+            qs = qs.alias(flag_bits=F("flags").bitand(self.flag)).exclude(flag_bits=0)
+        return qs
+
+
+FIELDS = ("id", "park_id", "source_id", "data_item_id", "ts", "value", "text_value", "received_value",
+          "received_unit", "status", "flags")
+
+
+class RecordView:
+    """Stored rows → the record shape of interfaces.md §1, with the platform's flags beside it."""
+
+    def __init__(self):
+        cfg = current_config()
+        self.source_ids = {s.pk: s.source_id for s in cfg.sources.values()}
+        self.items = {i.pk: i for i in cfg.items.values()}
+        self.tz = {p.pk: p.tz for p in cfg.parks.values()}
+
+    def record(self, row) -> dict:
+        _id, park_id, source_pk, item_pk, ts, value, text, rv, ru, status, flags = row
+        item = self.items[item_pk]
+        out = {
+            "sourceId": self.source_ids.get(source_pk, str(source_pk)),
+            "dataCode": item.code,
+            "timestamp": ts.astimezone(self.tz[park_id]).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+            "value": value if text is None else text,
+            "unit": item.unit,
+            "status": status,
+            "backfill": bool(flags & Flag.BACKFILL),
+            "flags": Flag.names(flags),
+        }
+        if rv is not None or ru:
+            out["receivedValue"] = value if rv is None else rv
+            out["receivedUnit"] = ru
+        return out
+
+
+@dataclass
+class Page:
+    results: list[dict]
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+def _encode(direction: str, ts: datetime, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{direction}|{ts.astimezone(UTC).isoformat()}|{pk}".encode()).decode()
+
+
+def _decode(cursor: str):
+    try:
+        direction, ts, pk = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        if direction not in ("n", "p"):
+            raise ValueError
+        return direction, datetime.fromisoformat(ts), int(pk)
+    except (ValueError, UnicodeDecodeError):
+        raise CarbonParkError(errors.E1009, param="cursor", detail="use the next/previous link as given") from None
+
+
+def readings_page(query: ReadingQuery, *, cursor: str | None = None, limit=None) -> Page:
+    """Keyset pagination over (ts, id), oldest first: fast at any depth, stable under inserts."""
+    try:
+        limit = min(int(limit or 500), MAX_LIMIT)
+        if limit < 1:
+            raise ValueError
+    except ValueError:
+        raise CarbonParkError(errors.E1009, param="limit", detail=f"a whole number 1–{MAX_LIMIT}") from None
+    qs = query.queryset()
+    backwards = False
+    if cursor:
+        direction, ts, pk = _decode(cursor)
+        if direction == "n":
+            qs = qs.filter(Q(ts__gt=ts) | Q(ts=ts, id__gt=pk))
+        else:
+            backwards = True
+            qs = qs.filter(Q(ts__lt=ts) | Q(ts=ts, id__lt=pk))
+    order = ("-ts", "-id") if backwards else ("ts", "id")
+    rows = list(qs.order_by(*order).values_list(*FIELDS)[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    view = RecordView()
+    results = [view.record(r) for r in rows]
+    next_cursor = prev_cursor = None
+    if rows:
+        if more or backwards:
+            next_cursor = _encode("n", rows[-1][4], rows[-1][0])
+        if cursor and (not backwards or more):
+            prev_cursor = _encode("p", rows[0][4], rows[0][0])
+    return Page(results, next_cursor, prev_cursor)
+
+
+CSV_HEADER = ["sourceId", "dataCode", "timestamp", "value", "unit", "status", "backfill", "flags",
+              "receivedValue", "receivedUnit"]
+
+
+def readings_csv(query: ReadingQuery):
+    """Every matching reading as CSV (the batch-file header of interfaces.md §7), streamed."""
+    view = RecordView()
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(CSV_HEADER)
+    rows = query.queryset().order_by("ts", "id").values_list(*FIELDS).iterator(chunk_size=5000)
+    for n, row in enumerate(rows, 1):
+        rec = view.record(row)
+        writer.writerow([rec["sourceId"], rec["dataCode"], rec["timestamp"], rec["value"], rec["unit"],
+                         rec["status"], "true" if rec["backfill"] else "false", ";".join(rec["flags"]),
+                         rec.get("receivedValue", ""), rec.get("receivedUnit", "")])
+        if n % 1000 == 0:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()

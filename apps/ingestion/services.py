@@ -1,0 +1,192 @@
+"""THE ingestion pipeline. Every channel (HTTP, MQTT, files, forms, pollers, third parties) adapts its
+input to reading records and calls ingest_readings; nothing else writes readings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core import errors as core_errors
+from apps.core.errors import CarbonParkError
+from apps.core.services import actor_fields
+from apps.ingestion import store
+from apps.ingestion.config import current_config
+from apps.ingestion.normalize import Problem, normalize
+from apps.quality.services import raise_alarm
+
+
+@dataclass
+class IngestResult:
+    """What happened to a batch: the answer of interfaces.md §3, in data form."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict] = field(default_factory=list)
+    flagged: int = 0
+    warned: int = 0
+    batch_id: int | None = None
+    replayed: bool = False
+
+    @property
+    def http_status(self) -> int:
+        return 400 if self.rejected else 200
+
+    def to_json(self) -> dict:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected,
+                "flagged": self.flagged, "warned": self.warned, "batch": self.batch_id}
+
+    @classmethod
+    def from_json(cls, data: dict, replayed: bool = True) -> IngestResult:
+        return cls(data["accepted"], data["duplicates"], data["rejected"], data.get("flagged", 0),
+                   data.get("warned", 0), data.get("batch"), replayed)
+
+    def response(self, lang: str = "zh-hans") -> dict:
+        """The wire answer: {"accepted", "duplicates", "rejected": [{"index", "code", "message", "field"}]}."""
+        key = "message_en" if lang.startswith("en") else "message_zh"
+        rejected = []
+        for r in self.rejected:
+            item = {"index": r["index"], "code": r["code"], "message": r[key]}
+            if r.get("field"):
+                item["field"] = r["field"]
+            rejected.append(item)
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": rejected}
+
+
+def request_fingerprint(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _raw_text(record) -> str:
+    try:
+        return json.dumps(record, ensure_ascii=False, default=str)[:20000]
+    except (TypeError, ValueError):
+        return repr(record)[:20000]
+
+
+def _idempotency_scope(actor_label: str, channel: str) -> str:
+    return f"{channel}:{actor_label}"[:80]
+
+
+def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_key: str | None = None,
+                    request_hash: str | None = None, default_backfill: bool = False,
+                    now: datetime | None = None) -> IngestResult:
+    """Normalize, validate, de-duplicate and store a batch of reading records (R-5.2.3.2 c, R-5.2.3.5,
+    R-8.4.2.4, R-9.2.1, R-9.2.3, R-9.3.1).
+
+    ``readings``: records shaped as interfaces.md §1 (dicts as decoded from JSON, TLV, files …).
+    ``channel``: where they came from ("http", "mqtt", "file", "form", "poller", "third_party", "demo").
+    ``actor``: the user, token principal or process label responsible.
+    ``parks``: the park ids the actor may write to; None for a trusted process (any park).
+    ``idempotency_key``: with ``request_hash``, a repeat of the same request returns the first answer
+    without storing anything again; the same key with another body is refused (E1005).
+
+    Valid records are stored even when others in the batch are rejected; every rejected record is
+    kept with its raw content and code; repeats of stored readings are logged, never stored twice;
+    validation failures raise an alarm in the same transaction, so the admin shows it at once.
+    """
+    now = now or timezone.now()
+    actor_label = actor_fields(actor)["actor_label"]
+    allowed = None if parks is None else frozenset(parks)
+    cfg = current_config()
+    records = readings if isinstance(readings, list) else list(readings)
+    rows, rejected, notes = normalize(records, cfg, allowed_parks=allowed, now=now,
+                                      default_backfill=default_backfill)
+    batch_park = next(iter(allowed)) if allowed is not None and len(allowed) == 1 else None
+    if batch_park is None and rows:
+        batch_park = rows[0].park_id
+
+    with transaction.atomic():
+        cur = store.raw_cursor()
+        key_id = None
+        if idempotency_key:
+            key_id, previous = store.claim_idempotency_key(
+                cur, _idempotency_scope(actor_label, channel), idempotency_key, request_hash or "", now)
+            if key_id is None:
+                status, response, first_hash = previous
+                if isinstance(response, str):  # Django leaves jsonb undecoded on its connections
+                    response = json.loads(response)
+                if request_hash and first_hash != request_hash:
+                    raise CarbonParkError(core_errors.E1005, field="Idempotency-Key")
+                return IngestResult.from_json(response)
+        batch_id = store.insert_batch(cur, now=now, channel=channel, actor_label=actor_label,
+                                      park_id=batch_park, total=len(records))
+        inserted = store.insert_readings(cur, rows, batch_id=batch_id, channel=channel, now=now)
+        events = []
+        from apps.ingestion import errors as e
+
+        for r in rows:
+            if (r.source_pk, r.item_pk, r.ts) not in inserted:
+                zh, en = e.E4001.message("zh-hans"), e.E4001.message("en")
+                events.append((r.index, "duplicate", "E4001", r.source_id, r.code, r.ts,
+                               repr(r.value if r.text is None else r.text), zh, en, None))
+        ts_of = {r.index: r.ts for r in rows}
+        flagged = warned = 0
+        for p in notes:
+            zh, en = p.messages()
+            if p.error.code == "E4002":
+                raw = records[p.index]
+                events.append((p.index, "duplicate", "E4002", p.source_ref, p.data_code, ts_of.get(p.index, now),
+                               repr(raw.get("value")), zh, en, None))
+            else:
+                kind = "flagged" if p.field == "flag" else "warned"
+                flagged += kind == "flagged"
+                warned += kind == "warned"
+                events.append((p.index, kind, p.error.code, p.source_ref, p.data_code, ts_of.get(p.index, now),
+                               repr(p.params.get("value", "")), zh, en, p.rule_pk))
+        store.insert_events(cur, events, batch_id=batch_id)
+        store.insert_rejections(cur, rejected, [_raw_text(records[p.index]) for p in rejected],
+                                batch_id=batch_id, now=now)
+        duplicates = len(rows) - len(inserted) + sum(1 for p in notes if p.error.code == "E4002")
+        result = IngestResult(
+            accepted=len(inserted), duplicates=duplicates, flagged=flagged, warned=warned, batch_id=batch_id,
+            rejected=[_rejection_json(p) for p in rejected])
+        store.finish_batch(cur, batch_id, accepted=result.accepted, duplicates=duplicates,
+                           rejected=len(rejected), flagged=flagged, warned=warned)
+        _alarm_on(rejected, notes, batch_park, channel)
+        if key_id is not None:
+            store.save_idempotent_response(cur, key_id, result.http_status, result.to_json(), batch_id)
+    return result
+
+
+def _rejection_json(p: Problem) -> dict:
+    zh, en = p.messages()
+    out = {"index": p.index, "code": p.error.code, "message_zh": zh, "message_en": en}
+    if p.field:
+        out["field"] = p.field
+    return out
+
+
+def _alarm_on(rejected: list[Problem], notes: list[Problem], batch_park, channel: str) -> None:
+    """One alarm per (park, source, code) and batch: counted, not repeated (R-5.2.3.5, R-5.3.3)."""
+    groups = Counter((p.park_id or batch_park, p.source_pk, p.error.code) for p in rejected)
+    groups.update((p.park_id or batch_park, p.source_pk, p.error.code) for p in notes if p.field == "flag")
+    first = {}
+    for p in [*rejected, *notes]:
+        first.setdefault((p.park_id or batch_park, p.source_pk, p.error.code), p)
+    for (park_id, source_pk, code), count in groups.items():
+        p = first[(park_id, source_pk, code)]
+        zh, en = p.messages()
+        where = p.source_ref or "?"
+        raise_alarm(park_id=park_id, source_id=source_pk, kind="validation", code=code,
+                    severity="reject" if p in rejected else "flag",
+                    message_zh=f"[{channel}] {where}: {zh}", message_en=f"[{channel}] {where}: {en}", count=count)
+
+
+def purge_idempotency_keys(now: datetime | None = None) -> int:
+    """Forget Idempotency-Keys older than IDEMPOTENCY_TTL_HOURS; the readings themselves stay unique
+    by identity, so a very late retry is still stored once (as duplicates)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from apps.ingestion.models import IdempotencyKey
+
+    cutoff = (now or timezone.now()) - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

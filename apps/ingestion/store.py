@@ -1,0 +1,126 @@
+"""Set-based writes of one ingest batch: readings, rejections, events, counts, alarms, idempotency.
+
+Every statement sends whole columns as PostgreSQL arrays (one round trip per table, never row by
+row). Readings are inserted in identity order with ON CONFLICT DO NOTHING, so two batches that
+carry the same readings at the same moment neither deadlock nor store anything twice: the second
+waits for the first's commit, then finds the identities taken (R-8.4.2.4).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+from django.db import connection
+
+READING_INSERT = """
+INSERT INTO ingestion_reading (park_id, source_id, data_item_id, ts, value, text_value, received_value,
+                               received_unit, status, flags, channel, batch_id, received_at)
+SELECT p, s, d, t, v, tv, rv, ru, st, f, %(channel)s, %(batch)s, %(now)s
+FROM unnest(%(p)s::bigint[], %(s)s::bigint[], %(d)s::bigint[], %(t)s::timestamptz[], %(v)s::float8[],
+            %(tv)s::text[], %(rv)s::float8[], %(ru)s::text[], %(st)s::text[], %(f)s::int2[])
+     AS u(p, s, d, t, v, tv, rv, ru, st, f)
+ORDER BY s, d, t
+ON CONFLICT (source_id, data_item_id, ts) DO NOTHING
+RETURNING source_id, data_item_id, ts
+"""
+
+REJECTION_INSERT = """
+INSERT INTO ingestion_rejection (batch_id, index, park_id, source_ref, data_code, code, field, message_zh,
+                                 message_en, raw, received_at)
+SELECT %(batch)s, i, p, sr, dc, c, f, mz, me, r, %(now)s
+FROM unnest(%(i)s::int[], %(p)s::bigint[], %(sr)s::text[], %(dc)s::text[], %(c)s::text[], %(f)s::text[],
+            %(mz)s::text[], %(me)s::text[], %(r)s::text[]) AS u(i, p, sr, dc, c, f, mz, me, r)
+"""
+
+EVENT_INSERT = """
+INSERT INTO ingestion_validationevent (batch_id, index, kind, code, source_ref, data_code, ts, value_repr,
+                                       message_zh, message_en, rule_id)
+SELECT %(batch)s, i, k, c, sr, dc, t, v, mz, me, r
+FROM unnest(%(i)s::int[], %(k)s::text[], %(c)s::text[], %(sr)s::text[], %(dc)s::text[], %(t)s::timestamptz[],
+            %(v)s::text[], %(mz)s::text[], %(me)s::text[], %(r)s::bigint[]) AS u(i, k, c, sr, dc, t, v, mz, me, r)
+"""
+
+
+def raw_cursor() -> psycopg.Cursor:
+    """A server-side-binding cursor on Django's own connection (so inside its transaction): arrays
+    travel as parameters instead of being spelled out as SQL literals."""
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
+def claim_idempotency_key(cur, scope: str, key: str, request_hash: str, now: datetime):
+    """Take the key for this transaction, or return (status, response, hash) of the request that took
+    it first. A concurrent request with the same key waits here until the first one commits."""
+    cur.execute(
+        "INSERT INTO ingestion_idempotencykey (scope, key, request_hash, created_at) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+        (scope, key, request_hash, now),
+    )
+    row = cur.fetchone()
+    if row is not None:
+        return row[0], None
+    cur.execute("SELECT status_code, response, request_hash FROM ingestion_idempotencykey "
+                "WHERE scope = %s AND key = %s", (scope, key))
+    return None, cur.fetchone()
+
+
+def save_idempotent_response(cur, key_id: int, status: int, response: dict, batch_id: int | None) -> None:
+    from psycopg.types.json import Jsonb
+
+    cur.execute("UPDATE ingestion_idempotencykey SET status_code = %s, response = %s, batch_id = %s "
+                "WHERE id = %s", (status, Jsonb(response), batch_id, key_id))
+
+
+def insert_batch(cur, *, now, channel, actor_label, park_id, total) -> int:
+    """Open the batch's log row and, in the same statement, declare this transaction the one that may
+    write readings (the database's one-way-in guard, ingestion migration 0002)."""
+    cur.execute(
+        "INSERT INTO ingestion_ingestbatch (received_at, channel, actor_label, park_id, total, accepted, "
+        "duplicates, rejected, flagged, warned) "
+        "SELECT %s, %s, %s, %s, %s, 0, 0, 0, 0, 0 "
+        "FROM (SELECT set_config('carbonpark.writer', 'ingest_readings', true)) AS writer RETURNING id",
+        (now, channel, actor_label[:150], park_id, total),
+    )
+    return cur.fetchone()[0]
+
+
+def finish_batch(cur, batch_id, *, accepted, duplicates, rejected, flagged, warned) -> None:
+    cur.execute("UPDATE ingestion_ingestbatch SET accepted = %s, duplicates = %s, rejected = %s, flagged = %s, "
+                "warned = %s WHERE id = %s", (accepted, duplicates, rejected, flagged, warned, batch_id))
+
+
+def insert_readings(cur, rows, *, batch_id: int, channel: str, now: datetime) -> set[tuple]:
+    """Insert rows; return the identities (source pk, item pk, ts) that were new."""
+    if not rows:
+        return set()
+    cur.execute(READING_INSERT, {
+        "channel": channel, "batch": batch_id, "now": now,
+        "p": [r.park_id for r in rows], "s": [r.source_pk for r in rows], "d": [r.item_pk for r in rows],
+        "t": [r.ts for r in rows], "v": [r.value for r in rows], "tv": [r.text for r in rows],
+        "rv": [r.received_value for r in rows], "ru": [r.received_unit for r in rows],
+        "st": [r.status for r in rows], "f": [r.flags for r in rows],
+    })
+    return set(cur.fetchall())
+
+
+def insert_rejections(cur, problems, raws, *, batch_id: int, now: datetime) -> None:
+    if not problems:
+        return
+    msgs = [p.messages() for p in problems]
+    cur.execute(REJECTION_INSERT, {
+        "batch": batch_id, "now": now, "i": [p.index for p in problems], "p": [p.park_id for p in problems],
+        "sr": [p.source_ref for p in problems], "dc": [p.data_code for p in problems],
+        "c": [p.error.code for p in problems], "f": [p.field for p in problems],
+        "mz": [m[0] for m in msgs], "me": [m[1] for m in msgs], "r": raws,
+    })
+
+
+def insert_events(cur, events, *, batch_id: int) -> None:
+    """events: (index, kind, code, source_ref, data_code, ts, value_repr, message_zh, message_en, rule_pk)."""
+    if not events:
+        return
+    cols = list(zip(*events))
+    cur.execute(EVENT_INSERT, {"batch": batch_id, "i": list(cols[0]), "k": list(cols[1]), "c": list(cols[2]),
+                               "sr": list(cols[3]), "dc": list(cols[4]), "t": list(cols[5]), "v": list(cols[6]),
+                               "mz": list(cols[7]), "me": list(cols[8]), "r": list(cols[9])})

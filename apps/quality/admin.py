@@ -1,0 +1,46 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from apps.core.admin import ServiceAdmin
+from apps.quality import services
+from apps.quality.models import Alarm, Rule
+from apps.quality.services import RULE_FIELDS
+
+
+@admin.register(Rule)
+class RuleAdmin(ServiceAdmin, SimpleHistoryAdmin):
+    list_display = ["name", "kind", "severity", "park", "source", "data_item", "params", "enabled"]
+    list_filter = ["kind", "severity", "enabled", "park"]
+    search_fields = ["name"]
+    autocomplete_fields = ["source", "data_item", "park"]
+
+    def save_via_service(self, request, obj, form, change):
+        fields = {k: form.cleaned_data[k] for k in RULE_FIELDS if k in form.cleaned_data}
+        saved = services.save_rule(actor=request.user, rule=obj if change else None, **fields)
+        obj.pk = saved.pk
+
+
+@admin.register(Alarm)
+class AlarmAdmin(admin.ModelAdmin):
+    list_display = ["last_at", "state", "kind", "code", "park", "source", "count", "message_zh"]
+    list_filter = ["state", "kind", "code", "park"]
+    search_fields = ["message_zh", "message_en", "source__source_id"]
+    readonly_fields = [f.name for f in Alarm._meta.fields]
+    actions = ["acknowledge", "close"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Acknowledge the selected alarms"))
+    def acknowledge(self, request, queryset):
+        for alarm in queryset:
+            services.acknowledge_alarm(actor=request.user, alarm=alarm)
+
+    @admin.action(description=_("Close the selected alarms"))
+    def close(self, request, queryset):
+        for alarm in queryset:
+            services.acknowledge_alarm(actor=request.user, alarm=alarm, close=True)

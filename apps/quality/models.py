@@ -1,0 +1,85 @@
+"""The rule library (R-9.2.3) and alarms (R-5.2.3.5, R-5.3.3)."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+
+class Severity(models.TextChoices):
+    REJECT = "reject", _("reject")
+    FLAG = "flag", _("store and flag")
+    WARN = "warn", _("store and warn")
+
+
+class Rule(models.Model):
+    """A check loaded at run time, scoped to everything, a park, a source and/or a data item.
+
+    Empty scope fields match all. A change takes effect with the next batch, no restart."""
+
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=32)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    severity = models.CharField(_("severity"), max_length=8, choices=Severity.choices, default=Severity.REJECT)
+    park = models.ForeignKey("accounts.Park", verbose_name=_("park"), null=True, blank=True,
+                             on_delete=models.CASCADE)
+    source = models.ForeignKey("sources.DataSource", verbose_name=_("data source"), null=True, blank=True,
+                               on_delete=models.CASCADE)
+    data_item = models.ForeignKey("catalog.DataItem", verbose_name=_("data item"), null=True, blank=True,
+                                  on_delete=models.CASCADE)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    message_zh = models.CharField(_("message (Chinese)"), max_length=300, blank=True)
+    message_en = models.CharField(_("message (English)"), max_length=300, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("validation rule")
+        verbose_name_plural = _("validation rules")
+        ordering = ["kind", "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class Alarm(models.Model):
+    """An open problem a person should see. Repeats of the same problem raise the count, not new rows."""
+
+    class State(models.TextChoices):
+        OPEN = "open", _("open")
+        ACKNOWLEDGED = "acknowledged", _("acknowledged")
+        CLOSED = "closed", _("closed")
+
+    class Kind(models.TextChoices):
+        VALIDATION = "validation", _("validation failure")
+        OFFLINE = "offline", _("source offline")
+        SILENT = "silent", _("source silent")
+
+    park = models.ForeignKey("accounts.Park", verbose_name=_("park"), null=True, blank=True,
+                             on_delete=models.CASCADE)
+    source = models.ForeignKey("sources.DataSource", verbose_name=_("data source"), null=True, blank=True,
+                               on_delete=models.CASCADE)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    code = models.CharField(_("error code"), max_length=8, blank=True)
+    severity = models.CharField(_("severity"), max_length=8, choices=Severity.choices, default=Severity.REJECT)
+    message_zh = models.TextField(_("message (Chinese)"))
+    message_en = models.TextField(_("message (English)"), blank=True)
+    count = models.PositiveIntegerField(_("occurrences"), default=1)
+    first_at = models.DateTimeField(_("first seen"), auto_now_add=True)
+    last_at = models.DateTimeField(_("last seen"), db_index=True)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.OPEN)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("acknowledged by"), null=True,
+                                        blank=True, on_delete=models.SET_NULL, related_name="+")
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("alarm")
+        verbose_name_plural = _("alarms")
+        ordering = ["-last_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["park", "source", "kind", "code"], condition=models.Q(state="open"),
+                                    nulls_distinct=False, name="uniq_open_alarm"),
+        ]
+
+    def __str__(self):
+        return f"[{self.code}] {self.message_zh[:60]}"

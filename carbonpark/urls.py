@@ -1,0 +1,33 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from apps.accounts.api import ParkViewSet
+from apps.catalog.api import CatalogClassViewSet, DataItemViewSet, EnumerationViewSet
+from apps.core.views import ErrorCodesView, healthz
+from apps.ingestion.api import ReadingsView
+from apps.sources.api import DataSourceViewSet
+
+router = DefaultRouter(trailing_slash="/?")
+router.register("catalog/items", DataItemViewSet, basename="catalog-item")
+router.register("catalog/classes", CatalogClassViewSet, basename="catalog-class")
+router.register("catalog/enumerations", EnumerationViewSet, basename="catalog-enumeration")
+router.register("parks", ParkViewSet, basename="park")
+router.register("sources", DataSourceViewSet, basename="source")
+
+api_v1 = [
+    path("readings", ReadingsView.as_view(), name="readings"),
+    path("errors", ErrorCodesView.as_view(), name="error-codes"),
+    path("", include(router.urls)),
+]
+
+urlpatterns = [
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The portal is the admin; it comes last because its catch-all view would shadow the paths above.
+    path("", admin.site.urls),
+]
