@@ -9,6 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from apps.core.history import history_user
 from apps.core.validators import validate_uscc
 
 
@@ -30,7 +31,7 @@ class Park(models.Model):
                             validators=[validate_uscc])
     address = models.CharField(_("address"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         verbose_name = _("park")
@@ -53,7 +54,7 @@ class Membership(models.Model):
                              related_name="memberships")
     park = models.ForeignKey(Park, verbose_name=_("park"), on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.VIEWER)
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         verbose_name = _("membership")
@@ -83,7 +84,7 @@ class ApiToken(models.Model):
                                    blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
-    history = HistoricalRecords(excluded_fields=["last_used_at"])
+    history = HistoricalRecords(excluded_fields=["last_used_at"], get_user=history_user)
 
     class Meta:
         verbose_name = _("API token")

@@ -6,6 +6,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from apps.core.history import history_user
+
 ITEM_CODE_RE = r"^(CS|CK|CO)\d{6}$"
 
 
@@ -107,7 +109,7 @@ class DataItem(models.Model):
     enumeration = models.ForeignKey(Enumeration, verbose_name=_("enumeration"), null=True, blank=True,
                                     on_delete=models.PROTECT)
     is_active = models.BooleanField(_("active"), default=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         verbose_name = _("data item")

@@ -42,3 +42,6 @@ class ConfigVersion(models.Model):
     class Meta:
         verbose_name = _("configuration version")
         verbose_name_plural = _("configuration versions")
+
+    def __str__(self):
+        return f"{self.name} v{self.version}"

@@ -9,8 +9,8 @@ import threading
 import zoneinfo
 from dataclasses import dataclass, field
 
-from apps.core.selectors import config_version
 from apps.core.errors import ErrorCode
+from apps.core.selectors import config_version
 from apps.quality.rules import KINDS
 
 

@@ -27,7 +27,8 @@ E2008 = define("E2008", 400, "数值 {value} 不是有限数（NaN 或 Infinity�
                "record out.", "R-9.2.1")
 E2009 = define("E2009", 400, "单位 {unit} 无法换算为数据项的单位 {expected}。",
                "Unit {unit} cannot be converted to the item's unit {expected}.", "R-9.1.3")
-E2010 = define("E2010", 400, "状态码 {value} 无效。可用：N 正常、F 停运、M 维护、S 手工、D 故障、C 校准、T 超限、B 通讯异常。",
+E2010 = define("E2010", 400,
+               "状态码 {value} 无效。可用：N 正常、F 停运、M 维护、S 手工、D 故障、C 校准、T 超限、B 通讯异常。",
                "Status {value} is invalid. Use N normal, F stopped, M maintenance, S manual, D fault, "
                "C calibration, T over limit, B communication fault.", "R-8.2.1.3")
 E2011 = define("E2011", 400, "sourceId {value} 格式错误：应为 1–64 个字符 A–Z a–z 0–9 . _ : -。",

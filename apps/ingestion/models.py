@@ -158,3 +158,6 @@ class IdempotencyKey(models.Model):
         verbose_name = _("idempotency key")
         verbose_name_plural = _("idempotency keys")
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="uniq_idempotency_key")]
+
+    def __str__(self):
+        return f"{self.scope} {self.key}"

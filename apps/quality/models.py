@@ -5,6 +5,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from apps.core.history import history_user
+
 
 class Severity(models.TextChoices):
     REJECT = "reject", _("reject")
@@ -31,7 +33,7 @@ class Rule(models.Model):
     message_zh = models.CharField(_("message (Chinese)"), max_length=300, blank=True)
     message_en = models.CharField(_("message (English)"), max_length=300, blank=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         verbose_name = _("validation rule")

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from apps.catalog.models import CollectionMethod
+from apps.core.history import history_user
 
 SOURCE_ID_RE = r"^[A-Za-z0-9._:-]{1,64}$"
 
@@ -59,7 +60,7 @@ class DataSource(models.Model):
     location = models.CharField(_("location"), max_length=200, blank=True)
     settings = models.JSONField(_("protocol settings"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
-    history = HistoricalRecords(m2m_fields=[data_items])
+    history = HistoricalRecords(m2m_fields=[data_items], get_user=history_user)
 
     class Meta:
         verbose_name = _("data source")

@@ -1,0 +1,111 @@
+"""Catalog, parks and sources endpoints; health; the error-code table and its published copy; OpenAPI."""
+
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from apps.accounts.services import issue_token
+from apps.core.errors import error_table
+from apps.core.models import AuditEntry
+from apps.sources.models import DataSource
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_catalog_items_endpoint_lists_the_37(api):
+    r = api.get("/api/v1/catalog/items/", {"page_size": 100})
+    assert r.status_code == 200
+    assert r.json()["count"] == 37
+    item = api.get("/api/v1/catalog/items/CS010104/").json()
+    assert item["enumeration"] == "fuel_type" and item["data_type"] == "enum"
+    enum = api.get("/api/v1/catalog/enumerations/fuel_type/").json()
+    assert {"code": "natural_gas", "label_zh": "天然气", "label_en": "Natural gas"} in enum["values"]
+
+
+def test_parks_endpoint_scoped_to_the_token(api, park, other_park):
+    codes = [p["code"] for p in api.get("/api/v1/parks/").json()["results"]]
+    assert codes == ["TP01"]
+
+
+def test_integrator_registers_and_changes_a_source_audited(api, park):
+    r = api.post("/api/v1/sources/", {"sourceId": "TP01-GM-0001", "park": "TP01", "name": "燃气表",
+                                      "kind": "meter", "protocol": "modbus_tcp", "dataCodes": ["CS010101"]},
+                 format="json")
+    assert r.status_code == 201, r.json()
+    r = api.patch("/api/v1/sources/TP01-GM-0001/", {"expected_interval_s": 900}, format="json")
+    assert r.status_code == 200 and r.json()["expected_interval_s"] == 900
+    assert DataSource.objects.get(source_id="TP01-GM-0001").expected_interval_s == 900
+    actions = list(AuditEntry.objects.filter(object_id=str(DataSource.objects.get().pk)).values_list("action",
+                                                                                                     flat=True))
+    assert sorted(actions) == ["source.create", "source.update"]
+    r = api.post("/api/v1/readings", {"sourceId": "TP01-GM-0001", "timestamp": "2026-11-23 10:00:00", "value": 1},
+                 format="json")
+    assert r.json()["accepted"] == 1
+
+
+def test_source_with_bad_id_or_foreign_park(api, park, other_park):
+    r = api.post("/api/v1/sources/", {"sourceId": "bad id", "park": "TP01", "name": "x"}, format="json")
+    assert r.status_code == 400 and r.json()["code"] == "E1011"
+    r = api.post("/api/v1/sources/", {"sourceId": "X1", "park": "TP02", "name": "x"}, format="json")
+    assert r.status_code == 400 and r.json()["field"] == "park"
+
+
+def test_device_token_cannot_manage_sources(park):
+    _t, key = issue_token(actor="t", park=park, name="dev", role="device")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    r = client.post("/api/v1/sources/", {"sourceId": "X1", "park": "TP01", "name": "x"}, format="json")
+    assert r.status_code == 403 and r.json()["code"] == "E1008"
+
+
+def test_session_user_without_membership_sees_nothing_and_cannot_push(client, meter):
+    user = get_user_model().objects.create_user("visitor", password="pw-123456789")
+    client.force_login(user)
+    assert client.get("/api/v1/parks/").json()["results"] == []
+    r = client.post("/api/v1/readings", {"sourceId": "TP01-EM-0001", "timestamp": "2026-11-23 10:00:00",
+                                         "value": 1}, content_type="application/json")
+    assert r.json()["rejected"][0]["code"] == "E2003"
+
+
+def test_healthz_reports_database_and_redis(client, db):
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+
+
+def test_healthz_degraded_when_redis_is_unreachable(client, db, settings):
+    from carbonpark.embedded import free_port
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    r = client.get("/healthz")
+    assert r.status_code == 503 and r.json()["checks"]["redis"].startswith("error")
+
+
+def test_error_table_served_and_published_in_docs(client, db):
+    served = client.get("/api/v1/errors", HTTP_ACCEPT_LANGUAGE="en").json()
+    codes = [e["code"] for e in served]
+    assert codes == [e.code for e in error_table()]
+    assert {"E1001", "E1003", "E1004", "E2001", "E2007", "E2008", "E2009", "E3001", "E4001"} <= set(codes)
+    assert all(e["message_zh"] and e["message_en"] for e in served)
+    doc = (ROOT / "docs" / "error-codes.md").read_text(encoding="utf-8")
+    for e in error_table():
+        assert f"| {e.code} |" in doc, f"{e.code} missing from docs/error-codes.md: run make docs"
+        assert e.en.replace("|", "\\|") in doc
+
+
+def test_openapi_schema_and_swagger_ui(client, db):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert schema.status_code == 200
+    doc = schema.json()
+    assert doc["openapi"].startswith("3.")
+    assert "/api/v1/readings" in doc["paths"] and "post" in doc["paths"]["/api/v1/readings"]
+    ui = client.get("/api/docs/")
+    assert ui.status_code == 200 and b"swagger" in ui.content.lower()
+    assert b"cdn.jsdelivr" not in ui.content
+
+
+@pytest.mark.parametrize("path", ["/api/v1/readings", "/api/v1/sources/", "/api/v1/catalog/items/"])
+def test_every_api_endpoint_authenticates(client, db, path):
+    assert client.get(path).status_code == 401

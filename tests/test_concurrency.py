@@ -1,0 +1,59 @@
+"""The same batch sent twice at the same moment, over real connections: stored once."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from apps.ingestion.models import IngestBatch, Reading
+from apps.ingestion.services import ingest_readings
+
+
+def _records(n, value=1.0):
+    return [{"sourceId": "TP01-EM-0001", "timestamp": f"2026-11-23 {i // 60:02d}:{i % 60:02d}:00", "value": value}
+            for i in range(n)]
+
+
+def _race(calls):
+    """Run each call in its own thread with its own database connection, released together."""
+    barrier = threading.Barrier(len(calls))
+    results, errors = [None] * len(calls), []
+
+    def run(i, fn):
+        try:
+            barrier.wait()
+            results[i] = fn()
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    return results
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_same_batch_twice_at_once_without_key_is_stored_once(meter):
+    batch = _records(500)
+    results = _race([lambda: ingest_readings(batch, channel="http", actor="a"),
+                     lambda: ingest_readings(list(reversed(batch)), channel="http", actor="b")])
+    assert Reading.objects.count() == 500
+    assert sum(r.accepted for r in results) == 500
+    assert sum(r.accepted + r.duplicates for r in results) == 1000
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_same_batch_twice_at_once_with_key_is_answered_once(meter):
+    batch = _records(300)
+    call = lambda: ingest_readings(batch, channel="http", actor="token:x", idempotency_key="k-1",  # noqa: E731
+                                   request_hash="h")
+    results = _race([call, call, call])
+    assert Reading.objects.count() == 300
+    assert IngestBatch.objects.count() == 1
+    assert [r.accepted for r in results].count(300) == 3
+    assert sum(r.replayed for r in results) == 2
