@@ -4,7 +4,7 @@ Nothing here supervises anything: ``run`` picks the addresses, then hands over t
 Procfile), which starts the two servers below as ordinary foreground processes next to the web
 server, the Celery worker, beat and the demo stream, and stops them all together.
 
-    python -m carbonpark.embedded run [--smoke]   start the whole product (README's run command)
+    python -m carbonpark.embedded run             start the whole product (README's run command)
     python -m carbonpark.embedded postgres        one foreground PostgreSQL on var/pgdata
     python -m carbonpark.embedded redis           one foreground Redis on var/redis
     python -m carbonpark.embedded wait            block until the database and Redis answer
@@ -133,9 +133,12 @@ def _database_ready(url: str) -> bool:
             return True
     except psycopg.OperationalError as exc:
         if f'database "{cfg["NAME"]}" does not exist' in str(exc):
-            with psycopg.connect(dbname="postgres", user=cfg["USER"], password=cfg["PASSWORD"],
-                                 host=cfg["HOST"] or None, port=cfg["PORT"] or None, autocommit=True) as c:
-                c.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
+            try:
+                with psycopg.connect(dbname="postgres", user=cfg["USER"], password=cfg["PASSWORD"],
+                                     host=cfg["HOST"] or None, port=cfg["PORT"] or None, autocommit=True) as c:
+                    c.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                pass  # another process of the Procfile created it first
             return True
         return False
 
@@ -160,7 +163,7 @@ def wait(timeout: float = 120.0) -> int:
     return 1
 
 
-def run(smoke: bool = False) -> int:
+def run() -> int:
     """The README's run command: choose the servers, then let honcho start every process."""
     env = dict(os.environ)
     processes = list(PRODUCT_PROCESSES)
@@ -170,10 +173,10 @@ def run(smoke: bool = False) -> int:
     if not env.get("REDIS_URL"):
         env["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
         processes.insert(0, "redis")
-    env.setdefault("PORT", "8000")
+    # The Procfile's `python`, `gunicorn` and `celery` are this interpreter's (the virtualenv's).
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("CARBONPARK_PORT", "8000")
     env.setdefault("PYTHONUNBUFFERED", "1")
-    if smoke:
-        env["CARBONPARK_DEMO_INTERVAL"] = env.get("CARBONPARK_DEMO_INTERVAL", "2")
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     honcho = str(Path(sys.executable).with_name("honcho"))
     os.chdir(BASE_DIR)
@@ -184,7 +187,7 @@ def run(smoke: bool = False) -> int:
 def main(argv: list[str]) -> int:
     cmd = argv[0] if argv else "run"
     if cmd == "run":
-        return run(smoke="--smoke" in argv)
+        return run()
     if cmd == "postgres":
         return serve_postgres()
     if cmd == "redis":

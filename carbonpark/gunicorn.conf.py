@@ -3,7 +3,10 @@
 import multiprocessing
 import os
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+# CARBONPARK_PORT, not PORT: honcho gives every Procfile process a PORT of its own.
+HOST = os.environ.get("CARBONPARK_HOST", "127.0.0.1")
+PORT = os.environ.get("CARBONPARK_PORT") or os.environ.get("PORT", "8000")
+bind = f"{HOST}:{PORT}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "sync"
 timeout = 120

@@ -28,10 +28,10 @@ def test_raw_sql_update_and_delete_outside_the_pipeline_are_refused(meter):
     assert Reading.objects.count() == 1
     # A fresh transaction has not declared itself the pipeline.
     for sql in ("UPDATE ingestion_reading SET value = 6", "DELETE FROM ingestion_reading"):
-        with pytest.raises(DatabaseError, match="only by ingest_readings"), transaction.atomic():
-            with connection.cursor() as cur:
-                cur.execute("SELECT set_config('carbonpark.writer', '', true)")
-                cur.execute(sql)
+        with pytest.raises(DatabaseError, match="only by ingest_readings"), transaction.atomic(), \
+                connection.cursor() as cur:
+            cur.execute("SELECT set_config('carbonpark.writer', '', true)")
+            cur.execute(sql)
     assert Reading.objects.get().value == 5
 
 

@@ -77,8 +77,9 @@ def test_bad_query_parameters(api, history, params, param):
 
 
 def test_another_parks_readings_are_invisible(api, history, other_park):
-    from apps.accounts.services import issue_token
     from rest_framework.test import APIClient
+
+    from apps.accounts.services import issue_token
 
     add_source(other_park, "TP02-EM-0001", ["CS010201"])
     ingest_readings([{"sourceId": "TP02-EM-0001", "timestamp": "2026-11-23 10:00:00", "value": 1}],

@@ -102,8 +102,9 @@ def test_custom_message_overrides_the_default(meter):
     assert result.rejected[0]["message_zh"] == "超过变压器容量"
 
 
-@pytest.mark.parametrize(("kind", "params"), [("range", {}), ("range", {"min": 5, "max": 1}), ("pattern", {"regex": "("}),
-                                              ("future_ts", {"tolerance_s": -1}), ("nonsense", {})])
+@pytest.mark.parametrize(("kind", "params"), [("range", {}), ("range", {"min": 5, "max": 1}),
+                                              ("pattern", {"regex": "("}), ("future_ts", {"tolerance_s": -1}),
+                                              ("nonsense", {})])
 def test_bad_rule_definitions_are_refused(db, kind, params):
     with pytest.raises(ValidationError):
         save_rule(actor="t", name="bad", kind=kind, params=params)

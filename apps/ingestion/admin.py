@@ -21,8 +21,9 @@ class InputFilter(admin.SimpleListFilter):
 
     def choices(self, changelist):
         all_choice = next(super().choices(changelist))
-        all_choice["query_parts"] = [(k, v) for k, v in changelist.get_filters_params().items()
-                                     if k != self.parameter_name]
+        # Everything else of the query (other filters, sort order, search) rides along; values are lists.
+        all_choice["query_parts"] = [(k, v if isinstance(v, list) else [v]) for k, v in changelist.params.items()
+                                     if k not in (self.parameter_name, "p")]
         yield all_choice
 
 
@@ -52,13 +53,13 @@ class _TimeBound(InputFilter):
 
 
 class StartFilter(_TimeBound):
-    title = _("from (YYYY-MM-DD HH:MM:SS)")
+    title = _("start time")
     parameter_name = "start"
     op = "gte"
 
 
 class EndFilter(_TimeBound):
-    title = _("to (YYYY-MM-DD HH:MM:SS)")
+    title = _("end time")
     parameter_name = "end"
     op = "lte"
 
@@ -101,7 +102,7 @@ class FlagFilter(admin.SimpleListFilter):
 
 @admin.register(Reading)
 class ReadingAdmin(ReadOnlyAdmin):
-    list_display = ["ts", "source", "data_item", "value_display", "unit", "status", "flag_names", "received",
+    list_display = ["collected", "source", "data_item", "value_display", "unit", "status", "flag_names", "received",
                     "channel"]
     list_filter = [ParkFilter, SourceFilter, ItemFilter, FlagFilter, StartFilter, EndFilter, "status"]
     list_select_related = ["source", "data_item"]
@@ -110,6 +111,12 @@ class ReadingAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     list_per_page = 100
     readonly_fields = [f.name for f in Reading._meta.fields]
+
+    @admin.display(description=_("collection time"), ordering="ts")
+    def collected(self, obj):
+        from django.utils import timezone
+
+        return timezone.localtime(obj.ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
     @admin.display(description=_("value"))
     def value_display(self, obj):
@@ -139,9 +146,19 @@ class IngestBatchAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
+class LocalizedMessage:
+    """Show message_zh or message_en, whichever the portal's language is."""
+
+    @admin.display(description=_("message"))
+    def message(self, obj):
+        from django.utils.translation import get_language
+
+        return obj.message_en if (get_language() or "").startswith("en") else obj.message_zh
+
+
 @admin.register(Rejection)
-class RejectionAdmin(ReadOnlyAdmin):
-    list_display = ["received_at", "code", "source_ref", "data_code", "field", "message_zh", "batch"]
+class RejectionAdmin(LocalizedMessage, ReadOnlyAdmin):
+    list_display = ["received_at", "code", "source_ref", "data_code", "field", "message", "batch"]
     list_filter = ["code", "park"]
     search_fields = ["source_ref", "raw"]
     paginator = EstimatedCountPaginator
@@ -149,8 +166,8 @@ class RejectionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ValidationEvent)
-class ValidationEventAdmin(ReadOnlyAdmin):
-    list_display = ["batch", "index", "kind", "code", "source_ref", "data_code", "ts", "value_repr", "message_zh"]
+class ValidationEventAdmin(LocalizedMessage, ReadOnlyAdmin):
+    list_display = ["batch", "index", "kind", "code", "source_ref", "data_code", "ts", "value_repr", "message"]
     list_filter = ["kind", "code"]
     search_fields = ["source_ref"]
     paginator = EstimatedCountPaginator

@@ -24,6 +24,19 @@ class Flag:
         return [name for name, bit in cls.NAMES.items() if bits & bit]
 
 
+class DeviceStatus(models.TextChoices):
+    """The device's own quality flag, HJ 212-2017 vocabulary (interfaces.md §1)."""
+
+    NORMAL = "N", _("N normal")
+    STOPPED = "F", _("F stopped")
+    MAINTENANCE = "M", _("M maintenance")
+    MANUAL = "S", _("S manually set")
+    FAULT = "D", _("D fault")
+    CALIBRATION = "C", _("C calibration")
+    OVER_LIMIT = "T", _("T over limit")
+    COMMS_FAULT = "B", _("B communication fault")
+
+
 class IngestBatch(models.Model):
     """One call of ingest_readings: the validation log's header (R-9.2.3: time, result, reason)."""
 
@@ -63,7 +76,7 @@ class Reading(models.Model):
     text_value = models.TextField(_("text value"), null=True, blank=True)
     received_value = models.FloatField(_("value as received"), null=True, blank=True)
     received_unit = models.CharField(_("unit as received"), max_length=32, blank=True, default="")
-    status = models.CharField(_("device status"), max_length=1, default="N")
+    status = models.CharField(_("device status"), max_length=1, default="N", choices=DeviceStatus.choices)
     flags = models.SmallIntegerField(_("flags"), default=0)
     channel = models.CharField(_("channel"), max_length=16)
     batch = models.ForeignKey(IngestBatch, verbose_name=_("batch"), on_delete=models.PROTECT, related_name="+",

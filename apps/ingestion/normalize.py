@@ -16,14 +16,14 @@ from apps.catalog.units import conversion_factor
 from apps.core.errors import ErrorCode
 from apps.ingestion import errors
 from apps.ingestion.config import IngestConfig, ItemInfo
-from apps.ingestion.models import Flag
+from apps.ingestion.models import DeviceStatus, Flag
 from apps.quality.rules import Candidate
 
 SOURCE_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 LOCAL_TS_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{3})?")
 ISO_TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:?\d{2})")
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-STATUSES = frozenset("NFMSDCTB")
+STATUSES = frozenset(DeviceStatus.values)
 TEXT_LIMIT = 1000
 _TYPE_NAMES = {str: "string", int: "number", float: "number", bool: "boolean", list: "array", dict: "object",
                type(None): "null"}

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -23,7 +24,7 @@ class RuleAdmin(ServiceAdmin, SimpleHistoryAdmin):
 
 @admin.register(Alarm)
 class AlarmAdmin(admin.ModelAdmin):
-    list_display = ["last_at", "state", "kind", "code", "park", "source", "count", "message_zh"]
+    list_display = ["last_at", "state", "kind", "code", "park", "source", "count", "message"]
     list_filter = ["state", "kind", "code", "park"]
     search_fields = ["message_zh", "message_en", "source__source_id"]
     readonly_fields = [f.name for f in Alarm._meta.fields]
@@ -34,6 +35,13 @@ class AlarmAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("message"))
+    def message(self, obj):
+        """The alarm's message in the portal's language (English when chosen and present)."""
+        if (get_language() or "").startswith("en") and obj.message_en:
+            return obj.message_en
+        return obj.message_zh
 
     @admin.action(description=_("Acknowledge the selected alarms"))
     def acknowledge(self, request, queryset):
