@@ -97,7 +97,7 @@ class FlagFilter(admin.SimpleListFilter):
         bit = Flag.NAMES.get(self.value() or "")
         if not bit:
             return queryset
-        return queryset.alias(flag_bits=F("flags").bitand(bit)).exclude(flag_bits=0)
+        return queryset.exclude(flags=0).alias(flag_bits=F("flags").bitand(bit)).exclude(flag_bits=0)
 
 
 @admin.register(Reading)

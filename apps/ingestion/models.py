@@ -91,6 +91,8 @@ class Reading(models.Model):
             models.Index(fields=["park", "-ts"], name="reading_park_ts"),
             models.Index(fields=["-ts"], name="reading_ts"),
             models.Index(fields=["data_item", "-ts"], name="reading_item_ts"),
+            # Flagged readings are few; the flag filters (flags <> 0 AND flags & bit <> 0) use this.
+            models.Index(fields=["-ts"], name="reading_flagged_ts", condition=~models.Q(flags=0)),
         ]
 
     def __str__(self):

@@ -157,6 +157,7 @@ def normalize(records, cfg: IngestConfig, *, allowed_parks: frozenset | None, no
     rejected: list[Problem] = []
     notes: list[Problem] = []   # flagged / warned / in-batch duplicates
     seen: dict[tuple, int] = {}
+    ts_cache: dict[tuple, datetime] = {}
     sources = cfg.sources
     parks = cfg.parks
     for index, raw in enumerate(records):
@@ -168,11 +169,12 @@ def normalize(records, cfg: IngestConfig, *, allowed_parks: frozenset | None, no
             sid = raw.get("sourceId")
             if sid is None:
                 raise Refused(errors.E2001, "sourceId", field="sourceId")
-            if not isinstance(sid, str) or not SOURCE_ID_RE.fullmatch(sid):
+            # Registered IDs were validated when registered: look up first, check the format only on a miss.
+            src = sources.get(sid) if type(sid) is str else None
+            if src is None and (not isinstance(sid, str) or not SOURCE_ID_RE.fullmatch(sid)):
                 source_ref = str(sid)[:100]
                 raise Refused(errors.E2011, "sourceId", value=str(sid)[:100])
             source_ref = sid
-            src = sources.get(sid)
             if src is None or (allowed_parks is not None and src.park_id not in allowed_parks):
                 raise Refused(errors.E2003, "sourceId", source=sid)
             park_id, source_pk = src.park_id, src.pk
@@ -198,7 +200,14 @@ def normalize(records, cfg: IngestConfig, *, allowed_parks: frozenset | None, no
                 raise Refused(errors.E2016, "dataCode", code=code)
             if "timestamp" not in raw:
                 raise Refused(errors.E2001, "timestamp", field="timestamp")
-            ts = parse_timestamp(raw["timestamp"], parks[park_id].tz)
+            ts_raw = raw["timestamp"]
+            # A batch carries few distinct timestamps (every meter at the same minute): parse each once.
+            ts_key = (ts_raw, park_id) if type(ts_raw) is str else None
+            ts = ts_cache.get(ts_key)
+            if ts is None:
+                ts = parse_timestamp(ts_raw, parks[park_id].tz)
+                if ts_key is not None:
+                    ts_cache[ts_key] = ts
             value, text, received_value, received_unit = _value(raw, item)
             status = raw.get("status", "N")
             if status is None:

@@ -80,7 +80,7 @@ class ReadingQuery:
         if self.end:
             qs = qs.filter(ts__lte=self.end)
         if self.flag:
-            qs = qs.alias(flag_bits=F("flags").bitand(self.flag)).exclude(flag_bits=0)
+            qs = qs.exclude(flags=0).alias(flag_bits=F("flags").bitand(self.flag)).exclude(flag_bits=0)
         return qs
 
 

@@ -116,12 +116,12 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
                 return IngestResult.from_json(response)
         batch_id = store.insert_batch(cur, now=now, channel=channel, actor_label=actor_label,
                                       park_id=batch_park, total=len(records))
-        inserted = store.insert_readings(cur, rows, batch_id=batch_id, channel=channel, now=now)
+        repeated = store.insert_readings(cur, rows, batch_id=batch_id, channel=channel, now=now)
         events = []
         from apps.ingestion import errors as e
 
         for r in rows:
-            if (r.source_pk, r.item_pk, r.ts) not in inserted:
+            if r.index in repeated:
                 zh, en = e.E4001.message("zh-hans"), e.E4001.message("en")
                 events.append((r.index, "duplicate", "E4001", r.source_id, r.code, r.ts,
                                repr(r.value if r.text is None else r.text), zh, en, None))
@@ -142,10 +142,10 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
         store.insert_events(cur, events, batch_id=batch_id)
         store.insert_rejections(cur, rejected, [_raw_text(records[p.index]) for p in rejected],
                                 batch_id=batch_id, now=now)
-        duplicates = len(rows) - len(inserted) + sum(1 for p in notes if p.error.code == "E4002")
+        duplicates = len(repeated) + sum(1 for p in notes if p.error.code == "E4002")
         result = IngestResult(
-            accepted=len(inserted), duplicates=duplicates, flagged=flagged, warned=warned, batch_id=batch_id,
-            rejected=[_rejection_json(p) for p in rejected])
+            accepted=len(rows) - len(repeated), duplicates=duplicates, flagged=flagged, warned=warned,
+            batch_id=batch_id, rejected=[_rejection_json(p) for p in rejected])
         store.finish_batch(cur, batch_id, accepted=result.accepted, duplicates=duplicates,
                            rejected=len(rejected), flagged=flagged, warned=warned)
         _alarm_on(rejected, notes, batch_park, channel)

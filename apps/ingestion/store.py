@@ -11,18 +11,30 @@ from __future__ import annotations
 from datetime import datetime
 
 import psycopg
-from django.db import connection
+from django.db import connection, transaction
 
+# Readings travel by binary COPY into a per-connection staging table, then one set-based INSERT
+# moves them in identity order. Binary COPY costs the worker about a tenth of spelling 10 arrays
+# out as text, and the database parses nothing.
+STAGE_CREATE = """
+CREATE TEMP TABLE IF NOT EXISTS ingestion_reading_stage (
+    i int4, p int8, s int8, d int8, t timestamptz, v float8, tv text, rv float8, ru text, st text, f int2
+) ON COMMIT DELETE ROWS
+"""
+STAGE_COPY = "COPY ingestion_reading_stage (i, p, s, d, t, v, tv, rv, ru, st, f) FROM STDIN (FORMAT BINARY)"
+STAGE_TYPES = ["int4", "int8", "int8", "int8", "timestamptz", "float8", "text", "float8", "text", "text", "int2"]
 READING_INSERT = """
 INSERT INTO ingestion_reading (park_id, source_id, data_item_id, ts, value, text_value, received_value,
                                received_unit, status, flags, channel, batch_id, received_at)
-SELECT p, s, d, t, v, tv, rv, ru, st, f, %(channel)s, %(batch)s, %(now)s
-FROM unnest(%(p)s::bigint[], %(s)s::bigint[], %(d)s::bigint[], %(t)s::timestamptz[], %(v)s::float8[],
-            %(tv)s::text[], %(rv)s::float8[], %(ru)s::text[], %(st)s::text[], %(f)s::int2[])
-     AS u(p, s, d, t, v, tv, rv, ru, st, f)
+SELECT p, s, d, t, v, tv, rv, ru, st, f, %s, %s, %s FROM ingestion_reading_stage
 ORDER BY s, d, t
 ON CONFLICT (source_id, data_item_id, ts) DO NOTHING
-RETURNING source_id, data_item_id, ts
+"""
+# Only when some rows were not inserted: which ones, by their index in the batch.
+STAGE_DUPLICATES = """
+SELECT st.i FROM ingestion_reading_stage st
+JOIN ingestion_reading r ON r.source_id = st.s AND r.data_item_id = st.d AND r.ts = st.t
+WHERE r.batch_id <> %s
 """
 
 REJECTION_INSERT = """
@@ -90,18 +102,30 @@ def finish_batch(cur, batch_id, *, accepted, duplicates, rejected, flagged, warn
                 "warned = %s WHERE id = %s", (accepted, duplicates, rejected, flagged, warned, batch_id))
 
 
-def insert_readings(cur, rows, *, batch_id: int, channel: str, now: datetime) -> set[tuple]:
-    """Insert rows; return the identities (source pk, item pk, ts) that were new."""
+def insert_readings(cur, rows, *, batch_id: int, channel: str, now: datetime) -> set[int]:
+    """Insert rows (unique identities within the batch); return the batch indexes of those that were
+    already stored (duplicates of an earlier batch, kept as first received)."""
     if not rows:
         return set()
-    cur.execute(READING_INSERT, {
-        "channel": channel, "batch": batch_id, "now": now,
-        "p": [r.park_id for r in rows], "s": [r.source_pk for r in rows], "d": [r.item_pk for r in rows],
-        "t": [r.ts for r in rows], "v": [r.value for r in rows], "tv": [r.text for r in rows],
-        "rv": [r.received_value for r in rows], "ru": [r.received_unit for r in rows],
-        "st": [r.status for r in rows], "f": [r.flags for r in rows],
-    })
-    return set(cur.fetchall())
+    conn = cur.connection
+    if not getattr(conn, "_carbonpark_stage", False):
+        cur.execute(STAGE_CREATE)
+        # Remembered only once committed: a rolled-back transaction takes the table with it.
+        transaction.on_commit(lambda: setattr(conn, "_carbonpark_stage", True))
+    with cur.copy(STAGE_COPY) as copy:
+        copy.set_types(STAGE_TYPES)
+        write = copy.write_row
+        for r in rows:
+            write((r.index, r.park_id, r.source_pk, r.item_pk, r.ts, r.value, r.text, r.received_value,
+                   r.received_unit, r.status, r.flags))
+    cur.execute(READING_INSERT, (channel, batch_id, now))
+    duplicates = set()
+    if cur.rowcount < len(rows):
+        cur.execute(STAGE_DUPLICATES, (batch_id,))
+        duplicates = {i for (i,) in cur.fetchall()}
+    # Emptied now, not only at commit: a caller may ingest several batches in one transaction.
+    cur.execute("DELETE FROM ingestion_reading_stage")
+    return duplicates
 
 
 def insert_rejections(cur, problems, raws, *, batch_id: int, now: datetime) -> None:
