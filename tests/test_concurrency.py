@@ -57,3 +57,33 @@ def test_same_batch_twice_at_once_with_key_is_answered_once(meter):
     assert IngestBatch.objects.count() == 1
     assert [r.accepted for r in results].count(300) == 3
     assert sum(r.replayed for r in results) == 2
+
+
+def _post(url, key, body, idem=None):
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    req.add_header("Content-Type", "application/json")
+    req.add_header("Authorization", f"Token {key}")
+    if idem:
+        req.add_header("Idempotency-Key", idem)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("idem", [None, "same-batch-1"])
+def test_same_http_batch_sent_twice_at_the_same_moment(live_server, meter, token_key, idem):
+    """Two clients POST the same 400 readings at once over real HTTP connections: stored once."""
+    batch = _records(400, value=3.0)
+    url = live_server.url + "/api/v1/readings"
+    results = _race([lambda: _post(url, token_key, batch, idem), lambda: _post(url, token_key, batch, idem)])
+    assert [status for status, _ in results] == [200, 200]
+    assert Reading.objects.count() == 400
+    answers = [body for _, body in results]
+    if idem:
+        assert answers[0] == answers[1] == {"accepted": 400, "duplicates": 0, "rejected": []}
+    else:
+        assert sorted(a["accepted"] for a in answers) == [0, 400]
+        assert sorted(a["duplicates"] for a in answers) == [0, 400]

@@ -72,6 +72,7 @@ def issue_token(*, actor, park: Park, name: str, role: str = ApiToken.Role.INTEG
 
 @transaction.atomic
 def revoke_token(*, actor, token: ApiToken, reason: str = "") -> ApiToken:
+    """Withdraw a token at once (R-7.1.2: authentication and permission control on every interface)."""
     token.is_active = False
     token.save(update_fields=["is_active"])
     record_change(actor=actor, action="token.revoke", obj=token, before={"is_active": True},

@@ -35,6 +35,18 @@ class EnumValueInline(admin.TabularInline):
     extra = 1
 
 
+@admin.register(EnumValue)
+class EnumValueAdmin(admin.ModelAdmin):
+    list_display = ["enumeration", "code", "label_zh", "label_en", "order"]
+    list_filter = ["enumeration"]
+    search_fields = ["code", "label_zh", "label_en"]
+
+    def save_model(self, request, obj, form, change):
+        from apps.catalog.services import save_enum_value
+
+        save_enum_value(actor=request.user, value=obj)
+
+
 @admin.register(Enumeration)
 class EnumerationAdmin(admin.ModelAdmin):
     list_display = ["code", "name_zh", "name_en"]

@@ -85,8 +85,24 @@ def save_catalog_class(*, actor, code: str, name_zh: str, name_en: str = "", par
 
 
 @transaction.atomic
+def save_enum_value(*, actor, value) -> None:
+    """Add or change one value of an enumeration (R-6.3, R-6.4: fuel, vegetation, soil types);
+    audited, and accepted by ingestion from the next batch."""
+    before = None
+    if value.pk:
+        old = type(value).objects.get(pk=value.pk)
+        before = {"code": old.code, "label_zh": old.label_zh, "label_en": old.label_en}
+    value.full_clean()
+    value.save()
+    record_change(actor=actor, action="catalog.enum_value.save", obj=value, before=before,
+                  after={"code": value.code, "label_zh": value.label_zh, "label_en": value.label_en})
+    bump_config_version()
+
+
+@transaction.atomic
 def save_data_item(*, actor, item: DataItem | None = None, reason: str = "", **fields) -> DataItem:
-    """Create or change a data item, standard or park-defined; validated, audited, live at once."""
+    """Create or change a data item, standard or park-defined (R-6.3–6.5, Appendix A); validated,
+    audited, and live for ingestion at once."""
     before = model_to_dict(item, fields=ITEM_FIELDS) if item and item.pk else None
     item = item or DataItem()
     for key, value in fields.items():

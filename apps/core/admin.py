@@ -7,7 +7,7 @@ from django.db import connection
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.models import AuditEntry
+from apps.core.models import AuditEntry, ConfigVersion
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -71,6 +71,11 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     search_fields = ["object_id", "object_repr", "actor_label", "reason"]
     date_hierarchy = "at"
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+
+@admin.register(ConfigVersion)
+class ConfigVersionAdmin(ReadOnlyAdmin):
+    list_display = ["name", "version"]
 
 
 admin.site.site_header = _("CarbonPark · zero-carbon park data access")

@@ -38,7 +38,8 @@ def record_change(*, actor: Any, action: str, obj: Any = None, object_type: str 
 
 
 def bump_config_version(name: str = INGEST_CONFIG) -> None:
-    """Tell every ingesting process to reload sources, catalog and rules after this transaction."""
+    """Tell every ingesting process to reload sources, catalog and rules once this transaction commits
+    (R-9.2.3: the rule library is loaded dynamically, no restart)."""
     with connection.cursor() as cur:
         cur.execute(
             "INSERT INTO core_configversion (name, version) VALUES (%s, nextval('core_config_version_seq')) "

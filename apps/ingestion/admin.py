@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from apps.accounts.models import Park
 from apps.catalog.models import DataItem
 from apps.core.admin import EstimatedCountPaginator, ReadOnlyAdmin
-from apps.ingestion.models import Flag, IngestBatch, Reading, Rejection, ValidationEvent
+from apps.ingestion.models import Flag, IdempotencyKey, IngestBatch, Reading, Rejection, ValidationEvent
 from apps.ingestion.normalize import Refused, parse_timestamp
 
 
@@ -170,5 +170,13 @@ class ValidationEventAdmin(LocalizedMessage, ReadOnlyAdmin):
     list_display = ["batch", "index", "kind", "code", "source_ref", "data_code", "ts", "value_repr", "message"]
     list_filter = ["kind", "code"]
     search_fields = ["source_ref"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "scope", "key", "status_code", "batch"]
+    search_fields = ["key", "scope"]
     paginator = EstimatedCountPaginator
     show_full_result_count = False

@@ -62,6 +62,7 @@ def raise_alarm(*, park_id: int | None, source_id: int | None, kind: str, code: 
 
 @transaction.atomic
 def acknowledge_alarm(*, actor, alarm: Alarm, close: bool = False) -> Alarm:
+    """A person takes an alarm in hand or closes it (R-5.3.3); audited."""
     before = {"state": alarm.state}
     alarm.state = Alarm.State.CLOSED if close else Alarm.State.ACKNOWLEDGED
     alarm.acknowledged_by = actor if getattr(actor, "pk", None) else None
