@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class AccountsConfig(AppConfig):
     name = "apps.accounts"
     verbose_name = _("Parks and accounts")
+
+    def ready(self):
+        from apps.accounts import schema  # noqa: F401 - registers the OpenAPI extension

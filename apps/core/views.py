@@ -3,7 +3,8 @@
 from django.db import connection
 from django.http import JsonResponse
 from django.utils.translation import get_language
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -38,7 +39,10 @@ class ErrorCodesView(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
 
-    @extend_schema(operation_id="error_codes")
+    @extend_schema(operation_id="error_codes", responses=inline_serializer("ErrorCode", {
+        "code": serializers.CharField(), "http_status": serializers.IntegerField(),
+        "message": serializers.CharField(), "message_zh": serializers.CharField(),
+        "message_en": serializers.CharField(), "clause": serializers.CharField()}, many=True))
     def get(self, request):
         lang = get_language() or "zh-hans"
         return Response([{"code": e.code, "http_status": e.http_status,

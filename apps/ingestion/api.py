@@ -24,17 +24,23 @@ from apps.ingestion.services import ingest_readings, request_fingerprint
 IDEMPOTENCY_HEADER = "HTTP_IDEMPOTENCY_KEY"
 
 
-class RecordSerializer(serializers.Serializer):
-    """The reading record of interfaces.md §1 (documentation only: the pipeline does the checking)."""
-
-    sourceId = serializers.CharField(max_length=64)
-    dataCode = serializers.CharField(max_length=8, required=False)
-    timestamp = serializers.CharField(help_text="YYYY-MM-DD HH:MM:SS[.SSS] in the park's zone, or ISO 8601 "
-                                                "with an offset")
-    value = serializers.JSONField(help_text="number, or string for enum/string/date items")
-    unit = serializers.CharField(required=False)
-    status = serializers.ChoiceField(choices=list("NFMSDCTB"), required=False, default="N")
-    backfill = serializers.BooleanField(required=False, default=False)
+# The reading record of interfaces.md §1, for the OpenAPI document (the pipeline does the checking).
+RECORD_SCHEMA = {
+    "type": "object",
+    "required": ["sourceId", "timestamp", "value"],
+    "properties": {
+        "sourceId": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$", "example": "JSTZ01-EM-0001"},
+        "dataCode": {"type": "string", "pattern": "^(CS|CK|CO)\\d{6}$", "example": "CS010201",
+                     "description": "may be omitted when the source is bound to exactly one code"},
+        "timestamp": {"type": "string", "example": "2026-11-23 10:05:00.000",
+                      "description": "YYYY-MM-DD HH:MM:SS[.SSS] in the park's zone, or ISO 8601 with an offset"},
+        "value": {"oneOf": [{"type": "number"}, {"type": "string"}], "example": 1234.5,
+                  "description": "number for number items; string for enum, string and date (YYYY-MM-DD) items"},
+        "unit": {"type": "string", "example": "kWh", "description": "the item's unit or one convertible to it"},
+        "status": {"type": "string", "enum": list("NFMSDCTB"), "default": "N"},
+        "backfill": {"type": "boolean", "default": False},
+    },
+}
 
 
 IngestAnswer = inline_serializer("IngestAnswer", {
@@ -91,9 +97,8 @@ class ReadingsView(APIView):
 
     @extend_schema(
         operation_id="readings_push",
-        request={"application/json": {"oneOf": [{"$ref": "#/components/schemas/Record"},
-                                                {"type": "array", "maxItems": 10000,
-                                                 "items": {"$ref": "#/components/schemas/Record"}}]}},
+        request={"application/json": {"oneOf": [RECORD_SCHEMA,
+                                                {"type": "array", "maxItems": 10000, "items": RECORD_SCHEMA}]}},
         parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
                                      description="Same key and body → same answer, stored once.")],
         responses={200: IngestAnswer, 400: IngestAnswer, 409: OpenApiResponse(description="E1005"),
