@@ -87,3 +87,21 @@ def test_same_http_batch_sent_twice_at_the_same_moment(live_server, meter, token
     else:
         assert sorted(a["accepted"] for a in answers) == [0, 400]
         assert sorted(a["duplicates"] for a in answers) == [0, 400]
+
+
+def test_idempotency_keys_are_forgotten_after_their_ttl(meter, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.ingestion.models import IdempotencyKey
+    from apps.ingestion.services import purge_idempotency_keys
+
+    ingest_readings(_records(2), channel="http", actor="t", idempotency_key="old", request_hash="h")
+    ingest_readings(_records(3), channel="http", actor="t", idempotency_key="new", request_hash="h2")
+    IdempotencyKey.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=73))
+    assert purge_idempotency_keys() == 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+    # The readings stay unique by identity: a very late retry of the forgotten key stores nothing twice.
+    late = ingest_readings(_records(2), channel="http", actor="t", idempotency_key="old", request_hash="h")
+    assert (late.accepted, late.duplicates, late.replayed) == (0, 2, False)
