@@ -16,7 +16,7 @@ smoke: $(VENV)/.runtime
 	$(BIN)/python scripts/smoke.py
 
 bench: $(VENV)/.dev
-	$(BIN)/python bench/http_ingest.py
+	$(BIN)/python -m bench.http_ingest
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
