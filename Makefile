@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test smoke bench lint docs messages
+.PHONY: run test smoke bench bench-admin lint docs messages
 
 run: $(VENV)/.runtime
 	$(BIN)/python -m carbonpark.embedded run
@@ -17,6 +17,9 @@ smoke: $(VENV)/.runtime
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.http_ingest
+
+bench-admin: $(VENV)/.dev
+	$(BIN)/python bench/admin_browser.py
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
