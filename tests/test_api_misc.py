@@ -118,3 +118,22 @@ def test_openapi_document_validates_without_warnings(tmp_path, db):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
     text = out.read_text()
     assert "ApiToken" in text and "maxItems: 10000" in text
+
+
+def test_token_role_change_and_revocation_in_the_admin_are_audited(client, park, token_key):
+    from apps.accounts.models import ApiToken
+
+    client.force_login(get_user_model().objects.create_superuser("root", "r@example.invalid", "pw-123456789"))
+    token = ApiToken.objects.get(name="integrator")
+    r = client.post(f"/accounts/apitoken/{token.pk}/change/", {"role": "device", "is_active": "on"})
+    assert r.status_code == 302
+    token.refresh_from_db()
+    assert token.role == "device" and token.is_active
+    client.post(f"/accounts/apitoken/{token.pk}/change/", {"role": "device"})
+    token.refresh_from_db()
+    assert not token.is_active
+    actions = list(AuditEntry.objects.filter(object_id=str(token.pk)).order_by("id").values_list("action", flat=True))
+    assert actions == ["token.issue", "token.update", "token.revoke"]
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token_key}")
+    assert api.get("/api/v1/parks/").status_code == 401

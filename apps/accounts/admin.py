@@ -50,7 +50,6 @@ class ApiTokenAdmin(ServiceAdmin):
             obj.pk = token.pk
             self.message_user(request, _("Key of the new token (shown only now, copy it): %(key)s") % {"key": key},
                               messages.WARNING)
-        elif not obj.is_active:
-            services.revoke_token(actor=request.user, token=obj)
         else:
-            obj.save(update_fields=["role", "is_active"])
+            stored = ApiToken.objects.get(pk=obj.pk)
+            services.update_token(actor=request.user, token=stored, role=obj.role, is_active=obj.is_active)

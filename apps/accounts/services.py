@@ -71,6 +71,20 @@ def issue_token(*, actor, park: Park, name: str, role: str = ApiToken.Role.INTEG
 
 
 @transaction.atomic
+def update_token(*, actor, token: ApiToken, role: str, is_active: bool, reason: str = "") -> ApiToken:
+    """Change a token's role, or withdraw it (R-7.3.3: permission operations are audit-logged)."""
+    if not is_active and token.is_active:
+        return revoke_token(actor=actor, token=token, reason=reason)
+    before = {"role": token.role, "is_active": token.is_active}
+    token.role, token.is_active = role, is_active
+    token.full_clean(exclude=["prefix", "digest"])
+    token.save(update_fields=["role", "is_active"])
+    record_change(actor=actor, action="token.update", obj=token, before=before,
+                  after={"role": role, "is_active": is_active}, reason=reason, park_code=token.park.code)
+    return token
+
+
+@transaction.atomic
 def revoke_token(*, actor, token: ApiToken, reason: str = "") -> ApiToken:
     """Withdraw a token at once (R-7.1.2: authentication and permission control on every interface)."""
     token.is_active = False

@@ -15,7 +15,7 @@ from django.utils import timezone
 from apps.core import errors as core_errors
 from apps.core.errors import CarbonParkError
 from apps.core.services import actor_fields
-from apps.ingestion import store
+from apps.ingestion import errors, store
 from apps.ingestion.config import current_config
 from apps.ingestion.normalize import Problem, normalize
 from apps.quality.services import raise_alarm
@@ -118,11 +118,9 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
                                       park_id=batch_park, total=len(records))
         repeated = store.insert_readings(cur, rows, batch_id=batch_id, channel=channel, now=now)
         events = []
-        from apps.ingestion import errors as e
-
         for r in rows:
             if r.index in repeated:
-                zh, en = e.E4001.message("zh-hans"), e.E4001.message("en")
+                zh, en = errors.E4001.message("zh-hans"), errors.E4001.message("en")
                 events.append((r.index, "duplicate", "E4001", r.source_id, r.code, r.ts,
                                repr(r.value if r.text is None else r.text), zh, en, None))
         ts_of = {r.index: r.ts for r in rows}
