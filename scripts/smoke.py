@@ -71,6 +71,15 @@ def main():
         text = log.read_text()
         if "login: admin /" not in text or base + "/" not in text:
             fail("the run command did not print the URL and the login", log)
+        for asset in ("/static/admin/css/base.css",
+                      "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js"):
+            with urllib.request.urlopen(base + asset, timeout=10) as resp:
+                if resp.status != 200 or not resp.read(100):
+                    fail(f"static file {asset} is not served", log)
+        with urllib.request.urlopen(base + "/api/docs/", timeout=10) as resp:
+            if b"swagger-ui-bundle.js" not in resp.read():
+                fail("the API docs page does not load Swagger UI", log)
+        print("static files (portal CSS, Swagger UI) are served")
         token = token_file.read_text().strip()
         tz = ZoneInfo("Asia/Shanghai")
         ts = (datetime.now(tz) - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S") + ".321"
