@@ -14,10 +14,14 @@ os.environ.setdefault("CARBONPARK_VAR", str(VAR))
 
 
 def _embedded_postgres() -> str:
+    import logging
+
     import pgserver
 
+    # pgserver logs from its atexit hook, after pytest has closed the streams.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     VAR.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(VAR / "pgdata", cleanup_mode=None)
+    server = pgserver.get_server(VAR / "pgdata", cleanup_mode="stop")  # stopped when the run ends
     host = server.get_postmaster_info().socket_dir
     return f"postgresql://postgres@/carbonpark?host={host}"
 
