@@ -7,11 +7,12 @@ server, the Celery worker, beat and the demo stream, and stops them all together
     python -m carbonpark.embedded run             start the whole product (README's run command)
     python -m carbonpark.embedded postgres        one foreground PostgreSQL on var/pgdata
     python -m carbonpark.embedded redis           one foreground Redis on var/redis
+    python -m carbonpark.embedded mqtt            the pure-Python MQTT broker (amqtt) on a free port
     python -m carbonpark.embedded wait            block until the database and Redis answer
     python -m carbonpark.embedded env             print the URLs of the embedded servers
 
-With ``DATABASE_URL`` and ``REDIS_URL`` set, ``run`` starts only the product's own processes
-against those servers.
+With ``DATABASE_URL``, ``REDIS_URL`` and ``MQTT_URL`` set, ``run`` starts only the product's own
+processes against those servers.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CARBONPARK_VAR", BASE_DIR / "var")).resolve()
 PGDATA = VAR_DIR / "pgdata"
 DB_NAME = "carbonpark"
-PRODUCT_PROCESSES = ["web", "worker", "beat", "demo"]
+PRODUCT_PROCESSES = ["web", "worker", "beat", "ingest", "demo"]
 
 
 def embedded_database_url() -> str:
@@ -121,6 +122,41 @@ def serve_redis() -> int:
     return _forward_and_wait(proc, signal.SIGTERM)
 
 
+def serve_mqtt() -> int:
+    """The embedded broker: amqtt (pure Python, MQTT 3.1.1) on MQTT_URL's port, loopback only. Production
+    uses Mosquitto or EMQX (deploy/mosquitto/)."""
+    import asyncio
+
+    from amqtt.broker import Broker
+
+    port = int(os.environ["MQTT_URL"].rsplit(":", 1)[1].split("/")[0])
+    config = {"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+              "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}}
+
+    async def main():
+        broker = Broker(config)
+        await broker.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await broker.shutdown()
+
+    asyncio.run(main())
+    return 0
+
+
+def _port_open(url: str) -> bool:
+    host_port = url.split("://", 1)[-1].split("@")[-1].split("/")[0]
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def _database_ready(url: str) -> bool:
     import psycopg
 
@@ -154,12 +190,12 @@ def _redis_ready(url: str) -> bool:
 
 def wait(timeout: float = 120.0) -> int:
     deadline = time.monotonic() + timeout
-    db, rd = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    db, rd, mq = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL"), os.environ.get("MQTT_URL")
     while time.monotonic() < deadline:
-        if (not db or _database_ready(db)) and (not rd or _redis_ready(rd)):
+        if (not db or _database_ready(db)) and (not rd or _redis_ready(rd)) and (not mq or _port_open(mq)):
             return 0
         time.sleep(0.3)
-    print("carbonpark: the database or Redis did not come up in time", file=sys.stderr)
+    print("carbonpark: the database, Redis or the MQTT broker did not come up in time", file=sys.stderr)
     return 1
 
 
@@ -173,6 +209,10 @@ def run() -> int:
     if not env.get("REDIS_URL"):
         env["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
         processes.insert(0, "redis")
+    if not env.get("MQTT_URL"):
+        env["MQTT_URL"] = f"mqtt://127.0.0.1:{free_port()}"
+        env["MQTT_PROTOCOL"] = "4"  # amqtt speaks MQTT 3.1.1
+        processes.insert(0, "mqtt")
     # The Procfile's `python`, `gunicorn` and `celery` are this interpreter's (the virtualenv's).
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("CARBONPARK_PORT", "8000")
@@ -192,6 +232,8 @@ def main(argv: list[str]) -> int:
         return serve_postgres()
     if cmd == "redis":
         return serve_redis()
+    if cmd == "mqtt":
+        return serve_mqtt()
     if cmd == "wait":
         return wait()
     if cmd == "env":

@@ -103,6 +103,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 MQTT_URL = os.environ.get("MQTT_URL", "")
+MQTT_PROTOCOL = int(os.environ.get("MQTT_PROTOCOL", "5"))  # 5 = MQTT v5, 4 = v3.1.1
+MQTT_CA_FILE = os.environ.get("MQTT_CA_FILE", "")  # the CA that signed the broker's certificate (mqtts://)
+KEY_ROTATION_DAYS = int(os.environ.get("KEY_ROTATION_DAYS", "30"))  # R-5.2.2.6: at most every 30 days
+KEY_RETIRED_DECRYPT_HOURS = int(os.environ.get("KEY_RETIRED_DECRYPT_HOURS", "96"))
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

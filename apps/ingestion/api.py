@@ -8,6 +8,7 @@ import json
 import orjson
 from django.conf import settings
 from django.http import StreamingHttpResponse
+from django.utils import timezone
 from django.utils.translation import get_language
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -19,6 +20,8 @@ from apps.accounts.selectors import park_ids_for, writable_park_ids
 from apps.core import errors
 from apps.core.errors import CarbonParkError
 from apps.ingestion import selectors
+from apps.ingestion.channels.payloads import decode
+from apps.ingestion.config import current_config
 from apps.ingestion.services import ingest_readings, request_fingerprint
 
 IDEMPOTENCY_HEADER = "HTTP_IDEMPOTENCY_KEY"
@@ -73,15 +76,23 @@ def check_idempotency_key(request) -> str | None:
     return key
 
 
-def read_records(request, limit: int) -> tuple[list, bytes]:
-    """The body as a list of records, refused early if too large, not JSON, or too many records."""
+def read_records(request, limit: int):
+    """The body as records, refused early if too large, not JSON, or too many records. A body in the
+    CPE1 envelope (interfaces.md §5) is opened with the key its key id names; the records inside
+    must be that key's source's. Returns (records, body, refusals, sealed indexes)."""
     length = int(request.META.get("CONTENT_LENGTH") or 0)
     if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
         raise CarbonParkError(errors.E1004, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     ctype = (request.content_type or "application/json").split(";")[0].strip().lower()
+    body = request.body
+    if body[:4] == b"CPE1":
+        got = decode(body, kind="json", cfg=current_config(), now=timezone.now(),
+                     max_size=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        if len(got.records) > limit:
+            raise CarbonParkError(errors.E1003, limit=limit, count=len(got.records))
+        return got.records, body, got.refusals, frozenset(range(len(got.records))) if got.sealed else frozenset()
     if ctype not in ("application/json", "text/json", "") and not ctype.endswith("+json"):
         raise CarbonParkError(errors.E1006, content_type=ctype)
-    body = request.body
     data = decode_body(body)
     if isinstance(data, dict):
         data = [data]
@@ -89,7 +100,7 @@ def read_records(request, limit: int) -> tuple[list, bytes]:
         raise CarbonParkError(errors.E1002)
     if len(data) > limit:
         raise CarbonParkError(errors.E1003, limit=limit, count=len(data))
-    return data, body
+    return data, body, [], frozenset()
 
 
 class ReadingsView(APIView):
@@ -103,14 +114,17 @@ class ReadingsView(APIView):
                                      description="Same key and body → same answer, stored once.")],
         responses={200: IngestAnswer, 400: IngestAnswer, 409: OpenApiResponse(description="E1005"),
                    413: OpenApiResponse(description="E1004")},
-        description="Valid records are stored even when others are rejected (400 lists them by index).",
+        description="Valid records are stored even when others are rejected (400 lists them by index). "
+                    "The body may also be a CPE1 AES-256-GCM envelope (application/octet-stream, "
+                    "interfaces.md §5) sealed with the source's key.",
     )
     def post(self, request):
-        records, body = read_records(request, settings.READINGS_MAX_BATCH)
+        records, body, refused, sealed = read_records(request, settings.READINGS_MAX_BATCH)
         key = check_idempotency_key(request)
         parks = writable_park_ids(request.user)
         result = ingest_readings(records, channel="http", actor=request.user, parks=parks,
-                                 idempotency_key=key, request_hash=request_fingerprint(body) if key else None)
+                                 idempotency_key=key, request_hash=request_fingerprint(body) if key else None,
+                                 refused=refused, sealed=sealed)
         response = Response(result.response(get_language() or "zh-hans"), status=result.http_status)
         if result.replayed:
             response["Idempotent-Replayed"] = "true"

@@ -35,6 +35,18 @@ class SourceInfo:
     enabled: bool
     items: dict[str, ItemInfo]
     only_item: ItemInfo | None
+    encryption_required: bool = False
+
+
+@dataclass(slots=True)
+class KeyInfo:
+    """A key that may decrypt now (interfaces.md §5): its owner and its 32 bytes, in memory only."""
+
+    key_id: str
+    source_pk: int | None
+    park_id: int | None
+    material: bytes = field(repr=False)
+    until: object = None  # a retired key's end of grace, checked when used
 
 
 @dataclass(slots=True)
@@ -66,6 +78,7 @@ class IngestConfig:
     sources: dict[str, SourceInfo]
     items: dict[str, ItemInfo]
     rules: list[CompiledRule]
+    keys: dict[str, KeyInfo] = field(default_factory=dict)
     _checks: dict = field(default_factory=dict)
 
     def checks_for(self, park_id: int, source_pk: int, item: ItemInfo) -> tuple:
@@ -115,10 +128,11 @@ def load_config(version: int) -> IngestConfig:
         info = by_pk[item_pk]
         bound.setdefault(source_pk, {})[info.code] = info
     sources = {}
-    for s in DataSource.objects.values("pk", "source_id", "park_id", "enabled"):
+    for s in DataSource.objects.values("pk", "source_id", "park_id", "enabled", "encryption_required"):
         its = bound.get(s["pk"], {})
         sources[s["source_id"]] = SourceInfo(s["pk"], s["source_id"], s["park_id"], s["enabled"], its,
-                                             next(iter(its.values())) if len(its) == 1 else None)
+                                             next(iter(its.values())) if len(its) == 1 else None,
+                                             s["encryption_required"])
     rules = []
     for r in Rule.objects.filter(enabled=True):
         kind = KINDS.get(r.kind)
@@ -126,7 +140,11 @@ def load_config(version: int) -> IngestConfig:
             continue
         rules.append(CompiledRule(r.pk, r.name, r.park_id, r.source_id, r.data_item_id, r.severity, kind.error,
                                   r.message_zh, r.message_en, kind, r.params or {}))
-    return IngestConfig(version, parks, sources, items, rules)
+    from apps.sources.services.keys import decryption_keys
+
+    keys = {kid: KeyInfo(kid, spk, ppk, material, until)
+            for kid, (spk, ppk, material, until) in decryption_keys().items()}
+    return IngestConfig(version, parks, sources, items, rules, keys)
 
 
 _lock = threading.Lock()

@@ -1,4 +1,5 @@
-"""Record-level codes of ingestion (E2xxx format and reference checks, E4xxx repeats).
+"""Record-level codes of ingestion (E2xxx format and reference checks, E4xxx repeats, E5xxx channel:
+TLV, the CPE1 envelope, MQTT payloads and topics).
 
 Each message says what is wrong and what the sender can do. R-9.2.1, R-9.3.1, interfaces.md §1."""
 
@@ -50,3 +51,61 @@ E4001 = define("E4001", 200, "与已存储的读数重复（同一数据源、�
                "R-8.4.2.4")
 E4002 = define("E4002", 200, "与本批次中之前的记录重复，保留首个有效值。",
                "Repeats an earlier record of this batch; the first valid value is kept.", "R-9.3.1")
+
+# TLV frames (interfaces.md §4). {index}: the record's position in the frame, from 0; {detail}: what was found.
+E5001 = define("E5001", 400, "TLV 帧中第 {index} 条记录（从 0 计）的 CRC-32 校验和不符，该记录未接收，"
+               "同一帧的其他记录照常处理。请检查链路与编码后重发该记录。",
+               "Record {index} of the TLV frame (counting from 0) failed its CRC-32 checksum and was not accepted; "
+               "the frame's other records were processed. Check the link and the encoder, then resend that "
+               "record.", "R-5.2.2.5")
+E5002 = define("E5002", 400, "TLV 帧在第 {index} 条记录中途结束（缺少数据或校验项 0x0F），"
+               "该记录未接收。请重发完整的帧。",
+               "The TLV frame ends in the middle of record {index} (data or its 0x0F checksum item is missing); "
+               "that record was not accepted. Resend the complete frame.", "interfaces.md §4")
+E5003 = define("E5003", 400, "TLV 第 {index} 条记录中有长度或编码错误的数据项：{detail}。"
+               "定长项：dataCode 8 字节 ASCII，timestamp 与数值各 8 字节，flags 1 字节；"
+               "文本为 UTF-8，status 为 ASCII。",
+               "An item of TLV record {index} has a wrong length or encoding: {detail}. Fixed sizes: dataCode 8 "
+               "ASCII bytes, timestamp and numeric value 8 bytes each, flags 1 byte; text is UTF-8, status ASCII.",
+               "interfaces.md §4")
+E5004 = define("E5004", 400, "TLV 第 {index} 条记录不完整：{detail}。每条记录须包含 sourceId（0x01）、timestamp（0x03）"
+               "和一个值（0x04 数值或 0x05 文本）。",
+               "TLV record {index} is incomplete: {detail}. Every record needs sourceId (0x01), timestamp (0x03) "
+               "and one value (0x04 number or 0x05 text).", "interfaces.md §4")
+
+# Encryption envelope CPE1 (interfaces.md §5).
+E5101 = define("E5101", 400, "加密信封格式错误：{detail}。格式为 “CPE1” · 内容类型（1 字节）· 密钥编号长度（1 字节）· "
+               "密钥编号（ASCII）· 随机数（12 字节）· 密文及 16 字节 GCM 标签。",
+               "The encryption envelope is malformed: {detail}. The layout is 'CPE1' · content type (1 byte) · "
+               "key-id length (1 byte) · key id (ASCII) · nonce (12 bytes) · ciphertext with its 16-byte GCM tag.",
+               "interfaces.md §5")
+E5102 = define("E5102", 400, "密钥编号 {key_id} 不是该数据源可用的密钥（未知或已停用）。请向平台获取当前密钥"
+               "（rotate_key 命令或重新配置）后，用它加密重发。",
+               "Key id {key_id} is not a key of this source (unknown or retired). Ask the platform for the "
+               "current key (rotate_key command or re-provisioning), then encrypt with it and resend.", "R-5.2.2.6")
+E5103 = define("E5103", 400, "解密失败：密钥不对、数据在传输中被改动，或该密文是以另一个数据源的 sourceId 加密的。"
+               "请用本数据源的当前密钥、以本数据源的 sourceId 作关联数据重新加密后重发。",
+               "Decryption failed: wrong key, bytes altered in transit, or sealed under another source's id. "
+               "Encrypt again with this source's current key and its own sourceId as associated data, then resend.",
+               "R-8.2.2.2")
+E5104 = define("E5104", 400, "数据源 {source} 要求应用层加密，明文数据未接收。"
+               "请用 CPE1 加密信封（AES-256-GCM）封装后重发。",
+               "Data source {source} requires application-layer encryption; the plaintext was refused. Wrap the "
+               "payload in a CPE1 envelope (AES-256-GCM) and resend.", "R-8.2.2.2")
+E5105 = define("E5105", 400, "加密信封的内容类型不受支持。可用：0x01 JSON、0x02 TLV、0x03 文件。",
+               "The envelope's content type is not supported. Use 0x01 JSON, 0x02 TLV or 0x03 file.",
+               "interfaces.md §5")
+
+# MQTT channel (interfaces.md §2).
+E5201 = define("E5201", 400, "MQTT 消息过大（{size} 字节，上限 {limit} 字节），未接收。请拆成多条消息发送。",
+               "The MQTT payload is too large ({size} bytes, limit {limit}) and was not accepted. Split it into "
+               "several messages.", "interfaces.md §2")
+E5202 = define("E5202", 400, "记录的 sourceId {source} 与主题中的数据源 {topic_source} 不一致，未接收："
+               "设备只能发布自己的数据。请在该记录数据源自己的主题下发布，或更正 sourceId。",
+               "The record's sourceId {source} differs from the topic's {topic_source} and was not accepted: a "
+               "device may publish only its own data. Publish under that source's own topic, or correct the "
+               "sourceId.", "interfaces.md §2")
+E5203 = define("E5203", 400, "无法识别的主题 {topic}。"
+               "应为 carbonpark/<园区编码>/<sourceId>/data、/tlv、/status 或 /cmd/ack。",
+               "Topic {topic} is not understood. Use carbonpark/<parkCode>/<sourceId>/data, /tlv, /status or "
+               "/cmd/ack.", "interfaces.md §2")

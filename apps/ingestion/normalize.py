@@ -150,9 +150,10 @@ def _value(raw: dict, item: ItemInfo) -> tuple[float | None, str | None, float |
 
 
 def normalize(records, cfg: IngestConfig, *, allowed_parks: frozenset | None, now: datetime,
-              default_backfill: bool = False):
-    """Check and normalize every record. Returns (rows, problems): rows to store (the first valid
-    one of each identity), and one Problem per refused, flagged, warned or repeated record."""
+              default_backfill: bool = False, sealed: frozenset = frozenset()):
+    """Check and normalize every record. Returns (rows, rejected, notes): rows to store (the first
+    valid one of each identity), a Problem per refused record, and one per flagged, warned or repeated
+    record. ``sealed``: indexes of records that arrived in an encryption envelope (R-5.2.2.6)."""
     rows: list[Row] = []
     rejected: list[Problem] = []
     notes: list[Problem] = []   # flagged / warned / in-batch duplicates
@@ -180,6 +181,8 @@ def normalize(records, cfg: IngestConfig, *, allowed_parks: frozenset | None, no
             park_id, source_pk = src.park_id, src.pk
             if not src.enabled:
                 raise Refused(errors.E2012, "sourceId", source=sid)
+            if src.encryption_required and index not in sealed:
+                raise Refused(errors.E5104, "", source=sid)
             code = raw.get("dataCode")
             if code is None:
                 item = src.only_item

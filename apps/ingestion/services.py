@@ -19,6 +19,7 @@ from apps.ingestion import errors, store
 from apps.ingestion.config import current_config
 from apps.ingestion.normalize import Problem, normalize
 from apps.quality.services import raise_alarm
+from apps.sources.services.state import touch
 
 
 @dataclass
@@ -75,7 +76,7 @@ def _idempotency_scope(actor_label: str, channel: str) -> str:
 
 def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_key: str | None = None,
                     request_hash: str | None = None, default_backfill: bool = False,
-                    now: datetime | None = None) -> IngestResult:
+                    now: datetime | None = None, refused=(), sealed: frozenset = frozenset()) -> IngestResult:
     """Normalize, validate, de-duplicate and store a batch of reading records (R-5.2.3.2 c, R-5.2.3.5,
     R-8.4.2.4, R-9.2.1, R-9.2.3, R-9.3.1).
 
@@ -85,6 +86,9 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
     ``parks``: the park ids the actor may write to; None for a trusted process (any park).
     ``idempotency_key``: with ``request_hash``, a repeat of the same request returns the first answer
     without storing anything again; the same key with another body is refused (E1005).
+    ``refused``: what the channel could not turn into records (channels.payloads.Refusal: a bad TLV
+    checksum, an undecryptable envelope …), logged and alarmed here like any rejected record, with
+    indexes after the records'. ``sealed``: indexes of records that arrived encrypted.
 
     Valid records are stored even when others in the batch are rejected; every rejected record is
     kept with its raw content and code; repeats of stored readings are logged, never stored twice;
@@ -96,7 +100,13 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
     cfg = current_config()
     records = readings if isinstance(readings, list) else list(readings)
     rows, rejected, notes = normalize(records, cfg, allowed_parks=allowed, now=now,
-                                      default_backfill=default_backfill)
+                                      default_backfill=default_backfill, sealed=sealed)
+    raws = [_raw_text(records[p.index]) for p in rejected]
+    for i, r in enumerate(refused):
+        src = cfg.sources.get(r.source_ref)
+        rejected.append(Problem(len(records) + i, r.error, "", r.params, r.source_ref, r.data_code,
+                                src.park_id if src else None, src.pk if src else None))
+        raws.append(r.raw)
     batch_park = next(iter(allowed)) if allowed is not None and len(allowed) == 1 else None
     if batch_park is None and rows:
         batch_park = rows[0].park_id
@@ -115,7 +125,7 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
                     raise CarbonParkError(core_errors.E1005, field="Idempotency-Key")
                 return IngestResult.from_json(response)
         batch_id = store.insert_batch(cur, now=now, channel=channel, actor_label=actor_label,
-                                      park_id=batch_park, total=len(records))
+                                      park_id=batch_park, total=len(records) + len(refused))
         repeated = store.insert_readings(cur, rows, batch_id=batch_id, channel=channel, now=now)
         events = []
         for r in rows:
@@ -138,8 +148,9 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
                 events.append((p.index, kind, p.error.code, p.source_ref, p.data_code, ts_of.get(p.index, now),
                                repr(p.params.get("value", "")), zh, en, p.rule_pk))
         store.insert_events(cur, events, batch_id=batch_id)
-        store.insert_rejections(cur, rejected, [_raw_text(records[p.index]) for p in rejected],
-                                batch_id=batch_id, now=now)
+        store.insert_rejections(cur, rejected, raws, batch_id=batch_id, now=now)
+        if rows:
+            touch({r.source_pk for r in rows}, now)
         duplicates = len(repeated) + sum(1 for p in notes if p.error.code == "E4002")
         result = IngestResult(
             accepted=len(rows) - len(repeated), duplicates=duplicates, flagged=flagged, warned=warned,

@@ -1,16 +1,20 @@
 """Data sources: list, read, register and change (interfaces.md §3 /api/v1/sources/)."""
 
 from django.core.exceptions import ValidationError
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.exceptions import ValidationError as DRFValidationError
+from rest_framework.response import Response
 
 from apps.accounts.models import Park
 from apps.accounts.selectors import can_manage, parks_for
 from apps.catalog.models import DataItem
-from apps.sources.models import DataSource
+from apps.sources.models import Command, DataSource
 from apps.sources.selectors import sources_for
 from apps.sources.services import save_source
+from apps.sources.services.commands import create_command
 
 
 class DataSourceSerializer(serializers.ModelSerializer):
@@ -29,6 +33,20 @@ class DataSourceSerializer(serializers.ModelSerializer):
         if park not in parks_for(self.context["request"].user):
             raise serializers.ValidationError("not one of your parks")
         return park
+
+
+class CommandSerializer(serializers.ModelSerializer):
+    cmdId = serializers.CharField(source="cmd_id", read_only=True)
+    type = serializers.ChoiceField(choices=[c for c in Command.Type.choices if c[0] != Command.Type.ROTATE_KEY])
+    expiresIn = serializers.IntegerField(write_only=True, required=False, min_value=10, max_value=7 * 86400,
+                                         help_text="seconds until the command expires (default 3600)")
+
+    class Meta:
+        model = Command
+        fields = ["cmdId", "type", "params", "state", "created_by", "created_at", "expires_at", "expiresIn",
+                  "published_at", "acknowledged_at", "result", "message"]
+        read_only_fields = ["state", "created_by", "created_at", "expires_at", "published_at", "acknowledged_at",
+                            "result", "message"]
 
 
 class DataSourceViewSet(viewsets.ModelViewSet):
@@ -59,3 +77,26 @@ class DataSourceViewSet(viewsets.ModelViewSet):
 
     def perform_update(self, serializer):
         self._save(serializer, self.get_object())
+
+    @extend_schema(request=CommandSerializer, responses={200: CommandSerializer(many=True), 201: CommandSerializer})
+    @action(detail=True, methods=["get", "post"], url_path="commands")
+    def commands(self, request, sourceId=None):
+        """Downlink commands of a source (R-5.3.1, interfaces.md §2): send one, or list them with their
+        delivery state (pending → delivered → acknowledged / failed / expired)."""
+        from datetime import timedelta
+
+        source = self.get_object()
+        if request.method == "GET":
+            page = source.commands.all()[:200]
+            return Response(CommandSerializer(page, many=True).data)
+        if not can_manage(request.user, source.park):
+            raise PermissionDenied(f"you do not administer park {source.park.code}")
+        ser = CommandSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        try:
+            cmd = create_command(actor=request.user, source=source, type=data["type"], params=data.get("params") or {},
+                                 ttl=timedelta(seconds=data.get("expiresIn", 3600)))
+        except ValidationError as exc:
+            raise DRFValidationError(exc.message_dict) from exc
+        return Response(CommandSerializer(cmd).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,284 @@
+"""The MQTT channel (R-5.2.2.4, R-8.1.2.1, interfaces.md §2): a long-running consumer.
+
+paho-mqtt 2.x, MQTT v5 (or v3.1.1), a persistent session, QoS 1, keep-alive 60 s and, where the
+broker offers it, the shared subscription ``$share/carbonpark/…`` so that several consumers split the
+stream. Messages are batched into one ingest_readings call and acknowledged (manual PUBACK, in
+arrival order) only after that batch has committed: a crash or a kill loses nothing, and what the
+broker redelivers is de-duplicated by the readings' identity. The same process publishes pending
+downlink commands and applies status reports, Last Wills and command acks.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import orjson
+import paho.mqtt.client as mqtt
+from django.db import close_old_connections
+from django.utils import timezone
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from apps.ingestion import errors
+from apps.ingestion.channels.payloads import MAX_PAYLOAD, Decoded, Refusal, decode, raw_repr
+from apps.ingestion.config import current_config
+from apps.ingestion.services import ingest_readings
+
+log = logging.getLogger("carbonpark.mqtt")
+
+SHARE_GROUP = "carbonpark"
+TOPICS = ["carbonpark/+/+/data", "carbonpark/+/+/tlv", "carbonpark/+/+/status", "carbonpark/+/+/cmd/ack"]
+SESSION_EXPIRY_S = 7 * 86400
+
+
+@dataclass
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise ValueError(f"MQTT_URL must be mqtt:// or mqtts://, got {url!r}")
+        tls = parts.scheme in ("mqtts", "ssl")
+        return cls(parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883), tls,
+                   unquote(parts.username) if parts.username else None,
+                   unquote(parts.password) if parts.password else None)
+
+
+def parse_topic(topic: str):
+    """carbonpark/{parkCode}/{sourceId}/{kind} → (park, source, kind) or None."""
+    parts = topic.split("/")
+    if len(parts) == 4 and parts[0] == "carbonpark" and parts[3] in ("data", "tlv", "status"):
+        return parts[1], parts[2], parts[3]
+    if len(parts) == 5 and parts[0] == "carbonpark" and parts[3:] == ["cmd", "ack"]:
+        return parts[1], parts[2], "cmd/ack"
+    return None
+
+
+class MqttIngest:
+    """One consumer. ``run()`` blocks until ``stop()``."""
+
+    def __init__(self, url: str, *, client_id: str | None = None, protocol: int = 5, batch_messages: int = 2000,
+                 batch_records: int = 20000, batch_wait: float = 0.05, keepalive: int = 60, ca_file: str | None = None,
+                 max_payload: int = MAX_PAYLOAD, shared: bool = True):
+        self.address = BrokerAddress.parse(url)
+        self.client_id = client_id or f"carbonpark-ingest-{socket.gethostname()}"
+        self.protocol = mqtt.MQTTv5 if protocol == 5 else mqtt.MQTTv311
+        self.batch_messages, self.batch_records, self.batch_wait = batch_messages, batch_records, batch_wait
+        self.keepalive = max(60, min(120, keepalive))  # R-8.1.2.1: 60–120 s
+        self.max_payload = max_payload
+        self.want_shared = shared
+        self.label = f"mqtt:{self.client_id}"
+        self.inbox: queue.Queue = queue.Queue()
+        self.generation = 0
+        self.connected = threading.Event()
+        self._stop = threading.Event()
+        kwargs = {"callback_api_version": mqtt.CallbackAPIVersion.VERSION2, "client_id": self.client_id,
+                  "protocol": self.protocol, "manual_ack": True}
+        if self.protocol == mqtt.MQTTv311:
+            kwargs["clean_session"] = False
+        self.client = mqtt.Client(**kwargs)
+        if self.address.username:
+            self.client.username_pw_set(self.address.username, self.address.password)
+        if self.address.tls:
+            self.client.tls_set(ca_certs=ca_file)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=60)
+        self.client.max_inflight_messages_set(1000)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # --- network thread -------------------------------------------------------------------------
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            log.warning("MQTT connect refused by %s:%s: %s", self.address.host, self.address.port, reason_code)
+            return
+        shared = self.want_shared and self.protocol == mqtt.MQTTv5
+        if shared and properties is not None and getattr(properties, "SharedSubscriptionAvailable", 1) == 0:
+            shared = False
+        prefix = f"$share/{SHARE_GROUP}/" if shared else ""
+        client.subscribe([(prefix + t, 1) for t in TOPICS])
+        log.info("MQTT connected to %s:%s as %s (session present: %s, shared subscription: %s)",
+                 self.address.host, self.address.port, self.client_id, flags.session_present, shared)
+        self.connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        # Messages not yet acknowledged will be redelivered in the same session: forget them here, so
+        # that no stale message id is acknowledged on the new connection.
+        self.generation += 1
+        self.connected.clear()
+        dropped = 0
+        while True:
+            try:
+                self.inbox.get_nowait()
+                dropped += 1
+            except queue.Empty:
+                break
+        if not self._stop.is_set():
+            log.warning("MQTT connection lost (%s); %d unacknowledged messages will be redelivered; "
+                        "reconnecting with back-off", reason_code, dropped)
+
+    def _on_message(self, client, userdata, msg):
+        self.inbox.put((self.generation, msg, time.time()))
+
+    # --- processing thread ----------------------------------------------------------------------
+    def connect(self):
+        props = None
+        if self.protocol == mqtt.MQTTv5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = 5000
+            self.client.connect_async(self.address.host, self.address.port, self.keepalive, clean_start=False,
+                                      properties=props)
+        else:
+            self.client.connect_async(self.address.host, self.address.port, self.keepalive)
+        self.client.loop_start()
+
+    def stop(self):
+        self._stop.set()
+
+    def run(self):
+        self.connect()
+        last_dispatch = 0.0
+        try:
+            while not self._stop.is_set():
+                batch = self._collect()
+                if batch:
+                    self._process(batch)
+                if time.monotonic() - last_dispatch > 1.0 and self.connected.is_set():
+                    last_dispatch = time.monotonic()
+                    self._dispatch_commands()
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+    def _collect(self):
+        try:
+            first = self.inbox.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        records = 0
+        deadline = time.monotonic() + self.batch_wait
+        while len(batch) < self.batch_messages and records < self.batch_records:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                item = self.inbox.get(timeout=remaining)
+            except queue.Empty:
+                break
+            batch.append(item)
+            records += max(1, len(item[1].payload) // 120)
+        return batch
+
+    def _process(self, batch):
+        """Decode, ingest in one transaction, apply states and acks, then PUBACK in arrival order."""
+        generation = batch[0][0]
+        batch = [b for b in batch if b[0] == generation]
+        while not self._stop.is_set():
+            try:
+                close_old_connections()
+                self._ingest(batch)
+                break
+            except Exception:  # noqa: BLE001 - the database may be restarting: keep the messages, retry
+                log.exception("MQTT batch of %d messages failed; retrying in 2 s (nothing acknowledged)",
+                              len(batch))
+                time.sleep(2)
+                if generation != self.generation:
+                    return  # the connection dropped meanwhile: the broker will redeliver
+        if generation == self.generation:
+            for _gen, msg, _t in batch:
+                if msg.qos > 0:
+                    self.client.ack(msg.mid, msg.qos)
+
+    def _ingest(self, batch):
+        cfg = current_config()
+        now = timezone.now()
+        records, refused, sealed = [], [], set()
+        statuses, acks = [], []
+        for _gen, msg, _t in batch:
+            parsed = parse_topic(msg.topic)
+            if parsed is None:
+                refused.append(Refusal(raw_repr(msg.payload)[:500], errors.E5203, {"topic": msg.topic[:200]}))
+                continue
+            park_code, source_id, kind = parsed
+            src = cfg.sources.get(source_id)
+            if src is not None and cfg.parks[src.park_id].code != park_code:
+                from apps.ingestion.errors import E2003
+
+                refused.append(Refusal(raw_repr(msg.payload)[:500], E2003, {"source": source_id}, source_id))
+                continue
+            if kind in ("data", "tlv"):
+                got: Decoded = decode(msg.payload, kind="tlv" if kind == "tlv" else "json", cfg=cfg, now=now,
+                                      source_id=source_id, max_size=self.max_payload)
+                if got.sealed:
+                    sealed.update(range(len(records), len(records) + len(got.records)))
+                records.extend(got.records)
+                refused.extend(got.refusals)
+            elif kind == "status":
+                statuses.append((source_id, msg.payload))
+            else:
+                acks.append((source_id, msg.payload))
+        if records or refused:
+            ingest_readings(records, channel="mqtt", actor=self.label, refused=refused, sealed=frozenset(sealed),
+                            now=now)
+        if statuses or acks:
+            self._apply_control(statuses, acks)
+
+    def _apply_control(self, statuses, acks):
+        from apps.sources.models import DataSource
+        from apps.sources.services.commands import record_ack
+        from apps.sources.services.state import record_status
+
+        for source_id, payload in statuses:
+            state = _status_of(payload)
+            source = DataSource.objects.filter(source_id=source_id).select_related("park").first()
+            if source is None or state is None:
+                log.warning("status from %s ignored: %r", source_id, payload[:100])
+                continue
+            record_status(source=source, state=state, reason="mqtt status")
+        for source_id, payload in acks:
+            source = DataSource.objects.filter(source_id=source_id).select_related("park").first()
+            try:
+                body = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                body = None
+            if source is None or not isinstance(body, dict):
+                log.warning("command ack from %s ignored: %r", source_id, payload[:100])
+                continue
+            record_ack(source=source, payload=body)
+
+    def _dispatch_commands(self):
+        from apps.sources.services.commands import dispatch_pending
+
+        def publish(topic: str, payload: bytes) -> bool:
+            info = self.client.publish(topic, payload, qos=1)
+            info.wait_for_publish(timeout=5)
+            return info.is_published()
+
+        try:
+            close_old_connections()
+            dispatch_pending(publish)
+        except Exception:  # noqa: BLE001 - a failed dispatch is retried on the next tick
+            log.exception("publishing downlink commands failed; will retry")
+
+
+def _status_of(payload: bytes) -> str | None:
+    try:
+        body = orjson.loads(payload)
+        state = body.get("state") if isinstance(body, dict) else body
+    except orjson.JSONDecodeError:
+        state = payload.decode("utf-8", "replace").strip()
+    return state if state in ("online", "offline") else None

@@ -1,0 +1,67 @@
+"""Device state: online/offline from the status topic and the Last Will, last seen, silence
+(R-8.1.2.1: the platform learns of abnormal disconnects; R-9.1.4 timeliness)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.quality.models import Alarm
+from apps.quality.services import raise_alarm
+from apps.sources import errors
+from apps.sources.models import DataSource, DeviceState, StateChange
+
+SILENT_FACTOR = 3
+
+
+@transaction.atomic
+def record_status(*, source: DataSource, state: str, at: datetime | None = None, reason: str = "") -> bool:
+    """Apply a status report. A change writes a history row; going offline raises an alarm at once
+    (visible in the admin when this commits), coming back closes it. Returns True on a change."""
+    at = at or timezone.now()
+    current, _created = DeviceState.objects.select_for_update().get_or_create(source=source)
+    if current.state == state:
+        return False
+    current.state, current.state_since = state, at
+    current.save(update_fields=["state", "state_since"])
+    StateChange.objects.create(source=source, state=state, at=at, reason=reason[:200])
+    if state == DeviceState.State.OFFLINE:
+        msg = errors.E6001.messages(source=source.source_id)
+        raise_alarm(park_id=source.park_id, source_id=source.pk, kind=Alarm.Kind.OFFLINE, code="E6001",
+                    message_zh=msg["zh"], message_en=msg["en"])
+    elif state == DeviceState.State.ONLINE:
+        Alarm.objects.filter(source=source, kind=Alarm.Kind.OFFLINE, state=Alarm.State.OPEN).update(
+            state=Alarm.State.CLOSED)
+    return True
+
+
+def touch(source_pks, at: datetime) -> None:
+    """Sources that just delivered readings: last seen now, no longer silent. One statement per batch."""
+    if not source_pks:
+        return
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO sources_devicestate (source_id, state, state_since, last_seen_at, silent) "
+            "SELECT s, 'unknown', NULL, %s, false FROM unnest(%s::bigint[]) AS s "
+            "ON CONFLICT (source_id) DO UPDATE SET last_seen_at = GREATEST(sources_devicestate.last_seen_at, "
+            "EXCLUDED.last_seen_at), silent = false",
+            [at, sorted(source_pks)])
+
+
+def flag_silent_sources(now: datetime | None = None) -> int:
+    """Sources silent for longer than three expected intervals get flagged and an alarm (R-9.1.4)."""
+    now = now or timezone.now()
+    flagged = 0
+    states = DeviceState.objects.select_related("source").filter(
+        silent=False, last_seen_at__isnull=False, source__enabled=True)
+    for st in states:
+        limit = timedelta(seconds=SILENT_FACTOR * st.source.expected_interval_s)
+        if now - st.last_seen_at > limit:
+            DeviceState.objects.filter(pk=st.pk).update(silent=True)
+            msg = errors.E6002.messages(source=st.source.source_id, seconds=int(limit.total_seconds()))
+            raise_alarm(park_id=st.source.park_id, source_id=st.source_id, kind=Alarm.Kind.SILENT, code="E6002",
+                        message_zh=msg["zh"], message_en=msg["en"], severity="warn")
+            flagged += 1
+    return flagged

@@ -1,0 +1,18 @@
+from celery import shared_task
+
+from apps.sources.services import commands, keys, state
+
+
+@shared_task(time_limit=300)
+def rotate_due_keys():
+    return keys.rotate_due_keys()
+
+
+@shared_task(time_limit=120)
+def flag_silent_sources():
+    return state.flag_silent_sources()
+
+
+@shared_task(time_limit=120)
+def expire_commands():
+    return commands.expire_overdue()
