@@ -10,6 +10,7 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.dev
 	@command -v chromium >/dev/null || scripts/install-chromium
+	@scripts/install-mosquitto
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 smoke: $(VENV)/.runtime
