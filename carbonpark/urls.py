@@ -9,7 +9,17 @@ from apps.core.views import ErrorCodesView, healthz
 from apps.ingestion.api import ReadingsView
 from apps.sources.api import DataSourceViewSet
 
-router = DefaultRouter(trailing_slash="/?")
+
+class OptionalSlashRouter(DefaultRouter):
+    """interfaces.md names paths without a trailing slash (/api/v1/sources/{sourceId}/commands); both
+    spellings answer, with no redirect that would drop a POST body."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
 router.register("catalog/items", DataItemViewSet, basename="catalog-item")
 router.register("catalog/classes", CatalogClassViewSet, basename="catalog-class")
 router.register("catalog/enumerations", EnumerationViewSet, basename="catalog-enumeration")
