@@ -101,6 +101,40 @@ def main():
         else:
             fail("no demo readings arrived from the demo stream", log)
         print("the demo stream is flowing")
+        # The real-time channel: the demo's MQTT devices (TLV, sealed JSON) reach the store through the
+        # embedded broker and the consumer; then a reading published here comes back over HTTP.
+        for sid in ("JSTZ01-EM-0003", "JSTZ01-CCUS-0001"):
+            for _ in range(30):
+                status, body = http("GET", f"{base}/api/v1/readings?sourceId={sid}&limit=1", token)
+                if status == 200 and body["results"]:
+                    break
+                time.sleep(1)
+            else:
+                fail(f"no MQTT demo readings from {sid}", log)
+        mqtt_url = next(line.split("consuming ", 1)[1].split()[0] for line in log.read_text().splitlines()
+                        if "consuming " in line)
+        import paho.mqtt.client as mqtt
+
+        host, port = mqtt_url.split("://", 1)[1].rsplit(":", 1)
+        client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id="smoke",
+                             protocol=mqtt.MQTTv311)
+        client.connect(host, int(port), 60)
+        client.loop_start()
+        ts2 = (datetime.now(tz) - timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S") + ".654"
+        info = client.publish("carbonpark/JSTZ01/JSTZ01-EM-0001/data", json.dumps(
+            {"sourceId": "JSTZ01-EM-0001", "dataCode": "CS010201", "timestamp": ts2, "value": 7.25}), qos=1)
+        info.wait_for_publish(10)
+        client.disconnect()
+        client.loop_stop()
+        query = f"sourceId=JSTZ01-EM-0001&start={ts2.replace(' ', '%20')}&end={ts2.replace(' ', '%20')}"
+        for _ in range(30):
+            status, body = http("GET", f"{base}/api/v1/readings?{query}", token)
+            if status == 200 and [r["value"] for r in body["results"]] == [7.25]:
+                break
+            time.sleep(0.5)
+        else:
+            fail(f"the reading published over MQTT did not arrive: {status} {body}", log)
+        print("MQTT: the demo devices' TLV and sealed JSON arrive, and a published reading was read back")
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)

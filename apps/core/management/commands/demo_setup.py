@@ -21,7 +21,8 @@ DEMO_SOURCES = [
     ("JSTZ01-HM-0001", "热力站热量表", "meter", "modbus_tcp", ["CS010301"], 60),
     ("JSTZ01-FM-0001", "锅炉房天然气流量计", "meter", "opcua", ["CS010101"], 60),
     ("JSTZ01-WW-0001", "污水处理站在线监测", "monitor", "hj212", ["CS030201", "CS030202"], 60),
-    ("JSTZ01-CCUS-0001", "CCUS 捕集装置", "gateway_channel", "mqtt_json", ["CK020101"], 60),
+    ("JSTZ01-CCUS-0001", "CCUS 捕集装置（MQTT，加密）", "gateway_channel", "mqtt_json", ["CK020101"], 60),
+    ("JSTZ01-EM-0003", "3# 光伏并网电能表（MQTT TLV）", "meter", "mqtt_tlv", ["CS010201"], 60),
     ("JSTZ01-FORM-FUEL", "燃料种类台账（表单）", "form", "form", ["CS010104"], 86400),
 ]
 
@@ -48,6 +49,12 @@ class Command(BaseCommand):
                 save_source(actor=actor, source_id=sid, park=park, name=name, kind=kind, protocol=protocol,
                             collection_method="manual" if kind == "form" else "realtime",
                             expected_interval_s=interval, data_items=list(DataItem.objects.filter(code__in=codes)))
+        from apps.sources.models import SourceKey
+        from apps.sources.services.keys import provision_key
+
+        ccus = DataSource.objects.get(source_id="JSTZ01-CCUS-0001")
+        if not SourceKey.objects.filter(source=ccus).exists():
+            provision_key(actor=actor, source=ccus)
         User = get_user_model()
         password_file = VAR_DIR / "admin_password"
         password = os.environ.get("CARBONPARK_ADMIN_PASSWORD")
