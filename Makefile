@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test smoke bench bench-admin lint docs messages
+.PHONY: run test smoke bench bench-mqtt bench-admin lint docs messages
 
 run: $(VENV)/.runtime
 	$(BIN)/python -m carbonpark.embedded run
@@ -18,6 +18,9 @@ smoke: $(VENV)/.runtime
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.http_ingest
+
+bench-mqtt: $(VENV)/.dev
+	$(BIN)/python -m bench.mqtt_ingest
 
 bench-admin: $(VENV)/.dev
 	$(BIN)/python bench/admin_browser.py

@@ -70,12 +70,14 @@ class MqttIngest:
     """One consumer. ``run()`` blocks until ``stop()``."""
 
     def __init__(self, url: str, *, client_id: str | None = None, protocol: int = 5, batch_messages: int = 2000,
-                 batch_records: int = 20000, batch_wait: float = 0.05, keepalive: int = 60, ca_file: str | None = None,
-                 max_payload: int = MAX_PAYLOAD, shared: bool = True):
+                 batch_bytes: int = 2 * 1024 * 1024, batch_wait: float = 0.05, keepalive: int = 60,
+                 ca_file: str | None = None, max_payload: int = MAX_PAYLOAD, shared: bool = True):
         self.address = BrokerAddress.parse(url)
         self.client_id = client_id or f"carbonpark-ingest-{socket.gethostname()}"
         self.protocol = mqtt.MQTTv5 if protocol == 5 else mqtt.MQTTv311
-        self.batch_messages, self.batch_records, self.batch_wait = batch_messages, batch_records, batch_wait
+        # A batch is bounded by messages and by payload bytes (about 20 000 JSON readings, fewer
+        # transactions' worth of TLV), so that one transaction never grows without limit.
+        self.batch_messages, self.batch_bytes, self.batch_wait = batch_messages, batch_bytes, batch_wait
         self.keepalive = max(60, min(120, keepalive))  # R-8.1.2.1: 60–120 s
         self.max_payload = max_payload
         self.want_shared = shared
@@ -169,9 +171,9 @@ class MqttIngest:
         except queue.Empty:
             return []
         batch = [first]
-        records = 0
+        size = len(first[1].payload)
         deadline = time.monotonic() + self.batch_wait
-        while len(batch) < self.batch_messages and records < self.batch_records:
+        while len(batch) < self.batch_messages and size < self.batch_bytes:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -180,7 +182,7 @@ class MqttIngest:
             except queue.Empty:
                 break
             batch.append(item)
-            records += max(1, len(item[1].payload) // 120)
+            size += len(item[1].payload)
         return batch
 
     def _process(self, batch):
