@@ -101,3 +101,12 @@ def test_expired_rotation_abandons_the_pending_key(meter):
     Command.objects.filter(pk=cmd.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert expire_overdue() == 1
     assert SourceKey.objects.get(key_id=cmd.params["keyId"]).state == "retired"
+
+
+def test_file_keys_are_per_park_and_rotate_at_once(park):
+    first = key_services.rotate_file_key(actor="t", park=park)
+    second = key_services.rotate_file_key(actor="t", park=park)
+    first.refresh_from_db()
+    assert (first.state, second.state) == ("retired", "active")
+    assert first.source_id is None and second.park == park
+    assert set(key_services.decryption_keys()) >= {first.key_id, second.key_id}  # retired still decrypts
