@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "simple_history",
+    "django_celery_beat",
     "apps.core",
     "apps.accounts",
     "apps.catalog",
@@ -178,6 +179,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
+# Per-source poll schedules live in the database (django-celery-beat): one periodic task per polled source,
+# kept in step by apps.sources.services.polling; the static jobs of carbonpark/celery.py are synced into it.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 LOGGING = {
     "version": 1,

@@ -67,3 +67,34 @@ def test_polled_values_are_stored_through_the_pipeline(park):
     records = run(_with_server(body))
     result = ingest_readings(records, channel="poller", actor="opcua-test")
     assert result.accepted == 1 and Reading.objects.get().value == records[0]["value"]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_platform_polled_source_gets_a_periodic_task_and_polls(park):
+    import json
+
+    from django_celery_beat.models import PeriodicTask
+
+    from apps.ingestion.models import Reading
+    from apps.ingestion.polling import poll_source
+    from apps.sources.services import save_source
+    from tests.conftest import add_source
+
+    async def body(server):
+        source = await asyncio.to_thread(
+            add_source, park, "TP01-UA-0002", ["CS010201"], protocol="opcua", expected_interval_s=120,
+            settings={"opcua": {"endpoint": server.endpoint, "nodes": [
+                {"node": server.node_id("Meter2.Energy"), "data_code": "CS010201", "unit": "kWh"}]},
+                "poll": {"platform": True}})
+        result = await asyncio.to_thread(poll_source, source.pk)
+        return source, result
+
+
+
+    source, result = run(_with_server(body))
+    assert result.accepted == 1 and Reading.objects.filter(source=source).count() == 1
+    task = PeriodicTask.objects.get(name="poll TP01-UA-0002")
+    assert task.enabled and task.task == "apps.ingestion.tasks.poll_source"
+    assert json.loads(task.args) == [source.pk] and task.interval.every == 120
+    save_source(actor="t", source=source, enabled=False)
+    assert not PeriodicTask.objects.get(name="poll TP01-UA-0002").enabled

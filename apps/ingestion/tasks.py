@@ -6,3 +6,11 @@ from apps.ingestion.services import purge_idempotency_keys as purge
 @shared_task(time_limit=600)
 def purge_idempotency_keys():
     return purge()
+
+
+@shared_task(time_limit=120, soft_time_limit=100)
+def poll_source(source_pk: int, mode: str = "full"):
+    """One poll of one due source (scheduled per source by django-celery-beat)."""
+    from apps.ingestion.polling import poll_source as poll
+
+    return poll(source_pk, mode=mode).accepted

@@ -41,5 +41,8 @@ def save_source(*, actor, source: DataSource | None = None, data_items=None, rea
         source.data_items.set(data_items)
     record_change(actor=actor, action="source.create" if before is None else "source.update", obj=source,
                   before=before, after=_snapshot(source), reason=reason, park_code=source.park.code)
+    from apps.sources.services.polling import sync_poll_schedule
+
+    sync_poll_schedule(source)
     bump_config_version()
     return source
