@@ -109,3 +109,36 @@ E5203 = define("E5203", 400, "无法识别的主题 {topic}。"
                "应为 carbonpark/<园区编码>/<sourceId>/data、/tlv、/status 或 /cmd/ack。",
                "Topic {topic} is not understood. Use carbonpark/<parkCode>/<sourceId>/data, /tlv, /status or "
                "/cmd/ack.", "interfaces.md §2")
+
+# HJ 212 listener (HJ 212-2017). {detail}: what was found.
+E7001 = define("E7001", 400, "HJ 212 通讯包的帧格式或长度错误：{detail}。通讯包应为 “##” · 4 位十进制数据段长度（字节）· "
+               "数据段 · 4 位十六进制 CRC · 回车换行；请核对长度字段后重发。",
+               "The HJ 212 packet's framing or length is wrong: {detail}. A packet is '##' · 4 decimal digits "
+               "(data segment bytes) · data segment · 4 hex digits of CRC · CR LF; check the length field and "
+               "resend.", "HJ 212-2017 6.3.1")
+E7002 = define("E7002", 400, "HJ 212 通讯包的 CRC 校验不符（{detail}），数据未接收。请按标准附录 A 的算法"
+               "计算数据段的 CRC（高字节在前）后重发。",
+               "The HJ 212 packet failed its CRC check ({detail}); nothing was stored. Compute the CRC of the data "
+               "segment with the algorithm of Appendix A (high byte first) and resend.", "HJ 212-2017 Appendix A")
+E7003 = define("E7003", 400, "HJ 212 数据段或数据区格式错误：{detail}。数据段为 QN=…;ST=…;CN=…;PW=…;MN=…;Flag=…;"
+               "CP=&&…&&，数据区中不同监测项以 “;” 分隔、同一项的字段以 “,” 分隔，均为 key=value。",
+               "The HJ 212 data segment or data area is malformed: {detail}. The segment is QN=…;ST=…;CN=…;PW=…;"
+               "MN=…;Flag=…;CP=&&…&&, and in the data area items are separated by ';' and fields of one item by "
+               "',', each key=value.", "HJ 212-2017 6.3.2")
+E7004 = define("E7004", 400, "HJ 212 命令编码 CN={cn} 不受支持。平台接收 2011 实时数据、2051 分钟数据、2061 小时数据、"
+               "2031 日数据等上传命令；请检查 CN。",
+               "HJ 212 command code CN={cn} is not supported. The platform takes uploads such as 2011 real-time, "
+               "2051 minute, 2061 hour and 2031 day data; check the CN.", "HJ 212-2017 Table 9")
+E7005 = define("E7005", 400, "设备唯一标识 MN={mn} 未登记到任何数据源，数据未接收。请在平台的数据源设置中填写该 MN"
+               "（settings.hj212.mn），或更正设备的 MN。",
+               "Device id MN={mn} is not registered to any data source; nothing was stored. Enter this MN in the "
+               "source's settings (settings.hj212.mn) on the platform, or correct the device's MN.",
+               "HJ 212-2017 6.3.2")
+E7006 = define("E7006", 400, "监测因子编码 {code} 未映射到数据目录中的数据编码，该因子的数据未接收。请在平台为该园区"
+               "登记此因子的映射，或检查设备的因子编码。",
+               "Pollutant code {code} is not mapped to a catalog data code, so its values were not stored. "
+               "Register a mapping for it for this park, or check the device's factor codes.",
+               "HJ 212-2017 Appendix B")
+E7007 = define("E7007", 400, "HJ 212 分包数据未收齐（PNUM={pnum}），已丢弃已收到的部分。请重发全部分包。",
+               "A split HJ 212 packet was incomplete (PNUM={pnum}) and the parts received were dropped. Resend "
+               "every part.", "HJ 212-2017 6.3.2")
