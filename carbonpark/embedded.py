@@ -29,7 +29,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CARBONPARK_VAR", BASE_DIR / "var")).resolve()
 PGDATA = VAR_DIR / "pgdata"
 DB_NAME = "carbonpark"
-PRODUCT_PROCESSES = ["web", "worker", "beat", "ingest", "demo"]
+PRODUCT_PROCESSES = ["web", "worker", "beat", "ingest", "hj212", "simulators", "demo"]
 
 
 def embedded_database_url() -> str:
@@ -213,6 +213,10 @@ def run() -> int:
         env["MQTT_URL"] = f"mqtt://127.0.0.1:{free_port()}"
         env["MQTT_PROTOCOL"] = "4"  # amqtt speaks MQTT 3.1.1
         processes.insert(0, "mqtt")
+    # The demo's device simulators and the HJ 212 listener, on free ports (never the protocols' own).
+    for name in ("CARBONPARK_SIM_MODBUS_PORT", "CARBONPARK_SIM_DLT645_PORT", "CARBONPARK_SIM_OPCUA_PORT",
+                 "CARBONPARK_HJ212_PORT"):
+        env.setdefault(name, str(free_port()))
     # The Procfile's `python`, `gunicorn` and `celery` are this interpreter's (the virtualenv's).
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("CARBONPARK_PORT", "8000")

@@ -11,6 +11,16 @@ from apps.ingestion.simulators.opcua_server import OpcuaMeterServer
 from carbonpark.embedded import free_port
 
 
+def closing(fn, *args, **kwargs):
+    """Run fn in a worker thread and close that thread's database connection afterwards."""
+    from django.db import connection
+
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        connection.close()
+
+
 def run(coro):
     return asyncio.new_event_loop().run_until_complete(coro)
 
@@ -81,12 +91,12 @@ def test_platform_polled_source_gets_a_periodic_task_and_polls(park):
     from tests.conftest import add_source
 
     async def body(server):
-        source = await asyncio.to_thread(
+        source = await asyncio.to_thread(closing,
             add_source, park, "TP01-UA-0002", ["CS010201"], protocol="opcua", expected_interval_s=120,
             settings={"opcua": {"endpoint": server.endpoint, "nodes": [
                 {"node": server.node_id("Meter2.Energy"), "data_code": "CS010201", "unit": "kWh"}]},
                 "poll": {"platform": True}})
-        result = await asyncio.to_thread(poll_source, source.pk)
+        result = await asyncio.to_thread(closing, poll_source, source.pk)
         return source, result
 
 

@@ -111,8 +111,9 @@ E5203 = define("E5203", 400, "无法识别的主题 {topic}。"
                "/cmd/ack.", "interfaces.md §2")
 
 # HJ 212 listener (HJ 212-2017). {detail}: what was found.
-E7001 = define("E7001", 400, "HJ 212 通讯包的帧格式或长度错误：{detail}。通讯包应为 “##” · 4 位十进制数据段长度（字节）· "
-               "数据段 · 4 位十六进制 CRC · 回车换行；请核对长度字段后重发。",
+E7001 = define("E7001", 400, "HJ 212 通讯包的帧格式或长度错误：{detail}。"
+               "通讯包应为 “##” · 4 位十进制数据段长度（字节）· 数据段 · 4 位十六进制 CRC · 回车换行；"
+               "请核对长度字段后重发。",
                "The HJ 212 packet's framing or length is wrong: {detail}. A packet is '##' · 4 decimal digits "
                "(data segment bytes) · data segment · 4 hex digits of CRC · CR LF; check the length field and "
                "resend.", "HJ 212-2017 6.3.1")
@@ -139,6 +140,21 @@ E7006 = define("E7006", 400, "监测因子编码 {code} 未映射到数据目录
                "Pollutant code {code} is not mapped to a catalog data code, so its values were not stored. "
                "Register a mapping for it for this park, or check the device's factor codes.",
                "HJ 212-2017 Appendix B")
-E7007 = define("E7007", 400, "HJ 212 分包数据未收齐（PNUM={pnum}），已丢弃已收到的部分。请重发全部分包。",
-               "A split HJ 212 packet was incomplete (PNUM={pnum}) and the parts received were dropped. Resend "
-               "every part.", "HJ 212-2017 6.3.2")
+E7007 = define("E7007", 400, "HJ 212 分包数据未收齐，已丢弃已收到的部分：{detail}。请重发全部分包（PNUM/PNO）。",
+               "A split HJ 212 packet was never completed and the parts received were dropped: {detail}. Resend "
+               "every part (PNUM/PNO).", "HJ 212-2017 6.3.2")
+
+E7101 = define("E7101", 400, "DL/T 645 帧校验和错误（{detail}），该帧被丢弃。请检查 RS-485 接线、波特率与干扰。",
+               "DL/T 645 frame checksum failed ({detail}); the frame was dropped. Check the RS-485 wiring, baud rate "
+               "and interference.", "DL/T 645-2007 7.1")
+E7102 = define("E7102", 400, "DL/T 645 帧不完整、长度错误或数值非 BCD（{detail}）。",
+               "DL/T 645 frame truncated, of a wrong length, or with a non-BCD value ({detail}).", "DL/T 645-2007 7.1")
+E7103 = define("E7103", 400, "电能表 {address} 返回异常应答：{detail}。请确认该表支持所读数据标识。",
+               "Meter {address} answered with an error: {detail}. Check that the meter supports the identifier read.",
+               "DL/T 645-2007 7.3")
+E7104 = define("E7104", 400, "DL/T 645 数据标识 {detail} 未知，平台无法换算。请在数据源设置中改用已支持的标识。",
+               "DL/T 645 data identifier {detail} is unknown to the platform. Use a supported identifier in the "
+               "source's settings.", "DL/T 645-2007 附录 A")
+E7201 = define("E7201", 400, "Modbus 设备 {unit} 无应答或应答异常（{detail}），已按退避策略暂停轮询。",
+               "Modbus device {unit} did not answer or answered with an exception ({detail}); it is backed off.",
+               "R-5.2.1.3")

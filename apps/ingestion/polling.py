@@ -20,7 +20,48 @@ async def _opcua(source, settings: dict) -> list[dict]:
     return await read_points(cfg["endpoint"], source.source_id, points, timeout=cfg.get("timeout", 5))
 
 
-DRIVERS = {"opcua": _opcua}
+async def _modbus_tcp(source, settings: dict) -> list[dict]:
+    """settings["modbus"] = {"host", "port", "unit", "map": "eastron-sdm630" | "points": [...],
+    "codes": {point name: data code}}: the mapped points of one meter behind a Modbus TCP endpoint."""
+    from dataclasses import replace
+
+    from apps.ingestion.codecs import modbus as codec
+    from apps.ingestion.pollers.modbus import ModbusDevice, ModbusPoller
+
+    cfg = settings["modbus"]
+    points = codec.load_map(codec.REGISTER_MAPS[cfg["map"]]) if cfg.get("map") else [
+        codec.Point(**p) for p in cfg["points"]]
+    codes = cfg.get("codes", {})
+    points = [replace(p, data_code=codes.get(p.name, p.data_code)) for p in points]
+    poller = ModbusPoller([ModbusDevice(cfg.get("unit", 1), source.source_id, points)], host=cfg["host"],
+                          port=cfg.get("port", 502), timeout=cfg.get("timeout", 1.0))
+    try:
+        result = await poller.poll()
+    finally:
+        await poller.close()
+    if result.errors:
+        log.warning("modbus poll of %s: %s", source.source_id, result.errors)
+    return result.records
+
+
+async def _dlt645(source, settings: dict) -> list[dict]:
+    """settings["dlt645"] = {"host", "port", "address", "points": [{"di", "data_code", "unit"}]}: a meter
+    behind a serial-to-TCP transparent gateway."""
+    from apps.ingestion.pollers.dlt645 import Dlt645Meter, Dlt645Poller, MeterPoint
+
+    cfg = settings["dlt645"]
+    meter = Dlt645Meter(cfg["address"], source.source_id, [MeterPoint(**p) for p in cfg["points"]])
+    poller = Dlt645Poller([meter], host=cfg["host"], port=cfg["port"], timeout=cfg.get("timeout", 1.5))
+    try:
+        result = await poller.poll()
+    finally:
+        await poller.close()
+    if result.errors:
+        log.warning("DL/T 645 poll of %s: %s", source.source_id, result.errors)
+    return result.records
+
+
+DRIVERS = {"opcua": _opcua, "modbus_tcp": _modbus_tcp, "dlt645": _dlt645}
 
 
 def poll_source(source_pk: int, mode: str = "full") -> IngestResult:

@@ -23,6 +23,7 @@ DEMO_SOURCES = [
     ("JSTZ01-WW-0001", "污水处理站在线监测", "monitor", "hj212", ["CS030201", "CS030202"], 60),
     ("JSTZ01-CCUS-0001", "CCUS 捕集装置（MQTT，加密）", "gateway_channel", "mqtt_json", ["CK020101"], 60),
     ("JSTZ01-EM-0003", "3# 光伏并网电能表（MQTT TLV）", "meter", "mqtt_tlv", ["CS010201"], 60),
+    ("JSTZ01-UA-0001", "空压站能源管理系统（OPC UA）", "gateway_channel", "opcua", ["CS010201"], 60),
     ("JSTZ01-FORM-FUEL", "燃料种类台账（表单）", "form", "form", ["CS010104"], 86400),
 ]
 
@@ -52,6 +53,8 @@ class Command(BaseCommand):
         from apps.sources.models import SourceKey
         from apps.sources.services.keys import provision_key
 
+        configure_simulated_sources(actor)
+
         ccus = DataSource.objects.get(source_id="JSTZ01-CCUS-0001")
         if not SourceKey.objects.filter(source=ccus).exists():
             provision_key(actor=actor, source=ccus)
@@ -79,3 +82,36 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"\nCarbonPark is up: {url}\n  login: admin / {password}\n"
             f"  API token of the demo park: {token_file.read_text()}\n  API docs: {url}api/docs/\n"))
+
+
+def configure_simulated_sources(actor) -> None:
+    """Point the demo's field-protocol sources at the simulators `make run` started (their ports change
+    every start): DL/T 645 and Modbus meters and an OPC UA server polled by the platform, an HJ 212
+    station pushing to the listener."""
+    from apps.ingestion.management.commands.simulate import DEMO_DLT645_ADDRESS, DEMO_HJ212_MN
+    from apps.sources.models import DataSource
+    from apps.sources.services import save_source
+
+    ports = {k: os.environ.get(k) for k in ("CARBONPARK_SIM_MODBUS_PORT", "CARBONPARK_SIM_DLT645_PORT",
+                                             "CARBONPARK_SIM_OPCUA_PORT")}
+    if not all(ports.values()):
+        return
+    poll = {"platform": True}
+    wanted = {
+        "JSTZ01-EM-0001": {"dlt645": {"host": "127.0.0.1", "port": int(ports["CARBONPARK_SIM_DLT645_PORT"]),
+                                      "address": DEMO_DLT645_ADDRESS,
+                                      "points": [{"di": "00010000", "data_code": "CS010201", "unit": "kWh"}]},
+                           "poll": poll},
+        "JSTZ01-EM-0002": {"modbus": {"host": "127.0.0.1", "port": int(ports["CARBONPARK_SIM_MODBUS_PORT"]),
+                                      "unit": 1, "map": "eastron-sdm630", "codes": {"import_energy": "CS010201"}},
+                           "poll": poll},
+        "JSTZ01-UA-0001": {"opcua": {"endpoint": f"opc.tcp://127.0.0.1:{ports['CARBONPARK_SIM_OPCUA_PORT']}/carbonpark/",
+                                     "nodes": [{"node": "ns=2;s=Meter1.Energy", "data_code": "CS010201",
+                                                "unit": "kWh"}]},
+                           "poll": poll},
+        "JSTZ01-WW-0001": {"hj212": {"mn": DEMO_HJ212_MN}},
+    }
+    for sid, settings in wanted.items():
+        source = DataSource.objects.get(source_id=sid)
+        if source.settings != settings:
+            save_source(actor=actor, source=source, settings=settings, reason="demo simulators' ports")

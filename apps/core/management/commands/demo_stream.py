@@ -30,6 +30,8 @@ SHAPES = {
 }
 # Sent over MQTT by the demo, as devices would: sealed JSON and a TLV frame (interfaces.md §2, §4, §5).
 MQTT_SOURCES = {"JSTZ01-CCUS-0001": "sealed-json", "JSTZ01-EM-0003": "tlv"}
+# Fed by the device simulators when `make run` started them (DL/T 645, Modbus, HJ 212 via the listener).
+SIMULATED = {"JSTZ01-EM-0001", "JSTZ01-EM-0002", "JSTZ01-WW-0001"}
 
 
 def demo_batch(at: datetime, rng: random.Random, bad: bool) -> list[dict]:
@@ -67,6 +69,8 @@ class Command(BaseCommand):
             if mqtt_out is not None:
                 mqtt_out.publish([r for r in batch if r["sourceId"] in MQTT_SOURCES])
                 batch = [r for r in batch if r["sourceId"] not in MQTT_SOURCES]
+            if os.environ.get("CARBONPARK_SIM_MODBUS_PORT"):
+                batch = [r for r in batch if r["sourceId"] not in SIMULATED]
             result = ingest_readings(batch, channel="demo", actor=f"demo_stream:{DEMO_PARK}")
             n += 1
             if n == 1 or n % 30 == 0:

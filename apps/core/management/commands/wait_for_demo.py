@@ -20,7 +20,7 @@ class Command(BaseCommand):
         while time.monotonic() < deadline:
             try:
                 if Park.objects.filter(code=DEMO_PARK).exists() and DataSource.objects.filter(
-                        source_id__startswith=DEMO_PARK).count() >= 8:
+                        source_id__startswith=DEMO_PARK).count() >= 9:
                     return
             except DatabaseError:
                 pass
