@@ -135,6 +135,19 @@ def main():
         else:
             fail(f"the reading published over MQTT did not arrive: {status} {body}", log)
         print("MQTT: the demo devices' TLV and sealed JSON arrive, and a published reading was read back")
+        # Field protocols: the HJ 212 station pushes to the listener; Celery beat polls the DL/T 645, Modbus and
+        # OPC UA simulators (first poll within about a minute of start).
+        waiting = {"JSTZ01-WW-0001": "HJ 212", "JSTZ01-EM-0001": "DL/T 645", "JSTZ01-EM-0002": "Modbus TCP",
+                   "JSTZ01-UA-0001": "OPC UA"}
+        deadline = time.monotonic() + 150
+        while waiting and time.monotonic() < deadline:
+            for sid in list(waiting):
+                status, body = http("GET", f"{base}/api/v1/readings?sourceId={sid}&limit=1", token)
+                if status == 200 and body["results"]:
+                    print(f"{waiting.pop(sid)}: readings of {sid} stored")
+            time.sleep(2)
+        if waiting:
+            fail(f"no readings from the simulated {', '.join(waiting.values())} devices", log)
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)

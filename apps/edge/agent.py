@@ -1,0 +1,374 @@
+"""The agent: poll loops (one per device), the disk buffer, a sender task and the downlink command handler.
+
+Everything except the MQTT network thread runs on one asyncio loop, which alone touches the SQLite buffer.
+
+- Polling: each device every ``interval_s`` (60-3600 s), aligned to multiples of the interval and staggered
+  by 1 s per device; a reading's timestamp is the poll's scheduled time. Missed polls are not caught up.
+- Range check (R-5.2.1.6): a value outside the point's [min, max] is kept as read and flagged status ``T``
+  (HJ 212 "over limit"), counted in ``stats["out_of_range"]``; a missing or non-finite value is dropped and
+  counted in ``stats["dropped"]``.
+- Buffer: ``Buffer.put`` commits (WAL, synchronous=FULL) before anything is sent: a reading is "accepted"
+  once it is on disk, and survives SIGKILL.
+- Sending: the oldest pending rows first (time order, R-8.4.2.1), as JSON arrays of records per source to
+  ``carbonpark/{park}/{source}/data`` with QoS 1; rows are marked acknowledged on the PUBACK, which also
+  advances the source's last acknowledged timestamp (R-8.4.2.3). Delivery is at least once: a row whose
+  PUBACK was lost with the connection is sent again (the platform de-duplicates, R-8.4.2.4).
+- Backfill: rows taken while disconnected, rows pending when the connection dropped, rows left pending by a
+  previous run, and rows republished by ``resend`` carry ``"backfill": true``.
+- Alarms: eviction of unsent rows (buffer full) is published, retained, to the gateway's status topic
+  ``carbonpark/{park}/{client_id}/status`` as
+  ``{"state": "online", "alarm": "buffer_evicted", "evicted": n, "at": "<timestamp>"}``.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import math
+from collections import OrderedDict
+from zoneinfo import ZoneInfo
+
+from .buffer import Buffer, Reading
+from .clock import Clock, ScaledClock
+from .config import MAX_INTERVAL_S, MIN_INTERVAL_S, Config, Device
+from .drivers import make_driver
+from .publisher import Publisher, ReconnectPolicy, topic
+
+log = logging.getLogger("apps.edge.agent")
+
+STAGGER_MS = 1000
+PUBACK_TIMEOUT_S = 30.0
+FLUSH_ON_STOP_S = 3.0
+
+
+def format_ts(ts_ms: int, tz: ZoneInfo) -> str:
+    """Record timestamp (interfaces §1): ``YYYY-MM-DD HH:MM:SS.SSS`` in the park's time zone."""
+    moment = dt.datetime.fromtimestamp(ts_ms // 1000, tz)
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + f".{ts_ms % 1000:03d}"
+
+
+def parse_ts(value, tz: ZoneInfo) -> int:
+    """Milliseconds since the epoch from an int (ms), a record timestamp (park time) or ISO 8601 with offset."""
+    if isinstance(value, bool):
+        raise ValueError("not a timestamp")
+    if isinstance(value, int | float):
+        return int(value)
+    moment = dt.datetime.fromisoformat(str(value).strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return int(round(moment.timestamp() * 1000))
+
+
+class Agent:
+    def __init__(self, config: Config, *, clock: Clock | None = None, policy: ReconnectPolicy | None = None,
+                 drivers: dict | None = None, sleep=None) -> None:
+        self.config = config
+        self.park = config.platform.park
+        self.tz = config.platform.tz
+        self.devices: dict[str, Device] = {d.source_id: d for d in config.devices}
+        self.clock = clock
+        self.policy = policy
+        self.sleep = sleep  # the reconnect wait (tests gate it); default: an interruptible time.sleep
+        self.drivers = drivers or {}
+        self.stats = dict.fromkeys(("polls", "read_errors", "out_of_range", "dropped", "accepted", "sent"), 0)
+        self.intervals: dict[str, int] = {d.source_id: d.interval_s for d in config.devices}
+        self.buffer: Buffer | None = None
+        self.publisher: Publisher | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._last_acked: dict[str, int | None] = {}
+        self._recent_cmds: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._inflight: dict[int, asyncio.Future] = {}
+        self._ready = None
+
+    # lifecycle -----------------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._online = asyncio.Event()
+        self._wake_sender = asyncio.Event()
+        self._wake = {s: asyncio.Event() for s in self.devices}
+        self._poll_now = dict.fromkeys(self.devices, False)
+        self._due: dict[str, int] = {}
+        self._last_poll: dict[str, int] = {}
+        self.buffer = Buffer(self.config.buffer.path, self.config.buffer.max_bytes)
+        left = self.buffer.mark_pending_backfill()
+        if left:
+            log.info("%d readings from a previous run are pending; they will be sent as backfill", left)
+        for source in self.devices:
+            self._last_acked[source] = self.buffer.last_acked(source)
+            saved = self.buffer.get_state(f"interval:{source}")
+            if saved:
+                self.intervals[source] = int(saved)
+        if self.clock is None:
+            scale = self.config.testing.time_scale
+            start = None
+            if scale != 1.0:  # compressed time must not run backwards over a restart
+                start = max(ScaledClock().now_ms(), (self.buffer.max_ts_ms() or 0) + 1000)
+            self.clock = ScaledClock(scale, start)
+        for source, device in self.devices.items():
+            self.drivers.setdefault(source, make_driver(device))
+        self.publisher = Publisher(
+            self.config.platform, sources=list(self.devices), policy=self.policy, sleep=self.sleep,
+            on_connected=lambda: self._threadsafe(self._set_online),
+            on_disconnected=lambda: self._threadsafe(self._set_offline),
+            on_puback=lambda mid: self._threadsafe(self._puback, mid),
+            on_message=lambda t, p: self._threadsafe(self._on_command, t, p),
+            online_payload=self._online_payload)
+        self.publisher.start()
+        tasks = [asyncio.create_task(self._poll_loop(d, i), name=f"poll-{d.source_id}")
+                 for i, d in enumerate(self.devices.values())]
+        tasks.append(asyncio.create_task(self._sender(), name="sender"))
+        if self._ready is not None:
+            self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            for task in tasks[:-1]:  # polling stops first
+                task.cancel()
+            await asyncio.gather(*tasks[:-1], return_exceptions=True)
+            deadline = self.loop.time() + FLUSH_ON_STOP_S  # then a short grace to send what is pending
+            while self.online and self.buffer.pending_count() and self.loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            tasks[-1].cancel()
+            await asyncio.gather(tasks[-1], return_exceptions=True)
+            await self.loop.run_in_executor(None, self.publisher.stop)
+            for driver in self.drivers.values():
+                with contextlib.suppress(Exception):
+                    await driver.close()
+            self.buffer.close()
+            log.info("stopped")
+
+    def stop(self) -> None:
+        """Graceful stop; callable from any thread (and from signal handlers)."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+
+    def _threadsafe(self, fn, *args) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(fn, *args)
+
+    @property
+    def online(self) -> bool:
+        return self._online.is_set()
+
+    # connection state ----------------------------------------------------------------------------------------
+    def _set_online(self) -> None:
+        self._online.set()
+        self._wake_sender.set()
+
+    def _set_offline(self) -> None:
+        self._online.clear()
+        for fut in self._inflight.values():
+            if not fut.done():
+                fut.set_result(False)
+        self._inflight.clear()
+        n = self.buffer.mark_pending_backfill()
+        log.warning("offline: buffering (%d pending readings marked backfill)", n)
+
+    def _puback(self, mid: int) -> None:
+        fut = self._inflight.pop(mid, None)
+        if fut is not None and not fut.done():
+            fut.set_result(True)
+
+    def _online_payload(self, source: str) -> dict:
+        last = self._last_acked.get(source)
+        return {"state": "online", "lastAcked": format_ts(last, self.tz) if last is not None else None}
+
+    # polling -------------------------------------------------------------------------------------------------
+    def _first_due(self, source: str, index: int) -> int:
+        interval = self.intervals[source] * 1000
+        now = self.clock.now_ms()
+        return -(-now // interval) * interval + index * STAGGER_MS
+
+    async def _sleep_until_due(self, source: str) -> None:
+        wake = self._wake[source]
+        while not self._poll_now[source]:
+            remaining = self._due[source] - self.clock.now_ms()
+            if remaining <= 0:
+                return
+            waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(self.clock.wait(remaining))]
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waiters:
+                    w.cancel()
+            wake.clear()
+
+    async def _poll_loop(self, device: Device, index: int) -> None:
+        source = device.source_id
+        self._due[source] = self._first_due(source, index)
+        while True:
+            await self._sleep_until_due(source)
+            if self._poll_now[source]:
+                self._poll_now[source] = False
+                ts = self.clock.now_ms()
+            else:
+                ts = self._due[source]
+                interval = self.intervals[source] * 1000
+                nxt = ts + interval
+                now = self.clock.now_ms()
+                if nxt <= now:  # fell behind by a whole interval: skip, do not burst
+                    nxt = -(-now // interval) * interval + index * STAGGER_MS
+                    if nxt <= now:
+                        nxt += interval
+                self._due[source] = nxt
+            self._last_poll[source] = ts
+            await self.poll(device, ts)
+
+    async def poll(self, device: Device, ts_ms: int) -> int:
+        """Read one device, range-check, store; returns the number of readings accepted into the buffer."""
+        try:
+            return await self._poll(device, ts_ms)
+        finally:
+            self.stats["polls"] += 1  # counted once the readings are in the buffer
+
+    async def _poll(self, device: Device, ts_ms: int) -> int:
+        try:
+            values = await asyncio.wait_for(self.drivers[device.source_id].read(), device.timeout_s + 5)
+        except Exception as exc:  # noqa: BLE001 - a failing device must not stop the agent
+            self.stats["read_errors"] += 1
+            log.warning("reading %s failed: %s", device.source_id, exc)
+            return 0
+        readings = []
+        backfill = not self.online
+        for point in device.points:
+            value = values.get(point.data_code)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                self.stats["dropped"] += 1
+                log.warning("%s %s: no valid value (%r), dropped", device.source_id, point.data_code, value)
+                continue
+            status = "N"
+            if (point.min is not None and value < point.min) or (point.max is not None and value > point.max):
+                status = "T"
+                self.stats["out_of_range"] += 1
+                log.info("%s %s: %s outside [%s, %s], flagged T", device.source_id, point.data_code, value,
+                         point.min, point.max)
+            readings.append(Reading(device.source_id, point.data_code, ts_ms, value, point.unit, status, backfill))
+        self.stats["accepted"] += self.buffer.put(readings)
+        self._wake_sender.set()
+        return len(readings)
+
+    # sending -------------------------------------------------------------------------------------------------
+    def record(self, r: Reading) -> dict:
+        return {"sourceId": r.source_id, "dataCode": r.data_code, "timestamp": format_ts(r.ts_ms, self.tz),
+                "value": r.value, "unit": r.unit, "status": r.status, "backfill": r.backfill}
+
+    async def _sender(self) -> None:
+        while True:
+            await self._online.wait()
+            self._publish_alarms()
+            rows = self.buffer.next_batch(self.config.platform.batch_size)
+            if not rows:
+                self._wake_sender.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake_sender.wait(), 1.0)
+                continue
+            groups: list[list[Reading]] = []
+            for row in rows:
+                if groups and groups[-1][0].source_id == row.source_id:
+                    groups[-1].append(row)
+                else:
+                    groups.append([row])
+            sent = []
+            for group in groups:
+                payload = json.dumps([self.record(r) for r in group], ensure_ascii=False)
+                mid = self.publisher.publish(topic(self.park, group[0].source_id, "data"), payload)
+                if mid is None:
+                    break
+                fut = self.loop.create_future()
+                self._inflight[mid] = fut
+                sent.append((fut, group))
+            if sent:
+                await asyncio.wait([f for f, _ in sent], timeout=PUBACK_TIMEOUT_S)
+            acked = []
+            for fut, group in sent:
+                if not (fut.done() and fut.result()):
+                    break  # keep time order: the rest goes again
+                acked.extend(group)
+            for mid in [m for m, f in self._inflight.items() if any(f is s for s, _ in sent)]:
+                del self._inflight[mid]
+            if acked:
+                self.buffer.mark_acked([r.id for r in acked])
+                self.stats["sent"] += len(acked)
+                for r in acked:
+                    last = self._last_acked.get(r.source_id)
+                    if last is None or r.ts_ms > last:
+                        self._last_acked[r.source_id] = r.ts_ms
+            if len(acked) < sum(len(g) for g in groups):
+                await asyncio.sleep(0.2)
+
+    def _publish_alarms(self) -> None:
+        for alarm in self.buffer.unpublished_alarms():
+            payload = {"state": "online", "alarm": alarm.kind, "evicted": alarm.count,
+                       "at": format_ts(alarm.ts_ms, self.tz)}
+            if self.publisher.publish(self.publisher.gateway_status, json.dumps(payload), retain=True) is None:
+                return
+            self.buffer.mark_alarm_published(alarm.id)
+
+    # commands ------------------------------------------------------------------------------------------------
+    def _on_command(self, topic_name: str, payload: bytes) -> None:
+        parts = topic_name.split("/")
+        source = parts[2] if len(parts) == 4 else ""
+        cmd_id = None
+        try:
+            cmd = json.loads(payload)
+            if not isinstance(cmd, dict):
+                raise ValueError("a command is a JSON object")
+            cmd_id = cmd.get("cmdId")
+            if cmd_id is not None and cmd_id in self._recent_cmds:  # redelivered (QoS 1): same answer again
+                result, message = self._recent_cmds[cmd_id]
+            else:
+                result, message = self._execute(source, cmd)
+        except (ValueError, TypeError, KeyError) as exc:
+            result, message = "error", str(exc)
+        if cmd_id is not None:
+            self._recent_cmds[cmd_id] = (result, message)
+            while len(self._recent_cmds) > 200:
+                self._recent_cmds.popitem(last=False)
+        log.info("command %s for %s: %s %s", cmd_id, source, result, message)
+        self.publisher.publish(topic(self.park, source, "cmd/ack"),
+                               json.dumps({"cmdId": cmd_id, "result": result, "message": message}))
+
+    def _execute(self, source: str, cmd: dict) -> tuple[str, str]:
+        if source not in self.devices:
+            return "error", f"unknown source {source}"
+        kind = cmd.get("type")
+        params = cmd.get("params") or {}
+        if not isinstance(params, dict):
+            return "error", "params must be an object"
+        expires = cmd.get("expiresAt")
+        if expires and parse_ts(expires, self.tz) < dt.datetime.now(dt.UTC).timestamp() * 1000:
+            return "error", "expired"
+        if kind == "set_interval":
+            seconds = params.get("seconds")
+            if isinstance(seconds, bool) or not isinstance(seconds, int):
+                return "error", "params.seconds must be an integer"
+            if not MIN_INTERVAL_S <= seconds <= MAX_INTERVAL_S:
+                return "error", f"seconds must be {MIN_INTERVAL_S}-{MAX_INTERVAL_S}"
+            self.set_interval(source, seconds)
+            return "ok", f"interval {seconds} s"
+        if kind == "poll_now":
+            self._poll_now[source] = True
+            self._wake[source].set()
+            return "ok", "polling"
+        if kind == "resend":
+            if "from" not in params or "to" not in params:
+                return "error", "params.from and params.to are required"
+            start, end = parse_ts(params["from"], self.tz), parse_ts(params["to"], self.tz)
+            if start > end:
+                return "error", "from is after to"
+            n = self.buffer.requeue(source, start, end)
+            self._wake_sender.set()
+            return "ok", f"{n} readings queued for resend"
+        return "error", f"unsupported command type {kind!r}"
+
+    def set_interval(self, source: str, seconds: int) -> None:
+        self.intervals[source] = seconds
+        self.buffer.set_state(f"interval:{source}", str(seconds))
+        base = self._last_poll.get(source, self.clock.now_ms())
+        self._due[source] = base + seconds * 1000
+        self._wake[source].set()
