@@ -555,3 +555,220 @@ def test_modbus_tcp_driver_reads_a_real_server(tmp_path):
             serving.cancel()
 
     assert asyncio.run(scenario()) == {"CS010201": 12.5, "CS010202": -1.0, "CS010203": 617.0}
+
+
+# --- field drivers on the platform's pollers (issue #4) ------------------------------------------------------------
+
+def field_config(tmp_path: Path, url: str, devices: list[dict]) -> dict:
+    data = config_dict(tmp_path, url)
+    data["device"] = devices
+    return data
+
+
+class LatencyProbe:
+    """Wraps the running agent's ``buffer.put``: for each record stored, the time from its driver's request
+    to the record being in the buffer (R-5.2.1.3: protocol conversion within 1 s), per source."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.seconds: dict[str, list[float]] = {}
+        put = agent.buffer.put
+
+        def timed_put(readings):
+            stored = put(readings)
+            done = time.perf_counter()
+            for source in {r.source_id for r in readings}:
+                self.seconds.setdefault(source, []).append(done - agent.drivers[source].requested_at)
+            return stored
+        agent.buffer.put = timed_put
+
+
+def test_field_driver_config(tmp_path):
+    from apps.edge.drivers import Dlt645TcpDriver, ModbusDriver, make_driver
+
+    devices = [
+        {"source_id": "EP01-EM-0001", "driver": "modbus_tcp", "host": "10.0.0.5", "port": 5020, "unit_id": 1,
+         "map": "eastron-sdm630", "codes": {"import_energy": "CS010201"},
+         "points": [{"name": "total_power", "data_code": "CS010202", "max": 1e6}]},
+        {"source_id": "EP01-EM-0002", "driver": "modbus_tcp", "host": "10.0.0.5", "port": 5020, "unit_id": 2,
+         "points": [{"data_code": "CS010201", "function": 4, "address": 0x48, "type": "float32", "unit": "kWh"},
+                    {"data_code": "CS010203", "address": 0, "type": "uint32", "scale": 0.01, "word_order": "little"}]},
+        {"source_id": "EP01-EM-0003", "driver": "modbus_rtu", "serial": "/dev/ttyUSB7", "baudrate": 9600,
+         "unit_id": 3, "map": "acrel-ddsy1352", "codes": {"total_energy": "CS010201"}},
+        {"source_id": "EP01-DL-0001", "driver": "dlt645_tcp", "host": "10.0.0.6", "port": 8899,
+         "address": "000102030425", "points": [{"di": "00010000", "data_code": "CS010201", "unit": "kWh"}]},
+    ]
+    cfg = parse(field_config(tmp_path, "mqtt://127.0.0.1:1", devices))
+    em1, em2, em3, dl1 = cfg.devices
+    assert [(p.name, p.data_code, p.unit) for p in em1.points] == [
+        ("total_power", "CS010202", "W"), ("import_energy", "CS010201", "kWh")]  # units from the map
+    assert [p.function for p in em2.points] == [4, 3] and em3.points[0].unit == "kWh"
+    assert em1.bus == em2.bus != em3.bus and dl1.bus == ("dlt645", "10.0.0.6", 8899)
+
+    def broken(index, change, message):
+        data = field_config(tmp_path, "mqtt://127.0.0.1:1", json.loads(json.dumps(devices)))
+        change(data["device"][index])
+        with pytest.raises(ConfigError, match=message):
+            parse(data)
+
+    broken(0, lambda d: d.update(map="sdm999"), "map must be one of")
+    broken(0, lambda d: d["points"][0].update(name="colour"), "has no point 'colour'")
+    broken(1, lambda d: d["points"][0].update(function=6), "function must be 3")
+    broken(1, lambda d: d["points"][0].update(type="float16"), "type must be one of")
+    broken(1, lambda d: d.update(unit_id=1), "unit_id 1 is already EP01-EM-0001's")
+    broken(1, lambda d: d.update(timeout_s=1.0), "timeout_s and baudrate must be the same")
+    broken(2, lambda d: d.pop("serial"), "modbus_rtu needs serial")
+    broken(3, lambda d: d.update(address="12345"), "12-digit address")
+    broken(3, lambda d: d["points"][0].pop("di"), "di must be")
+    broken(3, lambda d: d.update(codes={"x": "CS010201"}), "codes needs a map")
+
+    async def build():  # devices on one host:port (or serial port) share ONE poller
+        drivers = {d.source_id: make_driver(d) for d in cfg.devices}
+        try:
+            return drivers, [drivers[d.source_id].poller for d in cfg.devices]
+        finally:
+            for driver in drivers.values():
+                await driver.close()
+
+    drivers, pollers = asyncio.run(build())
+    assert pollers[0] is pollers[1] and len({id(p) for p in pollers}) == 3
+    assert [m.unit for m in pollers[0].devices] == [1, 2]
+    assert isinstance(drivers["EP01-EM-0003"], ModbusDriver) and isinstance(drivers["EP01-DL-0001"], Dlt645TcpDriver)
+    assert type(pollers[2].client).__name__ == "AsyncModbusSerialClient"  # RTU: constructed, not run here
+    assert len(pollers[0].devices[0].plan) == 2  # only the configured points are read
+
+
+def test_edge_imports_no_framework_at_runtime():
+    script = ("import sys, apps.edge.agent, apps.edge.drivers, apps.ingestion.pollers.modbus, "
+              "apps.ingestion.pollers.dlt645; assert not [m for m in sys.modules if m.startswith('django')]")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+
+
+@needs_mosquitto
+def test_modbus_tcp_agent_with_a_silent_unit_backed_off(tmp_path):
+    from apps.ingestion.simulators import modbus_meter
+
+    sim_box: dict = {}
+    ready = threading.Event()
+
+    async def serve():  # the simulator on its own loop and thread, like a meter on the network
+        sim_box["sim"] = await modbus_meter.start(units=2, silent_units={1})
+        sim_box["stop"] = asyncio.Event()
+        sim_box["loop"] = asyncio.get_running_loop()
+        ready.set()
+        await sim_box["stop"].wait()
+        await sim_box["sim"].stop()
+
+    sim_thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+    sim_thread.start()
+    assert ready.wait(10)
+    sim = sim_box["sim"]
+    live, dead = "EP01-EM-0002", "EP01-EM-0001"
+    try:
+        with Mosquitto(tmp_path / "broker") as broker:
+            sub = TestClient.connect(broker.url, "platform", protocol=4)
+            sub.subscribe(f"carbonpark/{PARK}/+/data")
+            got = Collector()
+            common = {"driver": "modbus_tcp", "host": "127.0.0.1", "port": sim.port, "timeout_s": 0.5,
+                      "map": "eastron-sdm630", "codes": {"import_energy": "CS010201"},
+                      "points": [{"name": "total_power", "data_code": "CS010202"}]}
+            cfg = parse(field_config(tmp_path, broker.url, [{"source_id": dead, "unit_id": 1, **common},
+                                                            {"source_id": live, "unit_id": 2, **common}]))
+            clock = ManualClock(T0 - 2000)
+            agent = Agent(cfg, clock=clock)
+            with InThread(agent) as run:
+                probe = LatencyProbe(agent)
+                assert agent.drivers[live].poller is agent.drivers[dead].poller  # one bus, one poller
+                wait_until(lambda: agent.online, 10, "agent online")
+                # round 1 (staggered 1 s apart): the silent unit times out (0.5 s) and is backed off
+                run.advance(clock, 2000, 1)
+                run.advance(clock, 1000, 2)
+                assert sim.requests.get(1) == 1 and agent.drivers[dead].member.backoff.failures == 1
+                took = []
+                for n in range(2, 6):  # rounds 2-5: both devices due at the same moment
+                    before = agent.stats["polls"]
+                    t = time.perf_counter()
+                    run.advance(clock, FIVE_MIN, before + 2)
+                    took.append(time.perf_counter() - t)
+                    if n == 2:
+                        assert sim.requests.get(1) == 1  # backed off: not even asked
+                got.drain(sub, lambda: len(got.records) == 10)
+                assert sub.nothing(0.3)
+        # a dead unit tried in rounds 1 and 3 only (skipped 1, then 2 polls), and never stalls the live one
+        assert sim.requests.get(1) == 2
+        assert agent.stats["read_errors"] == 5 and agent.stats["accepted"] == 10
+        assert {r["sourceId"] for r in got.records} == {live}
+        energy = [r["value"] for r in got.records if r["dataCode"] == "CS010201"]
+        assert len(energy) == 5 and all(2000 <= v < 2100 for v in energy) and energy == sorted(energy)
+        assert {r["unit"] for r in got.records if r["dataCode"] == "CS010202"} == {"W"}
+        assert [r["timestamp"][11:19] for r in got.records if r["dataCode"] == "CS010201"] == [
+            "00:00:01", "00:05:01", "00:10:01", "00:15:01", "00:20:01"]
+        # R-5.2.1.3: request -> record in the buffer within 1 s, for every poll of the live unit; with the dead
+        # unit backed off the live unit's rounds are not held up by its timeout
+        assert len(probe.seconds[live]) == 5 and max(probe.seconds[live]) <= 1.0, probe.seconds
+        assert dead not in probe.seconds
+        assert max(took[0], took[2], took[3]) < 0.45, took  # rounds 2, 4, 5: no 0.5 s timeout on the bus
+    finally:
+        sim_box["loop"].call_soon_threadsafe(sim_box["stop"].set)
+        sim_thread.join(10)
+
+
+@needs_mosquitto
+def test_dlt645_tcp_agent_behind_a_transparent_gateway(tmp_path):
+    from apps.ingestion.simulators import dlt645_meter
+
+    sim_box: dict = {}
+    ready = threading.Event()
+
+    async def serve():
+        sim_box["sim"] = await dlt645_meter.start(addresses=["000102030425", "000102030426"], preamble=4,
+                                                  garbage=b"\x00\xfe\x55", chunk=7)
+        sim_box["stop"] = asyncio.Event()
+        sim_box["loop"] = asyncio.get_running_loop()
+        ready.set()
+        await sim_box["stop"].wait()
+        await sim_box["sim"].stop()
+
+    sim_thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+    sim_thread.start()
+    assert ready.wait(10)
+    sim = sim_box["sim"]
+    try:
+        with Mosquitto(tmp_path / "broker") as broker:
+            sub = TestClient.connect(broker.url, "platform", protocol=4)
+            sub.subscribe(f"carbonpark/{PARK}/+/data")
+            got = Collector()
+            points = [{"di": "00010000", "data_code": "CS010201", "unit": "kWh"},
+                      {"di": "02010100", "data_code": "CS010204", "unit": "V", "min": 200.0, "max": 240.0}]
+            devices = [{"source_id": f"EP01-DL-00{a[-2:]}", "driver": "dlt645_tcp", "host": "127.0.0.1",
+                        "port": sim.port, "address": a, "timeout_s": 0.5, "points": points}
+                       for a in ("000102030425", "000102030426", "000102030499")]  # the last one is absent
+            cfg = parse(field_config(tmp_path, broker.url, devices))
+            clock = ManualClock(T0 - 2000)
+            agent = Agent(cfg, clock=clock)
+            with InThread(agent) as run:
+                probe = LatencyProbe(agent)
+                assert len({id(d.poller) for d in agent.drivers.values()}) == 1  # one gateway, one poller
+                wait_until(lambda: agent.online, 10, "agent online")
+                run.advance(clock, 2000, 1)
+                run.advance(clock, 1000, 2)
+                run.advance(clock, 1000, 3)
+                run.advance(clock, FIVE_MIN, 6)
+                got.drain(sub, lambda: len(got.records) == 8)
+        by_source = {}
+        for r in got.records:
+            by_source.setdefault(r["sourceId"], []).append(r)
+        assert sorted(by_source) == ["EP01-DL-0025", "EP01-DL-0026"]
+        energy = [r for r in by_source["EP01-DL-0026"] if r["dataCode"] == "CS010201"]
+        assert [r["timestamp"][11:19] for r in energy] == ["00:00:01", "00:05:01"]
+        assert all(1306 <= r["value"] < 1310 and r["unit"] == "kWh" for r in energy)
+        volts = [r for r in got.records if r["dataCode"] == "CS010204"]
+        assert len(volts) == 4 and all(r["status"] == "N" and r["unit"] == "V" for r in volts)
+        assert agent.stats["read_errors"] == 2  # the absent meter: timed out, then backed off
+        assert agent.drivers["EP01-DL-0099"].member.backoff.failures == 1
+        for source in ("EP01-DL-0025", "EP01-DL-0026"):
+            assert len(probe.seconds[source]) == 2 and max(probe.seconds[source]) <= 1.0, probe.seconds
+    finally:
+        sim_box["loop"].call_soon_threadsafe(sim_box["stop"].set)
+        sim_thread.join(10)

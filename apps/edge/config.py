@@ -15,7 +15,10 @@ MIN_INTERVAL_S, MAX_INTERVAL_S, DEFAULT_INTERVAL_S = 60, 3600, 300  # R-5.2.1.4
 MIN_KEEPALIVE, MAX_KEEPALIVE = 60, 120
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _CODE = re.compile(r"^[A-Za-z0-9]{8}$")
-DRIVERS = ("modbus_tcp", "fake")
+DRIVERS = ("modbus_tcp", "modbus_rtu", "dlt645_tcp", "fake")
+MODBUS_DRIVERS = ("modbus_tcp", "modbus_rtu")
+_METER_ADDRESS = re.compile(r"^[0-9A-Fa-f]{12}$")
+_DI = re.compile(r"^([0-9A-Fa-f]{4}|[0-9A-Fa-f]{8})$")
 
 
 class ConfigError(ValueError):
@@ -28,12 +31,18 @@ class Point:
     unit: str = ""
     min: float | None = None
     max: float | None = None
-    # modbus_tcp
+    # modbus_tcp / modbus_rtu: a point of the device's register map by ``name``, or an explicit one
+    name: str | None = None
+    function: int | None = None  # 3 holding | 4 input; when absent, from ``register``
     address: int = 0
     register: str = "holding"  # holding | input
-    type: str = "float32"  # float32 | int16 | uint16 | int32 | uint32
+    type: str = "float32"  # codecs.modbus.TYPES: (u)int16/32/64, float32/64
+    byte_order: str = "big"
     word_order: str = "big"  # big (ABCD) | little (CDAB)
     scale: float = 1.0
+    offset: float = 0.0
+    # dlt645_tcp: data identifier, 8 hex digits (2007) or 4 (1997)
+    di: str | None = None
     # fake
     start: float = 0.0
     step: float = 1.0
@@ -50,6 +59,17 @@ class Device:
     port: int = 502
     unit_id: int = 1
     timeout_s: float = 3.0
+    register_map: str | None = None  # modbus: a codecs.modbus.REGISTER_MAPS name ("eastron-sdm630", …)
+    serial: str | None = None  # modbus_rtu: the serial port (e.g. /dev/ttyUSB0)
+    baudrate: int = 9600  # modbus_rtu
+    address: str | None = None  # dlt645_tcp: the meter's 12-digit address
+
+    @property
+    def bus(self) -> tuple:
+        """Devices with the same bus share one poller: one transaction at a time on it."""
+        if self.driver == "modbus_rtu":
+            return ("serial", self.serial)
+        return ("dlt645" if self.driver == "dlt645_tcp" else "modbus", self.host, self.port)
 
 
 @dataclass
@@ -182,26 +202,24 @@ def parse(data: dict, base_dir: Path | None = None) -> Config:
     for i, raw in enumerate(top["device"]):
         where = f"device {i}"
         d = _take(raw, where, {"source_id": str, "driver": str, "interval_s": int, "points": list, "host": str,
-                               "port": int, "unit_id": int, "timeout_s": float}, ("source_id", "driver", "points"))
-        points = []
-        for j, rp in enumerate(d.pop("points")):
-            pw = f"{where} point {j}"
-            pt = _take(rp, pw, {"data_code": str, "unit": str, "min": float, "max": float, "address": int,
-                                "register": str, "type": str, "word_order": str, "scale": float, "start": float,
-                                "step": float, "values": list}, ("data_code",))
-            point = Point(**pt)
-            if not _CODE.match(point.data_code):
-                raise ConfigError(f"[{pw}] data_code must be an 8-character code, not {point.data_code!r}")
-            if point.min is not None and point.max is not None and point.min > point.max:
-                raise ConfigError(f"[{pw}] min > max")
-            if point.register not in ("holding", "input"):
-                raise ConfigError(f"[{pw}] register must be holding or input")
-            if point.type not in ("float32", "int16", "uint16", "int32", "uint32"):
-                raise ConfigError(f"[{pw}] type must be float32, int16, uint16, int32 or uint32")
-            if point.word_order not in ("big", "little"):
-                raise ConfigError(f"[{pw}] word_order must be big or little")
-            points.append(point)
-        device = Device(points=points, **d)
+                               "port": int, "unit_id": int, "timeout_s": float, "map": str, "codes": dict,
+                               "serial": str, "baudrate": int, "address": str}, ("source_id", "driver"))
+        register_map = d.pop("map", None)
+        raw_points = list(d.pop("points", []))
+        codes = d.pop("codes", {})
+        if codes and register_map is None:
+            raise ConfigError(f"[{where}] codes needs a map")
+        raw_points += [{"name": name, "data_code": code} for name, code in codes.items()]
+        device = Device(register_map=register_map, **d)
+        if register_map is not None:
+            from apps.ingestion.codecs.modbus import REGISTER_MAPS  # a pure codec
+
+            if device.driver not in MODBUS_DRIVERS:
+                raise ConfigError(f"[{where}] map is for the modbus drivers")
+            if register_map not in REGISTER_MAPS:
+                raise ConfigError(f"[{where}] map must be one of {', '.join(REGISTER_MAPS)}")
+        device.points = [_point(rp, f"{where} point {j}", device) for j, rp in enumerate(raw_points)]
+        points = device.points
         if not _ID.match(device.source_id):
             raise ConfigError(f"[{where}] source_id must be 1-64 chars [A-Za-z0-9._:-]")
         if device.source_id in seen:
@@ -212,8 +230,90 @@ def parse(data: dict, base_dir: Path | None = None) -> Config:
         if not points:
             raise ConfigError(f"[{where}] needs at least one point")
         _interval(device.interval_s, where)
+        _check_driver(device, where)
         devices.append(device)
+    buses: dict[tuple, Device] = {}
+    for i, device in enumerate(devices):
+        if device.driver == "fake":
+            continue
+        first = buses.setdefault(device.bus, device)
+        if (first.timeout_s, first.baudrate) != (device.timeout_s, device.baudrate):
+            raise ConfigError(f"[device {i}] shares its bus with {first.source_id}: timeout_s and baudrate "
+                              "must be the same")
+        if first is not device and device.driver in MODBUS_DRIVERS and first.unit_id == device.unit_id:
+            raise ConfigError(f"[device {i}] unit_id {device.unit_id} is already {first.source_id}'s on this bus")
     return Config(platform=platform, buffer=buffer, devices=devices, testing=testing)
+
+
+_POINT_KEYS = {"data_code": str, "unit": str, "min": float, "max": float, "name": str, "function": int,
+               "address": int, "register": str, "type": str, "byte_order": str, "word_order": str, "scale": float,
+               "offset": float, "di": str, "start": float, "step": float, "values": list}
+
+
+def _point(raw: dict, pw: str, device: Device) -> Point:
+    point = Point(**_take(raw, pw, _POINT_KEYS, ("data_code",)))
+    if not _CODE.match(point.data_code):
+        raise ConfigError(f"[{pw}] data_code must be an 8-character code, not {point.data_code!r}")
+    if point.min is not None and point.max is not None and point.min > point.max:
+        raise ConfigError(f"[{pw}] min > max")
+    if point.register not in ("holding", "input"):
+        raise ConfigError(f"[{pw}] register must be holding or input")
+    if point.function is None:
+        point.function = 3 if point.register == "holding" else 4
+    if device.driver not in MODBUS_DRIVERS:
+        if point.name is not None:
+            raise ConfigError(f"[{pw}] name (a register map point) is for the modbus drivers")
+        return point
+    from apps.ingestion.codecs import modbus as codec  # a pure codec
+
+    if point.name is not None:
+        if device.register_map is None:
+            raise ConfigError(f"[{pw}] name {point.name!r} needs the device's map")
+        known = {p.name: p for p in codec.load_map(codec.REGISTER_MAPS[device.register_map])}
+        if point.name not in known:
+            raise ConfigError(f"[{pw}] {device.register_map} has no point {point.name!r}")
+        if not point.unit and known[point.name].unit:
+            point.unit = known[point.name].unit
+        return point
+    try:
+        modbus_point(point)
+    except ValueError as exc:
+        raise ConfigError(f"[{pw}] {exc}") from None
+    return point
+
+
+def modbus_point(point: Point, register_map: str | None = None):
+    """The codecs.modbus.Point a configured point reads: its map's point with this data code and unit, or
+    the explicit one (value = raw × scale + offset)."""
+    from dataclasses import replace
+
+    from apps.ingestion.codecs import modbus as codec
+
+    if point.name is not None and register_map is not None:
+        known = next(p for p in codec.load_map(codec.REGISTER_MAPS[register_map]) if p.name == point.name)
+        return replace(known, data_code=point.data_code, unit=point.unit or known.unit)
+    return codec.Point(name=point.data_code, function=point.function, address=point.address, type=point.type,
+                       byte_order=point.byte_order, word_order=point.word_order, scale=point.scale,
+                       offset=point.offset, unit=point.unit or None, data_code=point.data_code)
+
+
+def _check_driver(device: Device, where: str) -> None:
+    if not 0 < device.timeout_s <= 60:
+        raise ConfigError(f"[{where}] timeout_s must be > 0 and <= 60")
+    if not 1 <= device.port <= 65535:
+        raise ConfigError(f"[{where}] port must be 1-65535")
+    if device.driver in MODBUS_DRIVERS and not 0 <= device.unit_id <= 247:
+        raise ConfigError(f"[{where}] unit_id must be 0-247")
+    if device.driver == "modbus_rtu" and not device.serial:
+        raise ConfigError(f"[{where}] modbus_rtu needs serial (the port, e.g. /dev/ttyUSB0)")
+    if device.driver == "dlt645_tcp":
+        if device.address is None or not _METER_ADDRESS.match(device.address):
+            raise ConfigError(f"[{where}] dlt645_tcp needs address, the meter's 12-digit address")
+        device.address = device.address.upper()
+        for j, point in enumerate(device.points):
+            if point.di is None or not _DI.match(point.di):
+                raise ConfigError(f"[{where} point {j}] di must be 8 hex digits (2007) or 4 (1997)")
+            point.di = point.di.upper()
 
 
 def load(path: str | Path) -> Config:

@@ -1,9 +1,31 @@
-"""Device drivers: ``read()`` returns {data_code: value} for the device's points (raises on failure)."""
+"""Device drivers: ``read()`` returns {data_code: value} for the device's points (raises on failure).
+
+The field drivers are thin adapters over the platform's framework-free pollers (``apps.ingestion.pollers``):
+
+- ``modbus_tcp`` / ``modbus_rtu``: ``ModbusPoller`` (pymodbus, async) with coalesced block reads
+  (``codecs.modbus.plan_reads``) and a per-device ``Backoff``;
+- ``dlt645_tcp``: ``Dlt645Poller``, DL/T 645-2007/-1997 meters behind a serial-to-TCP transparent gateway.
+
+Devices on the same bus (same host:port, or the same serial port) share ONE poller, whose lock allows one
+transaction at a time on the bus; the agent staggers the devices' polls by 1 s. A device that does not
+answer is backed off (skipped for 1, 2, 4 … 16 of its polls) so it does not hold the bus on every round;
+while it is backed off ``read()`` raises ``BackedOff`` at once, without touching the bus.
+
+Every driver notes the ``perf_counter`` of its last request (``requested_at``) and answer (``answered_at``)
+so the protocol-conversion latency (R-5.2.1.3: request to record buffered) can be measured.
+"""
 from __future__ import annotations
 
+import asyncio
 import struct
+import time
+import weakref
 
-from .config import Device, Point
+from .config import Device, modbus_point
+
+
+class BackedOff(OSError):  # noqa: N818 - reads as "device backed off"
+    """The device failed recently and is skipped this poll (the bus is left to the others)."""
 
 
 class FakeDriver:
@@ -38,35 +60,108 @@ def decode_registers(registers: list[int], kind: str, word_order: str = "big") -
     return struct.unpack(fmt, b"".join(w.to_bytes(2, "big") for w in words))[0]
 
 
-class ModbusTcpDriver:
-    """Reads each point with pymodbus's async TCP client (function 3 holding / 4 input registers)."""
+# --- buses shared by the drivers of one event loop --------------------------------------------------------------
 
-    def __init__(self, device: Device) -> None:
-        from pymodbus.client import AsyncModbusTcpClient
+class _Bus:
+    def __init__(self, poller) -> None:
+        self.poller = poller
+        self.users = 0
 
+
+_buses: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> {bus key: _Bus}
+
+
+def _loop_buses() -> dict:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # built outside a loop: no sharing
+        return {}
+    return _buses.setdefault(loop, {})
+
+
+def _attach(key: tuple, make_poller, shared: bool) -> tuple[dict, _Bus]:
+    buses = _loop_buses() if shared else {}
+    bus = buses.get(key)
+    if bus is None:
+        bus = buses[key] = _Bus(make_poller())
+    bus.users += 1
+    return buses, bus
+
+
+class _PollerDriver:
+    """One device on a (possibly shared) bus: ``read()`` polls just this device through the bus's poller."""
+
+    def __init__(self, device: Device, buses: dict, key: tuple, bus: _Bus, member) -> None:
         self.device = device
-        self.client = AsyncModbusTcpClient(device.host, port=device.port, timeout=device.timeout_s, retries=1)
+        self._buses, self._key, self.bus, self.member = buses, key, bus, member
+        self.requested_at: float | None = None
+        self.answered_at: float | None = None
+        self.last_seconds: float | None = None
 
-    async def _read_point(self, p: Point) -> float:
-        count = _FORMATS[p.type][1]
-        if p.register == "input":
-            rr = await self.client.read_input_registers(p.address, count=count, device_id=self.device.unit_id)
-        else:
-            rr = await self.client.read_holding_registers(p.address, count=count, device_id=self.device.unit_id)
-        if rr.isError():
-            raise OSError(f"modbus error reading {p.data_code} at {p.address}: {rr}")
-        return decode_registers(rr.registers, p.type, p.word_order) * p.scale
+    @property
+    def poller(self):
+        return self.bus.poller
 
     async def read(self) -> dict[str, float]:
-        if not self.client.connected:
-            await self.client.connect()
-            if not self.client.connected:
-                raise OSError(f"cannot connect to modbus device {self.device.host}:{self.device.port}")
-        return {p.data_code: await self._read_point(p) for p in self.device.points}
+        self.requested_at = time.perf_counter()
+        result = await self.poller.poll([self.member])
+        self.answered_at = time.perf_counter()
+        self.last_seconds = result.seconds
+        if self.device.source_id in result.skipped:
+            backoff = self.member.backoff
+            raise BackedOff(f"backed off after {backoff.failures} failure(s): {backoff.skip} more poll(s) skipped")
+        values = {r["dataCode"]: r["value"] for r in result.records if r["sourceId"] == self.device.source_id}
+        errors = [f"{code} {detail}" for source, code, detail in result.errors if source == self.device.source_id]
+        if errors and not values:
+            raise OSError("; ".join(errors))
+        return values  # a point missing here is dropped (and counted) by the agent
 
     async def close(self) -> None:
-        self.client.close()
+        self.bus.users -= 1
+        if self.bus.users <= 0:
+            if self._buses.get(self._key) is self.bus:
+                del self._buses[self._key]
+            await self.poller.close()
+
+
+class ModbusDriver(_PollerDriver):
+    """Modbus TCP (``host``/``port``) or RTU (``serial``/``baudrate``) on a ``ModbusPoller`` shared per bus."""
+
+    def __init__(self, device: Device, *, shared: bool = True) -> None:
+        from apps.ingestion.pollers.modbus import ModbusDevice, ModbusPoller
+
+        key = device.bus
+
+        def make():
+            if device.driver == "modbus_rtu":
+                return ModbusPoller([], serial=device.serial, baudrate=device.baudrate, timeout=device.timeout_s)
+            return ModbusPoller([], host=device.host, port=device.port, timeout=device.timeout_s)
+
+        buses, bus = _attach(key, make, shared)
+        points = [modbus_point(p, device.register_map) for p in device.points]
+        member = ModbusDevice(device.unit_id, device.source_id, points)
+        bus.poller.devices.append(member)
+        super().__init__(device, buses, key, bus, member)
+
+
+ModbusTcpDriver = ModbusDriver  # the name of the former standalone driver
+
+
+class Dlt645TcpDriver(_PollerDriver):
+    """A DL/T 645 meter (``address``) behind a serial-to-TCP gateway, on a ``Dlt645Poller`` shared per gateway."""
+
+    def __init__(self, device: Device, *, shared: bool = True) -> None:
+        from apps.ingestion.pollers.dlt645 import Dlt645Meter, Dlt645Poller, MeterPoint
+
+        key = device.bus
+        buses, bus = _attach(key, lambda: Dlt645Poller([], host=device.host, port=device.port,
+                                                       timeout=device.timeout_s), shared)
+        member = Dlt645Meter(device.address, device.source_id,
+                             [MeterPoint(p.di, p.data_code, p.unit or None) for p in device.points])
+        bus.poller.meters.append(member)
+        super().__init__(device, buses, key, bus, member)
 
 
 def make_driver(device: Device):
-    return {"fake": FakeDriver, "modbus_tcp": ModbusTcpDriver}[device.driver](device)
+    return {"fake": FakeDriver, "modbus_tcp": ModbusDriver, "modbus_rtu": ModbusDriver,
+            "dlt645_tcp": Dlt645TcpDriver}[device.driver](device)

@@ -62,11 +62,13 @@ class Dlt645Poller:
                 if item.address == address and item.is_reply:
                     return codec.parse_reply(item)
 
-    async def poll(self) -> PollResult:
+    async def poll(self, meters: list[Dlt645Meter] | None = None) -> PollResult:
+        """Read every due meter once (or only ``meters``, a subset of this gateway's); readings carry this
+        poll's start time."""
         started, t0 = poll_started()
         result = PollResult()
         async with self.lock:
-            for meter in self.meters:
+            for meter in self.meters if meters is None else meters:
                 if not meter.backoff.due():
                     result.skipped.append(meter.source_id)
                     continue

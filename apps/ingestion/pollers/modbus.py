@@ -47,14 +47,15 @@ class ModbusPoller:
             raise ModbusException(f"exception response {rr}")
         return rr.registers
 
-    async def poll(self) -> PollResult:
-        """Read every due device once; readings carry this poll's start time."""
+    async def poll(self, devices: list[ModbusDevice] | None = None) -> PollResult:
+        """Read every due device once (or only ``devices``, a subset of this bus's: the edge agent polls
+        each device on its own schedule); readings carry this poll's start time."""
         started, t0 = poll_started()
         result = PollResult()
         async with self.lock:
             if not self.client.connected:
                 await self.client.connect()
-            for device in self.devices:
+            for device in self.devices if devices is None else devices:
                 if not device.backoff.due():
                     result.skipped.append(device.source_id)
                     continue
