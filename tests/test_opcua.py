@@ -108,3 +108,29 @@ def test_platform_polled_source_gets_a_periodic_task_and_polls(park):
     assert json.loads(task.args) == [source.pk] and task.interval.every == 120
     save_source(actor="t", source=source, enabled=False)
     assert not PeriodicTask.objects.get(name="poll TP01-UA-0002").enabled
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_incremental_pull_fetches_the_history_since_the_last_stored_reading(park):
+    """R-7.1.1.2: after a first poll, an incremental pull brings every historized change since, a full
+    pull the whole window; nothing is stored twice."""
+    from apps.ingestion.models import Reading
+    from apps.ingestion.polling import poll_source
+    from tests.conftest import add_source
+
+    async def body(server):
+        source = await asyncio.to_thread(closing, add_source, park, "TP01-UA-0003", ["CS010201"], protocol="opcua",
+                                         settings={"opcua": {"endpoint": server.endpoint, "nodes": [
+                                             {"node": server.node_id("Meter1.Energy"), "data_code": "CS010201"}]}})
+        first = await asyncio.to_thread(closing, poll_source, source.pk, "incremental")
+        await asyncio.sleep(1.3)  # the simulator changes Energy every 0.2 s: about 6 historized values
+        second = await asyncio.to_thread(closing, poll_source, source.pk, "incremental")
+        full = await asyncio.to_thread(closing, poll_source, source.pk, "full")
+        return first, second, full
+
+    first, second, full = run(_with_server(body))
+    assert first.accepted >= 1
+    assert second.accepted >= 4  # the changes between the two polls, not only the current value
+    assert full.duplicates >= second.accepted  # the full window repeats what is stored: kept once
+    values = list(Reading.objects.order_by("ts").values_list("value", flat=True))
+    assert values == sorted(values) and len(values) == len(set(values))

@@ -12,15 +12,25 @@ from apps.ingestion.services import IngestResult, ingest_readings
 log = logging.getLogger("carbonpark.poller")
 
 
-async def _opcua(source, settings: dict) -> list[dict]:
-    from apps.ingestion.channels.opcua import OpcuaPoint, read_points
+async def _opcua(source, settings: dict, mode: str, since) -> list[dict]:
+    """Current values; plus, from servers that keep history, every value since the last stored reading
+    (incremental) or over the last ``full_window_hours`` (full, default 24 h)."""
+    from datetime import UTC, datetime, timedelta
+
+    from apps.ingestion.channels.opcua import OpcuaPoint, read_history, read_points
 
     cfg = settings["opcua"]
     points = [OpcuaPoint(p["node"], p["data_code"], p.get("unit")) for p in cfg["nodes"]]
-    return await read_points(cfg["endpoint"], source.source_id, points, timeout=cfg.get("timeout", 5))
+    timeout = cfg.get("timeout", 5)
+    if mode == "full":
+        since = datetime.now(UTC) - timedelta(hours=cfg.get("full_window_hours", 24))
+    records = await read_points(cfg["endpoint"], source.source_id, points, timeout=timeout)
+    if since is not None:
+        records = await read_history(cfg["endpoint"], source.source_id, points, since, timeout=timeout) + records
+    return records
 
 
-async def _modbus_tcp(source, settings: dict) -> list[dict]:
+async def _modbus_tcp(source, settings: dict, mode: str, since) -> list[dict]:
     """settings["modbus"] = {"host", "port", "unit", "map": "eastron-sdm630" | "points": [...],
     "codes": {point name: data code}}: the mapped points of one meter behind a Modbus TCP endpoint."""
     from dataclasses import replace
@@ -44,7 +54,7 @@ async def _modbus_tcp(source, settings: dict) -> list[dict]:
     return result.records
 
 
-async def _dlt645(source, settings: dict) -> list[dict]:
+async def _dlt645(source, settings: dict, mode: str, since) -> list[dict]:
     """settings["dlt645"] = {"host", "port", "address", "points": [{"di", "data_code", "unit"}]}: a meter
     behind a serial-to-TCP transparent gateway."""
     from apps.ingestion.pollers.dlt645 import Dlt645Meter, Dlt645Poller, MeterPoint
@@ -64,14 +74,23 @@ async def _dlt645(source, settings: dict) -> list[dict]:
 DRIVERS = {"opcua": _opcua, "modbus_tcp": _modbus_tcp, "dlt645": _dlt645}
 
 
-def poll_source(source_pk: int, mode: str = "full") -> IngestResult:
-    """Poll one source now and ingest its readings. ``mode`` "full" reads every configured point;
-    "incremental" reads the same points, and repeats of stored readings are dropped by their identity."""
+def poll_source(source_pk: int, mode: str = "incremental") -> IngestResult:
+    """Poll one source now and ingest its readings (R-7.1.1.2). Every mode reads the current values.
+    "incremental" also fetches, from devices that keep history (OPC UA historians), everything since the
+    source's last stored reading, so a platform outage leaves no gap; "full" fetches the device's whole
+    recent history window. Meters that keep none (Modbus, DL/T 645) give their current values in both;
+    repeats of stored readings are dropped by their identity."""
+    from django.db.models import Max
+
+    from apps.ingestion.models import Reading
     from apps.sources.models import DataSource
 
+    if mode not in ("incremental", "full"):
+        raise ValueError("mode is incremental or full")
     source = DataSource.objects.select_related("park").get(pk=source_pk)
     driver = DRIVERS.get(source.protocol)
     if driver is None:
         raise ValueError(f"no platform-side poller for protocol {source.protocol}")
-    records = asyncio.run(driver(source, source.settings or {}))
+    since = Reading.objects.filter(source=source).aggregate(last=Max("ts"))["last"] if mode == "incremental" else None
+    records = asyncio.run(driver(source, source.settings or {}, mode, since))
     return ingest_readings(records, channel="poller", actor=f"poller:{source.source_id}")

@@ -9,7 +9,7 @@ def purge_idempotency_keys():
 
 
 @shared_task(time_limit=120, soft_time_limit=100)
-def poll_source(source_pk: int, mode: str = "full"):
+def poll_source(source_pk: int, mode: str = "incremental"):
     """One poll of one due source (scheduled per source by django-celery-beat)."""
     from apps.ingestion.polling import poll_source as poll
 

@@ -49,6 +49,29 @@ async def read_points(endpoint: str, source_id: str, points: list[OpcuaPoint], t
     return out
 
 
+async def read_history(endpoint: str, source_id: str, points: list[OpcuaPoint], since: datetime,
+                       timeout: float = 5.0) -> list[dict]:
+    """Every value the server's history holds for the points after ``since`` (HistoryRead raw, OPC UA
+    Part 11): what an incremental pull fetches. A node without history gives its current value."""
+    out = []
+    async with Client(url=endpoint, timeout=timeout) as client:
+        for point in points:
+            node = client.get_node(point.node)
+            try:
+                values = await node.read_raw_history(starttime=since.astimezone(UTC).replace(tzinfo=None),
+                                                     return_bounds=False)
+            except ua.UaStatusCodeError:
+                values = [await node.read_data_value()]
+            for dv in values:
+                ts = dv.SourceTimestamp.replace(tzinfo=UTC) if dv.SourceTimestamp else None
+                if ts is not None and ts <= since:
+                    continue
+                rec = _record(source_id, point, dv.Value.Value, ts, datetime.now(UTC))
+                rec["status"] = _status(dv)
+                out.append(rec)
+    return out
+
+
 class _Handler:
     def __init__(self, source_id, by_node, on_records):
         self.source_id, self.by_node, self.on_records = source_id, by_node, on_records

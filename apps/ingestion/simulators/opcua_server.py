@@ -36,6 +36,9 @@ class OpcuaMeterServer:
                 var = await meter.add_variable(ua.NodeId(f"Meter{n}.{name}", self.ns), name, start)
                 self.vars[f"Meter{n}.{name}"] = var
         await self.server.start()
+        # Energy is historized, as a plant historian would: incremental pulls read what changed since.
+        await self.server.historize_node_data_change(
+            [v for k, v in self.vars.items() if k.endswith("Energy")], count=10_000)
         self._task = asyncio.create_task(self._tick())
 
     def node_id(self, name: str) -> str:

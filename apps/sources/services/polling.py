@@ -32,5 +32,5 @@ def sync_poll_schedule(source: DataSource) -> None:
                                                          period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.update_or_create(name=name, defaults={
         "task": TASK, "interval": interval, "args": json.dumps([source.pk]),
-        "kwargs": json.dumps({"mode": "full"}), "enabled": True,
+        "kwargs": json.dumps({"mode": "incremental"}), "enabled": True,
         "description": f"poll {source.protocol} source {source.source_id} (R-7.1.1.2)"})
