@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test smoke bench bench-mqtt bench-admin lint docs messages
+.PHONY: run test smoke bench bench-mqtt bench-edge bench-admin lint docs messages
 
 run: $(VENV)/.runtime
 	$(BIN)/python -m carbonpark.embedded run
@@ -21,6 +21,9 @@ bench: $(VENV)/.dev
 
 bench-mqtt: $(VENV)/.dev
 	$(BIN)/python -m bench.mqtt_ingest
+
+bench-edge: $(VENV)/.dev
+	$(BIN)/python -m bench.edge_poll
 
 bench-admin: $(VENV)/.dev
 	$(BIN)/python bench/admin_browser.py
