@@ -772,3 +772,36 @@ def test_dlt645_tcp_agent_behind_a_transparent_gateway(tmp_path):
     finally:
         sim_box["loop"].call_soon_threadsafe(sim_box["stop"].set)
         sim_thread.join(10)
+
+
+def test_dlt645_serial_driver_config_and_shared_line(tmp_path):
+    """dlt645_serial: meters on one RS-485 line share one poller (one transaction at a time), 8E1 by default."""
+    from apps.edge import config as edge_config
+    from apps.edge.drivers import make_driver
+
+    raw = {
+        "platform": {"mqtt_url": "mqtt://127.0.0.1:1", "park": "TP01", "client_id": "gw"},
+        "buffer": {"path": str(tmp_path / "b.sqlite3"), "max_bytes": 1 << 20, "allow_small_for_tests": True},
+        "device": [
+            {"source_id": f"TP01-DL-{n}", "driver": "dlt645_serial", "serial": "/dev/ttyS9", "baudrate": 2400,
+             "address": f"00010203042{n}", "points": [{"di": "00010000", "data_code": "CS010201", "unit": "kWh"}]}
+            for n in (5, 6)],
+    }
+    cfg = edge_config.parse(raw, tmp_path)
+    assert [d.bus for d in cfg.devices] == [("serial", "/dev/ttyS9")] * 2
+    async def build():  # shared per event loop, as the agent runs them
+        return [make_driver(d) for d in cfg.devices]
+
+    drivers = asyncio.run(build())
+    poller = drivers[0].poller
+    assert drivers[1].poller is poller and [m.address for m in poller.meters] == ["000102030425", "000102030426"]
+    assert poller.line.port == "/dev/ttyS9" and poller.line.baudrate == 2400  # opened on the first poll
+    import serial as pyserial
+
+    assert poller.line.parity == pyserial.PARITY_EVEN  # DL/T 645-2007: 8E1
+    bad = dict(raw, device=[dict(raw["device"][0], parity="X")])
+    with pytest.raises(edge_config.ConfigError, match="parity"):
+        edge_config.parse(bad, tmp_path)
+    no_port = dict(raw, device=[{k: v for k, v in raw["device"][0].items() if k != "serial"}])
+    with pytest.raises(edge_config.ConfigError, match="serial"):
+        edge_config.parse(no_port, tmp_path)

@@ -15,7 +15,9 @@ MIN_INTERVAL_S, MAX_INTERVAL_S, DEFAULT_INTERVAL_S = 60, 3600, 300  # R-5.2.1.4
 MIN_KEEPALIVE, MAX_KEEPALIVE = 60, 120
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _CODE = re.compile(r"^[A-Za-z0-9]{8}$")
-DRIVERS = ("modbus_tcp", "modbus_rtu", "dlt645_tcp", "fake")
+DRIVERS = ("modbus_tcp", "modbus_rtu", "dlt645_tcp", "dlt645_serial", "fake")
+DLT645_DRIVERS = ("dlt645_tcp", "dlt645_serial")
+SERIAL_DRIVERS = ("modbus_rtu", "dlt645_serial")
 MODBUS_DRIVERS = ("modbus_tcp", "modbus_rtu")
 _METER_ADDRESS = re.compile(r"^[0-9A-Fa-f]{12}$")
 _DI = re.compile(r"^([0-9A-Fa-f]{4}|[0-9A-Fa-f]{8})$")
@@ -60,14 +62,15 @@ class Device:
     unit_id: int = 1
     timeout_s: float = 3.0
     register_map: str | None = None  # modbus: a codecs.modbus.REGISTER_MAPS name ("eastron-sdm630", …)
-    serial: str | None = None  # modbus_rtu: the serial port (e.g. /dev/ttyUSB0)
-    baudrate: int = 9600  # modbus_rtu
-    address: str | None = None  # dlt645_tcp: the meter's 12-digit address
+    serial: str | None = None  # modbus_rtu, dlt645_serial: the serial port (e.g. /dev/ttyUSB0)
+    baudrate: int = 9600  # modbus_rtu, dlt645_serial (DL/T 645-2007 meters usually 2400)
+    parity: str | None = None  # serial: N, E, O (default: N for Modbus RTU, E for DL/T 645)
+    address: str | None = None  # dlt645_tcp, dlt645_serial: the meter's 12-digit address
 
     @property
     def bus(self) -> tuple:
         """Devices with the same bus share one poller: one transaction at a time on it."""
-        if self.driver == "modbus_rtu":
+        if self.driver in SERIAL_DRIVERS:
             return ("serial", self.serial)
         return ("dlt645" if self.driver == "dlt645_tcp" else "modbus", self.host, self.port)
 
@@ -203,7 +206,8 @@ def parse(data: dict, base_dir: Path | None = None) -> Config:
         where = f"device {i}"
         d = _take(raw, where, {"source_id": str, "driver": str, "interval_s": int, "points": list, "host": str,
                                "port": int, "unit_id": int, "timeout_s": float, "map": str, "codes": dict,
-                               "serial": str, "baudrate": int, "address": str}, ("source_id", "driver"))
+                               "serial": str, "baudrate": int, "parity": str, "address": str},
+                       ("source_id", "driver"))
         register_map = d.pop("map", None)
         raw_points = list(d.pop("points", []))
         codes = d.pop("codes", {})
@@ -304,11 +308,13 @@ def _check_driver(device: Device, where: str) -> None:
         raise ConfigError(f"[{where}] port must be 1-65535")
     if device.driver in MODBUS_DRIVERS and not 0 <= device.unit_id <= 247:
         raise ConfigError(f"[{where}] unit_id must be 0-247")
-    if device.driver == "modbus_rtu" and not device.serial:
-        raise ConfigError(f"[{where}] modbus_rtu needs serial (the port, e.g. /dev/ttyUSB0)")
-    if device.driver == "dlt645_tcp":
+    if device.driver in SERIAL_DRIVERS and not device.serial:
+        raise ConfigError(f"[{where}] {device.driver} needs serial (the port, e.g. /dev/ttyUSB0)")
+    if device.parity is not None and device.parity not in ("N", "E", "O"):
+        raise ConfigError(f"[{where}] parity must be N, E or O")
+    if device.driver in DLT645_DRIVERS:
         if device.address is None or not _METER_ADDRESS.match(device.address):
-            raise ConfigError(f"[{where}] dlt645_tcp needs address, the meter's 12-digit address")
+            raise ConfigError(f"[{where}] {device.driver} needs address, the meter's 12-digit address")
         device.address = device.address.upper()
         for j, point in enumerate(device.points):
             if point.di is None or not _DI.match(point.di):

@@ -5,6 +5,7 @@ The field drivers are thin adapters over the platform's framework-free pollers (
 - ``modbus_tcp`` / ``modbus_rtu``: ``ModbusPoller`` (pymodbus, async) with coalesced block reads
   (``codecs.modbus.plan_reads``) and a per-device ``Backoff``;
 - ``dlt645_tcp``: ``Dlt645Poller``, DL/T 645-2007/-1997 meters behind a serial-to-TCP transparent gateway.
+- ``dlt645_serial``: the same meters on an RS-485 line (pyserial; 2400 8E1 by default).
 
 Devices on the same bus (same host:port, or the same serial port) share ONE poller, whose lock allows one
 transaction at a time on the bus; the agent staggers the devices' polls by 1 s. A device that does not
@@ -134,7 +135,8 @@ class ModbusDriver(_PollerDriver):
 
         def make():
             if device.driver == "modbus_rtu":
-                return ModbusPoller([], serial=device.serial, baudrate=device.baudrate, timeout=device.timeout_s)
+                return ModbusPoller([], serial=device.serial, baudrate=device.baudrate,
+                                    parity=device.parity or "N", timeout=device.timeout_s)
             return ModbusPoller([], host=device.host, port=device.port, timeout=device.timeout_s)
 
         buses, bus = _attach(key, make, shared)
@@ -148,14 +150,21 @@ ModbusTcpDriver = ModbusDriver  # the name of the former standalone driver
 
 
 class Dlt645TcpDriver(_PollerDriver):
-    """A DL/T 645 meter (``address``) behind a serial-to-TCP gateway, on a ``Dlt645Poller`` shared per gateway."""
+    """A DL/T 645 meter (``address``) behind a serial-to-TCP gateway (``dlt645_tcp``) or on an RS-485 line
+    (``dlt645_serial``), on a ``Dlt645Poller`` shared per gateway or line."""
 
     def __init__(self, device: Device, *, shared: bool = True) -> None:
         from apps.ingestion.pollers.dlt645 import Dlt645Meter, Dlt645Poller, MeterPoint
 
         key = device.bus
-        buses, bus = _attach(key, lambda: Dlt645Poller([], host=device.host, port=device.port,
-                                                       timeout=device.timeout_s), shared)
+        if device.driver == "dlt645_serial":
+            def make():
+                return Dlt645Poller([], serial=device.serial, baudrate=device.baudrate,
+                                    parity=device.parity or "E", timeout=device.timeout_s)
+        else:
+            def make():
+                return Dlt645Poller([], host=device.host, port=device.port, timeout=device.timeout_s)
+        buses, bus = _attach(key, make, shared)
         member = Dlt645Meter(device.address, device.source_id,
                              [MeterPoint(p.di, p.data_code, p.unit or None) for p in device.points])
         bus.poller.meters.append(member)
@@ -164,4 +173,4 @@ class Dlt645TcpDriver(_PollerDriver):
 
 def make_driver(device: Device):
     return {"fake": FakeDriver, "modbus_tcp": ModbusDriver, "modbus_rtu": ModbusDriver,
-            "dlt645_tcp": Dlt645TcpDriver}[device.driver](device)
+            "dlt645_tcp": Dlt645TcpDriver, "dlt645_serial": Dlt645TcpDriver}[device.driver](device)

@@ -1,6 +1,6 @@
-"""DL/T 645-2007 (and -1997) meters behind a serial-to-TCP transparent gateway: one request at a time on
-the bus, frames found with the codec's scanner (FE preambles, garbage, split reads), a back-off for
-meters that do not answer (R-5.2.1.3)."""
+"""DL/T 645-2007 (and -1997) meters on a serial line (RS-485, pyserial) or behind a serial-to-TCP
+transparent gateway: one request at a time on the bus, frames found with the codec's scanner (FE
+preambles, garbage, split reads), a back-off for meters that do not answer (R-5.2.1.3)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from apps.ingestion.codecs import dlt645 as codec
 from apps.ingestion.pollers import Backoff, PollResult, poll_started, stamp
+from apps.ingestion.pollers.serial import SerialLine
 
 
 @dataclass
@@ -28,34 +29,62 @@ class Dlt645Meter:
 
 
 class Dlt645Poller:
-    def __init__(self, meters: list[Dlt645Meter], *, host: str, port: int, timeout: float = 1.5):
+    """One bus: ``host``/``port`` of a transparent gateway (TCP), or ``serial`` (e.g. /dev/ttyUSB0) with
+    ``baudrate``/``parity``/``bytesize``/``stopbits`` (2007 meters: 2400 8E1, the defaults)."""
+
+    def __init__(self, meters: list[Dlt645Meter], *, host: str | None = None, port: int | None = None,
+                 timeout: float = 1.5, serial: str | None = None, baudrate: int = 2400, parity: str = "E",
+                 bytesize: int = 8, stopbits: float = 1):
+        if not serial and (not host or not port):
+            raise ValueError("Dlt645Poller needs host and port (TCP gateway) or serial (a serial port)")
         self.meters, self.host, self.port, self.timeout = meters, host, port, timeout
+        self.line = SerialLine(serial, baudrate=baudrate, bytesize=bytesize, parity=parity, stopbits=stopbits,
+                               write_timeout=timeout) if serial else None
         self.reader = self.writer = None
         self.lock = asyncio.Lock()
 
     async def _connect(self):
-        if self.writer is None or self.writer.is_closing():
+        if self.line is not None:
+            await self.line.open()
+        elif self.writer is None or self.writer.is_closing():
             self.reader, self.writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port),
                                                               self.timeout)
 
     async def close(self) -> None:
+        if self.line is not None:
+            await self.line.close()
         if self.writer is not None:
             self.writer.close()
             self.writer = None
 
+    async def _send(self, frame: bytes) -> None:
+        if self.line is not None:
+            self.line.discard()  # a late reply to an earlier request must not be read as this answer
+            await self.line.write(frame)
+        else:
+            self.writer.write(frame)
+            await self.writer.drain()
+
+    async def _receive(self, remaining: float) -> bytes:
+        if self.line is not None:
+            return await self.line.read(remaining)  # b"": nothing came in time
+        chunk = await asyncio.wait_for(self.reader.read(512), remaining)
+        if not chunk:
+            raise ConnectionError("gateway closed the connection")
+        return chunk
+
     async def _transact(self, address: str, di: str):
         """Send one read, return the parsed reply for this meter (or a Dlt645Error)."""
-        self.writer.write(codec.build_read_request(address, di))
-        await self.writer.drain()
+        await self._send(codec.build_read_request(address, di))
         scanner = codec.FrameScanner()
         deadline = time.monotonic() + self.timeout
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"meter {address} did not answer {di}")
-            chunk = await asyncio.wait_for(self.reader.read(512), remaining)
+            chunk = await self._receive(remaining)
             if not chunk:
-                raise ConnectionError("gateway closed the connection")
+                raise TimeoutError(f"meter {address} did not answer {di}")
             for item in scanner.feed(chunk):
                 if isinstance(item, codec.Dlt645Error):
                     return item
@@ -89,6 +118,9 @@ class Dlt645Poller:
                 except (TimeoutError, OSError, ConnectionError) as exc:
                     meter.backoff.failed()
                     result.errors.append((meter.source_id, "E7102", str(exc) or exc.__class__.__name__))
-                    await self.close()  # a stale reply must not be read as the next answer
+                    if self.line is None:
+                        await self.close()  # a stale reply must not be read as the next answer
+                    elif not isinstance(exc, TimeoutError):
+                        await self.line.close()  # reopened on the next transaction (unplugged adapter …)
         result.seconds = time.perf_counter() - t0
         return result

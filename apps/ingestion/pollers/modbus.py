@@ -26,12 +26,15 @@ class ModbusDevice:
 
 
 class ModbusPoller:
-    """One bus: ``host``/``port`` for Modbus TCP, or ``serial`` (e.g. /dev/ttyUSB0) for RTU."""
+    """One bus: ``host``/``port`` for Modbus TCP, or ``serial`` (e.g. /dev/ttyUSB0) for RTU with
+    ``baudrate``/``parity`` ("N", "E", "O")/``bytesize``/``stopbits`` (default 9600 8N1)."""
 
     def __init__(self, devices: list[ModbusDevice], *, host: str | None = None, port: int = 502,
-                 serial: str | None = None, baudrate: int = 9600, timeout: float = 1.0):
+                 serial: str | None = None, baudrate: int = 9600, timeout: float = 1.0, parity: str = "N",
+                 bytesize: int = 8, stopbits: int = 1):
         if serial:
-            self.client = AsyncModbusSerialClient(serial, baudrate=baudrate, timeout=timeout, retries=0)
+            self.client = AsyncModbusSerialClient(serial, baudrate=baudrate, parity=parity.upper()[:1],
+                                                  bytesize=bytesize, stopbits=stopbits, timeout=timeout, retries=0)
         else:
             self.client = AsyncModbusTcpClient(host, port=port, timeout=timeout, retries=0)
         self.devices = devices
