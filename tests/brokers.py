@@ -11,6 +11,7 @@ system broker may hold) and is stopped when the ``with`` block ends.
 """
 from __future__ import annotations
 
+import abc
 import contextlib
 import datetime as dt
 import ipaddress
@@ -196,7 +197,7 @@ def write_password_file(path, users: dict[str, str]) -> Path:
 
 # --- Mosquitto --------------------------------------------------------------------------------------------------
 
-class _ChildBroker:
+class _ChildBroker(abc.ABC):
     host = "127.0.0.1"
     proc: subprocess.Popen | None = None
 
@@ -221,8 +222,9 @@ class _ChildBroker:
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
 
-    def start(self) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Start the broker process and wait until it accepts connections."""
 
     def stop(self) -> None:
         """SIGTERM and wait (Mosquitto writes its persistence file on SIGTERM); SIGKILL after a timeout."""

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from abc import ABC, abstractmethod
 
 
-class Clock:
+class Clock(ABC):
     """``now_ms()`` is the (virtual) wall-clock time; ``wait(ms)`` waits until that much of it has passed or
     until something else wakes the caller (the caller re-checks ``now_ms()``)."""
 
+    @abstractmethod
     def now_ms(self) -> int:
-        raise NotImplementedError
+        """The clock's wall-clock time in milliseconds since the epoch."""
 
+    @abstractmethod
     async def wait(self, ms: float) -> None:
-        raise NotImplementedError
+        """Wait until ``ms`` of this clock's time has passed (or the caller is woken)."""
 
 
 class ScaledClock(Clock):

@@ -22,7 +22,7 @@ from .segment import Hj212Error, Packet, encode_segment, format_cp, parse_segmen
 
 
 def parse_packet(data: bytes, *, verify_crc: bool = True) -> Packet | Hj212Error:
-    """One whole packet ``##dddd<segment>XXXX\\r\\n`` (HJ 212-2017 6.3.1) as a Packet, or an Hj212Error.
+    """One whole packet ``##dddd<segment><crc>\\r\\n`` (HJ 212-2017 6.3.1) as a Packet, or an Hj212Error.
 
     Lenient where devices differ (protocols.md §1.13): CRC in either case, QN/Flag absent (2005), any
     MN length, unknown data-area fields. ``verify_crc=False`` ("log and accept" for legacy devices)
