@@ -80,6 +80,13 @@ class IngestConfig:
     rules: list[CompiledRule]
     keys: dict[str, KeyInfo] = field(default_factory=dict)
     _checks: dict = field(default_factory=dict)
+    _source_ids: dict | None = None
+
+    def source_id_of(self, pk: int) -> str | None:
+        """A source's ID from its primary key (built once per version: envelopes name keys, not sources)."""
+        if self._source_ids is None:
+            self._source_ids = {s.pk: s.source_id for s in self.sources.values()}
+        return self._source_ids.get(pk)
 
     def checks_for(self, park_id: int, source_pk: int, item: ItemInfo) -> tuple:
         """The compiled checks that apply to one (source, item), memoized for this version."""

@@ -12,7 +12,7 @@ import orjson
 from apps.core.errors import ErrorCode
 from apps.ingestion import errors
 from apps.ingestion.codecs import envelope, tlv
-from apps.ingestion.config import IngestConfig, KeyInfo
+from apps.ingestion.config import IngestConfig
 
 MAX_PAYLOAD = 1024 * 1024
 TLV_ERRORS = {"E5001": errors.E5001, "E5002": errors.E5002, "E5003": errors.E5003, "E5004": errors.E5004}
@@ -44,13 +44,6 @@ def raw_repr(payload: bytes, limit: int = 4000) -> str:
         return "hex:" + payload[: limit // 2].hex()
 
 
-def _key_source_id(cfg: IngestConfig, key: KeyInfo) -> str | None:
-    for s in cfg.sources.values():
-        if s.pk == key.source_pk:
-            return s.source_id
-    return None
-
-
 def open_sealed(payload: bytes, cfg: IngestConfig, *, source_id: str | None, now: datetime):
     """Decrypt a CPE1 payload: (plaintext, content type, the source id it was sealed for).
     ``source_id``: the sender's id when the channel knows it (MQTT topic); otherwise the key's owner.
@@ -59,7 +52,7 @@ def open_sealed(payload: bytes, cfg: IngestConfig, *, source_id: str | None, now
     key = cfg.keys.get(env.key_id)
     if key is None or (key.until is not None and key.until <= now):
         raise envelope.EnvelopeError("E5102", env.key_id)
-    owner = _key_source_id(cfg, key) if key.source_pk else None
+    owner = cfg.source_id_of(key.source_pk) if key.source_pk else None
     bound_to = source_id or owner
     if bound_to is None or (owner is not None and source_id is not None and owner != source_id):
         # A key of another source: decrypting would only fail on the AAD anyway.
