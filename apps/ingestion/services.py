@@ -149,8 +149,6 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
                                repr(p.params.get("value", "")), zh, en, p.rule_pk))
         store.insert_events(cur, events, batch_id=batch_id)
         store.insert_rejections(cur, rejected, raws, batch_id=batch_id, now=now)
-        if rows:
-            touch({r.source_pk for r in rows}, now)
         duplicates = len(repeated) + sum(1 for p in notes if p.error.code == "E4002")
         result = IngestResult(
             accepted=len(rows) - len(repeated), duplicates=duplicates, flagged=flagged, warned=warned,
@@ -160,6 +158,9 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
         _alarm_on(rejected, notes, batch_park, channel)
         if key_id is not None:
             store.save_idempotent_response(cur, key_id, result.http_status, result.to_json(), batch_id)
+    if rows and len(repeated) < len(rows):
+        # After the commit, not inside it: last-seen rows are shared by concurrent batches.
+        touch({r.source_pk for r in rows if r.index not in repeated}, now)
     return result
 
 

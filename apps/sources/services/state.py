@@ -38,16 +38,27 @@ def record_status(*, source: DataSource, state: str, at: datetime | None = None,
 
 
 def touch(source_pks, at: datetime) -> None:
-    """Sources that just delivered readings: last seen now, no longer silent. One statement per batch."""
+    """Sources that just delivered readings: last seen now, no longer silent. Runs after the ingest
+    transaction, as its own short statements; rows another batch is touching at this very moment are
+    skipped (SKIP LOCKED: that batch sets the same time), so concurrent batches never queue on them."""
     if not source_pks:
         return
+    pks = sorted(source_pks)
     with connection.cursor() as cur:
         cur.execute(
-            "INSERT INTO sources_devicestate (source_id, state, state_since, last_seen_at, silent) "
-            "SELECT s, 'unknown', NULL, %s, false FROM unnest(%s::bigint[]) AS s "
-            "ON CONFLICT (source_id) DO UPDATE SET last_seen_at = GREATEST(sources_devicestate.last_seen_at, "
-            "EXCLUDED.last_seen_at), silent = false",
-            [at, sorted(source_pks)])
+            "WITH locked AS (SELECT source_id FROM sources_devicestate WHERE source_id = ANY(%s::bigint[]) "
+            "ORDER BY source_id FOR UPDATE SKIP LOCKED) "
+            "UPDATE sources_devicestate d SET last_seen_at = GREATEST(d.last_seen_at, %s), silent = false "
+            "FROM locked WHERE d.source_id = locked.source_id RETURNING d.source_id",
+            [pks, at])
+        seen = {row[0] for row in cur.fetchall()}
+        missing = [pk for pk in pks if pk not in seen]
+        if missing:
+            cur.execute(
+                "INSERT INTO sources_devicestate (source_id, state, state_since, last_seen_at, silent) "
+                "SELECT s, 'unknown', NULL, %s, false FROM unnest(%s::bigint[]) AS s "
+                "WHERE NOT EXISTS (SELECT 1 FROM sources_devicestate d WHERE d.source_id = s) "
+                "ON CONFLICT (source_id) DO NOTHING", [at, missing])
 
 
 def flag_silent_sources(now: datetime | None = None) -> int:
