@@ -9,16 +9,7 @@ import pytest
 from apps.ingestion.channels.opcua import OpcuaPoint, OpcuaSubscription, read_points
 from apps.ingestion.simulators.opcua_server import OpcuaMeterServer
 from carbonpark.embedded import free_port
-
-
-def closing(fn, *args, **kwargs):
-    """Run fn in a worker thread and close that thread's database connection afterwards."""
-    from django.db import connection
-
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        connection.close()
+from tests.asyncio_helpers import closing
 
 
 def run(coro):

@@ -10,16 +10,7 @@ from apps.ingestion.codecs import modbus as codec
 from apps.ingestion.pollers.dlt645 import Dlt645Meter, Dlt645Poller, MeterPoint
 from apps.ingestion.pollers.modbus import ModbusDevice, ModbusPoller
 from apps.ingestion.simulators import dlt645_meter, modbus_meter
-
-
-def closing(fn, *args, **kwargs):
-    """Run fn in a worker thread and close that thread's database connection afterwards."""
-    from django.db import connection
-
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        connection.close()
+from tests.asyncio_helpers import closing
 
 
 def run(coro):

@@ -45,13 +45,7 @@ async def _modbus_tcp(source, settings: dict, mode: str, since) -> list[dict]:
     points = [replace(p, data_code=codes.get(p.name, p.data_code)) for p in points]
     poller = ModbusPoller([ModbusDevice(cfg.get("unit", 1), source.source_id, points)], host=cfg["host"],
                           port=cfg.get("port", 502), timeout=cfg.get("timeout", 1.0))
-    try:
-        result = await poller.poll()
-    finally:
-        await poller.close()
-    if result.errors:
-        log.warning("modbus poll of %s: %s", source.source_id, result.errors)
-    return result.records
+    return await _poll_once(poller, source, "modbus")
 
 
 async def _dlt645(source, settings: dict, mode: str, since) -> list[dict]:
@@ -62,12 +56,17 @@ async def _dlt645(source, settings: dict, mode: str, since) -> list[dict]:
     cfg = settings["dlt645"]
     meter = Dlt645Meter(cfg["address"], source.source_id, [MeterPoint(**p) for p in cfg["points"]])
     poller = Dlt645Poller([meter], host=cfg["host"], port=cfg["port"], timeout=cfg.get("timeout", 1.5))
+    return await _poll_once(poller, source, "DL/T 645")
+
+
+async def _poll_once(poller, source, protocol: str) -> list[dict]:
+    """One poll of a one-device poller, closed afterwards; device errors are logged (the poller backs off)."""
     try:
         result = await poller.poll()
     finally:
         await poller.close()
     if result.errors:
-        log.warning("DL/T 645 poll of %s: %s", source.source_id, result.errors)
+        log.warning("%s poll of %s: %s", protocol, source.source_id, result.errors)
     return result.records
 
 
