@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from django.utils.translation import get_language
 
+from apps.core.text import pg_safe
+
 REGISTRY: dict[str, ErrorCode] = {}
 
 
@@ -25,7 +27,8 @@ class ErrorCode:
         lang = lang or get_language() or "zh-hans"
         text = self.en if lang.startswith("en") else self.zh
         try:
-            return text.format(**params)
+            # A sender's NUL or lone surrogate quoted back must not break the JSON answer or the alarm row.
+            return pg_safe(text.format(**params))
         except (KeyError, IndexError, ValueError):
             return text
 

@@ -115,6 +115,8 @@ class Rejection(models.Model):
     message_zh = models.TextField(_("message (Chinese)"))
     message_en = models.TextField(_("message (English)"))
     raw = models.TextField(_("record as received"))
+    # The exact bytes, when the text above cannot be them (binary, NUL, invalid UTF-8, cut short).
+    raw_bytes = models.BinaryField(_("bytes as received"), null=True, blank=True, editable=False)
     received_at = models.DateTimeField(_("received"), db_index=True)
 
     class Meta:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from apps.core import errors as core_errors
 from apps.core.errors import CarbonParkError
 from apps.core.services import actor_fields
+from apps.core.text import pg_safe
 from apps.ingestion import errors, store
 from apps.ingestion.config import current_config
 from apps.ingestion.normalize import Problem, normalize
@@ -102,11 +103,13 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
     rows, rejected, notes = normalize(records, cfg, allowed_parks=allowed, now=now,
                                       default_backfill=default_backfill, sealed=sealed)
     raws = [_raw_text(records[p.index]) for p in rejected]
+    raw_bytes = [None] * len(raws)
     for i, r in enumerate(refused):
         src = cfg.sources.get(r.source_ref)
         rejected.append(Problem(len(records) + i, r.error, "", r.params, r.source_ref, r.data_code,
                                 src.park_id if src else None, src.pk if src else None))
         raws.append(r.raw)
+        raw_bytes.append(r.raw_bytes)
     batch_park = next(iter(allowed)) if allowed is not None and len(allowed) == 1 else None
     if batch_park is None and rows:
         batch_park = rows[0].park_id
@@ -148,7 +151,7 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
                 events.append((p.index, kind, p.error.code, p.source_ref, p.data_code, ts_of.get(p.index, now),
                                repr(p.params.get("value", "")), zh, en, p.rule_pk))
         store.insert_events(cur, events, batch_id=batch_id)
-        store.insert_rejections(cur, rejected, raws, batch_id=batch_id, now=now)
+        store.insert_rejections(cur, rejected, raws, batch_id=batch_id, now=now, raw_bytes=raw_bytes)
         duplicates = len(repeated) + sum(1 for p in notes if p.error.code == "E4002")
         result = IngestResult(
             accepted=len(rows) - len(repeated), duplicates=duplicates, flagged=flagged, warned=warned,
@@ -182,7 +185,7 @@ def _alarm_on(rejected: list[Problem], notes: list[Problem], batch_park, channel
     for (park_id, source_pk, code), count in groups.items():
         p = first[(park_id, source_pk, code)]
         zh, en = p.messages()
-        where = p.source_ref or "?"
+        where = pg_safe(p.source_ref) or "?"
         raise_alarm(park_id=park_id, source_id=source_pk, kind="validation", code=code,
                     severity="reject" if p in rejected else "flag",
                     message_zh=f"[{channel}] {where}: {zh}", message_en=f"[{channel}] {where}: {en}", count=count)

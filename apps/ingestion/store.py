@@ -13,6 +13,8 @@ from datetime import datetime
 import psycopg
 from django.db import connection, transaction
 
+from apps.core.text import pg_safe
+
 # Readings travel by binary COPY into a per-connection staging table, then one set-based INSERT
 # moves them in identity order. Binary COPY costs the worker about a tenth of spelling 10 arrays
 # out as text, and the database parses nothing.
@@ -39,10 +41,10 @@ WHERE r.batch_id <> %s
 
 REJECTION_INSERT = """
 INSERT INTO ingestion_rejection (batch_id, index, park_id, source_ref, data_code, code, field, message_zh,
-                                 message_en, raw, received_at)
-SELECT %(batch)s, i, p, sr, dc, c, f, mz, me, r, %(now)s
+                                 message_en, raw, raw_bytes, received_at)
+SELECT %(batch)s, i, p, sr, dc, c, f, mz, me, r, rb, %(now)s
 FROM unnest(%(i)s::int[], %(p)s::bigint[], %(sr)s::text[], %(dc)s::text[], %(c)s::text[], %(f)s::text[],
-            %(mz)s::text[], %(me)s::text[], %(r)s::text[]) AS u(i, p, sr, dc, c, f, mz, me, r)
+            %(mz)s::text[], %(me)s::text[], %(r)s::text[], %(rb)s::bytea[]) AS u(i, p, sr, dc, c, f, mz, me, r, rb)
 """
 
 EVENT_INSERT = """
@@ -128,15 +130,19 @@ def insert_readings(cur, rows, *, batch_id: int, channel: str, now: datetime) ->
     return duplicates
 
 
-def insert_rejections(cur, problems, raws, *, batch_id: int, now: datetime) -> None:
+def insert_rejections(cur, problems, raws, *, batch_id: int, now: datetime, raw_bytes=None) -> None:
+    """``raws``: the storable text of each rejected record; ``raw_bytes``: the exact bytes beside it, or
+    None, where the text is not exact. Every text is made storable here: a sender's NUL or lone
+    surrogate must never turn the rejection itself into a database error (R-9.3.1)."""
     if not problems:
         return
     msgs = [p.messages() for p in problems]
     cur.execute(REJECTION_INSERT, {
         "batch": batch_id, "now": now, "i": [p.index for p in problems], "p": [p.park_id for p in problems],
-        "sr": [p.source_ref for p in problems], "dc": [p.data_code for p in problems],
-        "c": [p.error.code for p in problems], "f": [p.field for p in problems],
-        "mz": [m[0] for m in msgs], "me": [m[1] for m in msgs], "r": raws,
+        "sr": [pg_safe(p.source_ref)[:100] for p in problems], "dc": [pg_safe(p.data_code)[:40] for p in problems],
+        "c": [p.error.code for p in problems], "f": [pg_safe(p.field)[:40] for p in problems],
+        "mz": [pg_safe(m[0]) for m in msgs], "me": [pg_safe(m[1]) for m in msgs], "r": [pg_safe(r) for r in raws],
+        "rb": list(raw_bytes) if raw_bytes is not None else [None] * len(problems),
     })
 
 
@@ -145,6 +151,8 @@ def insert_events(cur, events, *, batch_id: int) -> None:
     if not events:
         return
     cols = list(zip(*events))
+    safe = [pg_safe(x) for x in cols[3]], [pg_safe(x) for x in cols[4]], [pg_safe(x) for x in cols[6]]
     cur.execute(EVENT_INSERT, {"batch": batch_id, "i": list(cols[0]), "k": list(cols[1]), "c": list(cols[2]),
-                               "sr": list(cols[3]), "dc": list(cols[4]), "t": list(cols[5]), "v": list(cols[6]),
-                               "mz": list(cols[7]), "me": list(cols[8]), "r": list(cols[9])})
+                               "sr": safe[0], "dc": safe[1], "t": list(cols[5]), "v": safe[2],
+                               "mz": [pg_safe(x) for x in cols[7]], "me": [pg_safe(x) for x in cols[8]],
+                               "r": list(cols[9])})

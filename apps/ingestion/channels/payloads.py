@@ -28,6 +28,7 @@ class Refusal:
     params: dict = field(default_factory=dict)
     source_ref: str = ""
     data_code: str = ""
+    raw_bytes: bytes | None = None  # the exact bytes, where ``raw`` cannot be them (see core.text)
 
 
 @dataclass
