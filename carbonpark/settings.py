@@ -66,6 +66,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Chunked bodies read under the size limit, NUL refused in query strings, database down → 503 JSON.
+    "apps.core.middleware.RequestGuardMiddleware",
     # gunicorn serves the portal's CSS/JS and Swagger UI's assets itself (compressed, cached).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -100,6 +102,9 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL") or embedded_database_url()
 DATABASES = {"default": {**parse_database_url(DATABASE_URL), "CONN_MAX_AGE": 600, "CONN_HEALTH_CHECKS": True}}
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME") or None}
+# A database host that stops answering (not refusing) fails a request in seconds (503 E1015), instead of
+# holding a web worker until gunicorn's timeout.
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5")))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -154,6 +159,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["apps.core.api.JSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.DefaultPagination",
     "PAGE_SIZE": 100,
     "URL_FORMAT_OVERRIDE": None,

@@ -41,3 +41,6 @@ urlpatterns = [
     # The portal is the admin; it comes last because its catch-all view would shadow the paths above.
     path("", admin.site.urls),
 ]
+
+# A database that is down answers 503 with Retry-After, any other failure of the API a JSON 500 (E1017).
+handler500 = "apps.core.api.server_error"

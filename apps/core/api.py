@@ -2,13 +2,62 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+
+import psycopg
+from django import db
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
-from rest_framework import exceptions, pagination
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, pagination, parsers, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core import errors
+from apps.core.text import is_storable, pg_safe
+
+log = logging.getLogger(__name__)
+
+# Seconds a client should wait before retrying while the database is unreachable: long enough not to
+# hammer a restarting server, short enough that a supervisor's restart (seconds) is not noticed.
+RETRY_AFTER_S = 5
+_UNAVAILABLE = (db.OperationalError, db.InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+_UNSTORABLE = (db.DataError, psycopg.DataError, UnicodeEncodeError)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says the database cannot be reached or cannot serve now (connection refused or
+    lost, server shutting down, too many connections, a deadlock or serialization failure): nothing was
+    stored and the same request may be retried. Django wraps psycopg's errors; the ingest pipeline's
+    own cursor raises them bare."""
+    return isinstance(exc, _UNAVAILABLE)
+
+
+def error_response(err: errors.ErrorCode, *, field: str | None = None, status: int | None = None,
+                   **params) -> JsonResponse:
+    """The error shape of interfaces.md §3 outside DRF (middleware, Django's error handlers)."""
+    body = {"code": err.code, "message": err.message(**params)}
+    if field:
+        body["field"] = field
+    return JsonResponse(body, status=status or err.http_status, json_dumps_params={"ensure_ascii": False})
+
+
+def _unavailable_body(exc: BaseException) -> dict:
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    log.warning("database unavailable, answered 503: %s: %s", type(exc).__name__, first_line)
+    return {"code": errors.E1015.code, "message": errors.E1015.message(retry_after=RETRY_AFTER_S)}
+
+
+def unavailable_response(exc: BaseException) -> JsonResponse:
+    response = JsonResponse(_unavailable_body(exc), status=503, json_dumps_params={"ensure_ascii": False})
+    response["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
+def _unstorable_detail(exc: BaseException) -> str:
+    diag = getattr(getattr(exc, "__cause__", None), "diag", None) or getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    return pg_safe(primary or type(exc).__name__)
 
 
 def _detail_text(detail) -> str:
@@ -23,6 +72,15 @@ def exception_handler(exc, context):
     """Every API error leaves as {"code", "message"[, "field"]} with a code from the published table."""
     if isinstance(exc, errors.CarbonParkError):
         return Response(exc.as_dict(), status=exc.http_status)
+    if database_unavailable(exc):
+        return Response(_unavailable_body(exc), status=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+    if isinstance(exc, _UNSTORABLE):
+        # The last guard: a value PostgreSQL refuses (out of range, NUL in jsonb …) is the sender's to
+        # fix, not a server error. Explicit checks name the field; this one names what the database said.
+        log.warning("a value of %s was refused by the database", context["request"].path, exc_info=exc)
+        err = errors.E1016
+        return Response({"code": err.code, "message": err.message(field="?", detail=_unstorable_detail(exc))},
+                        status=err.http_status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -58,3 +116,82 @@ def exception_handler(exc, context):
 class DefaultPagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+
+def server_error(request, *args, **kwargs):
+    """Django's handler500: called while the exception is being handled, so it can tell a database that
+    is down (503 E1015, Retry-After) from a bug. API clients get JSON (E1017), never an HTML page."""
+    exc = sys.exc_info()[1]
+    if exc is not None and database_unavailable(exc):
+        return unavailable_response(exc)
+    if request.path_info.startswith("/api/") or "html" not in request.META.get("HTTP_ACCEPT", ""):
+        return error_response(errors.E1017)
+    from django.views.defaults import server_error as html_server_error
+
+    return html_server_error(request)
+
+
+def find_unstorable(data, limit: int = 100_000) -> tuple[str, str] | None:
+    """(top-level field, where and what) of the first text PostgreSQL cannot store (NUL, a lone
+    surrogate) in a decoded JSON body, keys included; None when there is none. Iterative: any depth."""
+    stack = [((), data)]
+    seen = 0
+    while stack and seen < limit:
+        path, value = stack.pop()
+        seen += 1
+        if isinstance(value, str):
+            if not is_storable(value):
+                return _where(path), ".".join(map(str, path)) or "body"
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(k, str) and not is_storable(k):
+                    return _where((*path, k)), "a key in " + (".".join(map(str, path)) or "the body")
+                stack.append(((*path, k), v))
+        elif isinstance(value, list):
+            stack.extend(((*path, i), v) for i, v in enumerate(value))
+    return None
+
+
+def _where(path: tuple) -> str:
+    return pg_safe(str(path[0])) if path else "body"
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, made to answer with a code for what it let through: nesting deeper than the
+    interpreter's recursion limit (E1001 instead of a crash), and text PostgreSQL cannot store (E1016,
+    naming the field) in any string of the body."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON nested too deeply") from None
+        bad = find_unstorable(data)
+        if bad is not None:
+            raise errors.CarbonParkError(errors.E1016, field=bad[0],
+                                         detail=f"{pg_safe(bad[1])}: NUL or an unpaired surrogate")
+        return data
+
+
+class ObjectField(serializers.JSONField):
+    """A JSON object (settings, command params), also when it comes as text from a form: ``null``, a
+    list, a number, nesting deeper than the interpreter can decode, or text PostgreSQL cannot store
+    are refused as invalid input (E1011) naming the field."""
+
+    default_error_messages = {
+        "object": "must be a JSON object, got {got}",
+        "unstorable": "{where} holds NUL or an unpaired surrogate, which cannot be stored",
+        "deep": "JSON nested too deeply",
+    }
+
+    def to_internal_value(self, data):
+        try:
+            value = super().to_internal_value(data)
+        except RecursionError:
+            self.fail("deep")
+        if not isinstance(value, dict):
+            self.fail("object", got="null" if value is None else type(value).__name__)
+        bad = find_unstorable(value)
+        if bad is not None:
+            self.fail("unstorable", where=pg_safe(bad[1]))
+        return value

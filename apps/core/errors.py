@@ -106,3 +106,15 @@ E1013 = define("E1013", 429, "请求过于频繁，请 {wait} 秒后重试。", 
                "R-7.4.1.3")
 E1014 = define("E1014", 400, "Idempotency-Key 无效：应为 1–255 个可见 ASCII 字符。",
                "Invalid Idempotency-Key: use 1–255 printable ASCII characters.", "R-7.4.1.3")
+E1015 = define("E1015", 503, "数据库暂时无法访问，请求未处理，数据未保存。请在 {retry_after} 秒后重试同一请求"
+               "（带 Idempotency-Key 的重试不会重复存储）。",
+               "The database is unreachable for now; the request was not processed and nothing was stored. "
+               "Retry the same request in {retry_after} s (a retry with an Idempotency-Key never stores twice).",
+               "R-8.4.2.4")
+E1016 = define("E1016", 400, "{field} 中的值无法存储：{detail}。"
+               "请去掉 NUL 字符和不成对的代理项，数字和日期须在范围内。",
+               "A value in {field} cannot be stored: {detail}. Remove NUL characters and unpaired surrogates; "
+               "keep numbers and dates in range.", "R-9.2.1")
+E1017 = define("E1017", 500, "平台内部错误，请求未完成。错误已记录；请稍后重试，或将请求时间告知平台运维。",
+               "Internal error: the request was not completed. It has been logged; retry later, or give the "
+               "time of the request to the platform's operator.", "R-9.3.1")

@@ -3,9 +3,6 @@ readings selector."""
 
 from __future__ import annotations
 
-import json
-
-import orjson
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -22,6 +19,7 @@ from apps.core.errors import CarbonParkError
 from apps.ingestion import selectors
 from apps.ingestion.channels.payloads import decode
 from apps.ingestion.config import current_config
+from apps.ingestion.jsonbody import decode_batch
 from apps.ingestion.services import ingest_readings, request_fingerprint
 
 IDEMPOTENCY_HEADER = "HTTP_IDEMPOTENCY_KEY"
@@ -57,14 +55,12 @@ IngestAnswer = inline_serializer("IngestAnswer", {
 
 def decode_body(body: bytes):
     """JSON in; NaN and Infinity tolerated at this stage so that the one record carrying them is
-    refused (E2008) while its neighbours are kept."""
+    refused (E2008) while its neighbours are kept; so is a record that cannot be decoded on its own
+    (E2019, apps.ingestion.jsonbody)."""
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        try:
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise CarbonParkError(errors.E1001, detail=str(exc)) from None
+        return decode_batch(body)
+    except ValueError as exc:
+        raise CarbonParkError(errors.E1001, detail=str(exc)) from None
 
 
 def check_idempotency_key(request) -> str | None:

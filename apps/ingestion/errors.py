@@ -45,6 +45,26 @@ E2017 = define("E2017", 400, "日期 {value} 无效，应为 YYYY-MM-DD。", "Da
                "R-9.2.1")
 E2018 = define("E2018", 400, "文本值过长（{length} 字符，上限 {limit}）。",
                "Text value too long ({length} characters, limit {limit}).", "R-9.2.1")
+E2019 = define("E2019", 400, "该记录不是有效的 JSON（{detail}），未接收；同批其他记录已单独读取。"
+               "记录应为一层 JSON 对象，数字不超过 4 000 位。",
+               "This record is not valid JSON ({detail}); it was not stored, the other records of the batch "
+               "were read on their own. A record is a flat JSON object with numbers of at most 4 000 digits.",
+               "R-9.2.1")
+E2020 = define("E2020", 400, "数值 {value}（{unit}）超出可存储范围：换算为 {expected} 后不是有限的双精度数"
+               "（绝对值上限约 1.8e308）。请检查读数和单位。",
+               "Value {value} ({unit}) is out of range: converted to {expected} it is not a finite double "
+               "(magnitude at most about 1.8e308). Check the reading and its unit.", "R-9.2.1")
+E2021 = define("E2021", 400, "采集时间 {value} 超出可接受范围（UTC {earliest} 至 {latest}）。请校准设备时钟。",
+               "Timestamp {value} is outside the accepted range (UTC {earliest} to {latest}). Check the "
+               "device's clock.", "R-5.2.3.5")
+E2022 = define("E2022", 400, "平台处理该记录时出错（{detail}），记录已作为拒收保存，同批其他记录不受影响。"
+               "请将批次编号告知平台运维。",
+               "The platform failed while processing this record ({detail}); it is kept as a rejection and the "
+               "other records of the batch are unaffected. Report the batch to the platform's operator.",
+               "R-9.3.1")
+E2023 = define("E2023", 400, "文本值含有无法存储的字符（NUL 或不成对的代理项 {detail}）。请去掉这些字符后重发。",
+               "The text value holds a character that cannot be stored (NUL or an unpaired surrogate, "
+               "{detail}). Remove it and resend.", "R-9.2.1")
 
 E4001 = define("E4001", 200, "与已存储的读数重复（同一数据源、编码与时间），保留首个有效值。",
                "Repeats a stored reading (same source, code and time); the first valid value is kept.",

@@ -7,13 +7,16 @@ Format and reference checks (R-9.2.1), timestamps in the park's zone to UTC with
 
 from __future__ import annotations
 
+import logging
 import math
 import re
+import reprlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from apps.catalog.units import conversion_factor
 from apps.core.errors import ErrorCode
+from apps.core.text import is_storable
 from apps.ingestion import errors
 from apps.ingestion.config import IngestConfig, ItemInfo
 from apps.ingestion.models import DeviceStatus, Flag
@@ -25,6 +28,11 @@ ISO_TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 STATUSES = frozenset(DeviceStatus.values)
 TEXT_LIMIT = 1000
+# The collection times a reading may carry, in UTC. Outside them a time is a device's reset clock or an
+# attack, and near the ends of the calendar it could not even be shown in every park's zone (year 10000).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+log = logging.getLogger(__name__)
 _TYPE_NAMES = {str: "string", int: "number", float: "number", bool: "boolean", list: "array", dict: "object",
                type(None): "null"}
 
@@ -81,22 +89,63 @@ def _type_name(v) -> str:
     return _TYPE_NAMES.get(type(v), type(v).__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """A record a channel could not decode on its own (nested 2 000 deep, a 5 000-digit number …), kept in
+    its place in the batch so that the rejection's index is the one the sender knows."""
+
+    raw: str
+    detail: str
+    raw_bytes: bytes | None = None
+
+
+def short_repr(v, limit: int = 100) -> str:
+    """A bounded rendering of any decoded JSON value: never recursion-deep, never longer than ``limit``."""
+    if isinstance(v, str):
+        return v[:limit]
+    return _REPR.repr(v)[:limit]
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 60, 60, 40
+
+
+def _abridged(v) -> str:
+    text = str(v)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} digits)"
+
+
+def _unstorable(text: str) -> str:
+    """Where the first character PostgreSQL refuses sits, for the message."""
+    for i, ch in enumerate(text):
+        if ch == "\x00" or "\ud800" <= ch <= "\udfff":
+            return f"U+{ord(ch):04X} at position {i}"
+    return "?"
+
+
 def parse_timestamp(raw, tz) -> datetime:
     """`YYYY-MM-DD HH:MM:SS[.SSS]` in the park's zone, or ISO 8601 with an offset → UTC, milliseconds."""
     if not isinstance(raw, str):
-        raise Refused(errors.E2007, "timestamp", value=repr(raw))
+        raise Refused(errors.E2007, "timestamp", value=short_repr(raw))
     try:
         if LOCAL_TS_RE.fullmatch(raw):
             dt = datetime.fromisoformat(raw).replace(tzinfo=tz)
         elif ISO_TS_RE.fullmatch(raw):
             dt = datetime.fromisoformat(raw)
         else:
-            raise Refused(errors.E2007, "timestamp", value=raw)
+            raise Refused(errors.E2007, "timestamp", value=short_repr(raw))
     except ValueError:
-        raise Refused(errors.E2007, "timestamp", value=raw) from None
+        raise Refused(errors.E2007, "timestamp", value=short_repr(raw)) from None
     if dt.microsecond % 1000:
         dt = dt.replace(microsecond=dt.microsecond // 1000 * 1000)
-    return dt.astimezone(UTC)
+    try:
+        dt = dt.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+        dt = None
+    if dt is None or not EARLIEST <= dt <= LATEST:
+        raise Refused(errors.E2021, "timestamp", value=short_repr(raw), earliest=f"{EARLIEST:%Y-%m-%d}",
+                      latest=f"{LATEST:%Y-%m-%d}")
+    return dt
 
 
 def _value(raw: dict, item: ItemInfo) -> tuple[float | None, str | None, float | None, str]:
@@ -112,9 +161,11 @@ def _value(raw: dict, item: ItemInfo) -> tuple[float | None, str | None, float |
             if not math.isfinite(v):
                 raise Refused(errors.E2008, "value", value=str(v))
         elif type(v) is int:
-            v = float(v)
-            if not math.isfinite(v):
-                raise Refused(errors.E2008, "value", value=str(raw["value"]))
+            try:
+                v = float(v)
+            except OverflowError:  # a 400-digit integer: finite, but no double holds it
+                raise Refused(errors.E2020, "value", value=_abridged(v), unit=unit or item.unit or "—",
+                              expected=item.unit or "—") from None
         else:
             raise Refused(errors.E2002, "value", field="value", expected="number", got=_type_name(v))
         if not unit or unit == item.unit:
@@ -124,9 +175,16 @@ def _value(raw: dict, item: ItemInfo) -> tuple[float | None, str | None, float |
             raise Refused(errors.E2009, "unit", unit=unit, expected=item.unit or "—")
         if factor == 1.0:
             return v, None, None, unit
-        return float(f"{v * factor:.15g}"), None, v, unit
+        converted = float(f"{v * factor:.15g}")
+        # The value column is a double: what overflows it on conversion (1.8e308 MWh → inf kWh) is refused
+        # here, or it would be stored as Infinity.
+        if not math.isfinite(converted):
+            raise Refused(errors.E2020, "value", value=str(v), unit=unit, expected=item.unit)
+        return converted, None, v, unit
     if not isinstance(v, str):
         raise Refused(errors.E2002, "value", field="value", expected="string", got=_type_name(v))
+    if not is_storable(v):
+        raise Refused(errors.E2023, "value", detail=_unstorable(v))
     if unit and item.unit and unit != item.unit:
         raise Refused(errors.E2009, "unit", unit=unit, expected=item.unit)
     if item.data_type == "enum":
@@ -166,6 +224,8 @@ def normalize(records, cfg: IngestConfig, *, allowed_parks: frozenset | None, no
         park_id = source_pk = None
         try:
             if not isinstance(raw, dict):
+                if type(raw) is Undecodable:
+                    raise Refused(errors.E2019, "", detail=raw.detail)
                 raise Refused(errors.E2013, "", got=_type_name(raw))
             sid = raw.get("sourceId")
             if sid is None:
@@ -173,8 +233,8 @@ def normalize(records, cfg: IngestConfig, *, allowed_parks: frozenset | None, no
             # Registered IDs were validated when registered: look up first, check the format only on a miss.
             src = sources.get(sid) if type(sid) is str else None
             if src is None and (not isinstance(sid, str) or not SOURCE_ID_RE.fullmatch(sid)):
-                source_ref = str(sid)[:100]
-                raise Refused(errors.E2011, "sourceId", value=str(sid)[:100])
+                source_ref = short_repr(sid)
+                raise Refused(errors.E2011, "sourceId", value=source_ref)
             source_ref = sid
             if src is None or (allowed_parks is not None and src.park_id not in allowed_parks):
                 raise Refused(errors.E2003, "sourceId", source=sid)
@@ -215,8 +275,8 @@ def normalize(records, cfg: IngestConfig, *, allowed_parks: frozenset | None, no
             status = raw.get("status", "N")
             if status is None:
                 status = "N"
-            elif status not in STATUSES:
-                raise Refused(errors.E2010, "status", value=str(status)[:10])
+            elif not isinstance(status, str) or status not in STATUSES:
+                raise Refused(errors.E2010, "status", value=short_repr(status, 10))
             backfill = raw.get("backfill", default_backfill)
             if backfill is None:
                 backfill = default_backfill
@@ -252,7 +312,15 @@ def normalize(records, cfg: IngestConfig, *, allowed_parks: frozenset | None, no
             rejected.append(Problem(index, r.error, r.field, r.params, source_ref, code_ref, park_id, source_pk))
         except _RuleRefused as r:
             rejected.append(r.problem)
+        except Exception as exc:  # noqa: BLE001 - one record's surprise must not fail its batch (R-9.3.1)
+            log.exception("record %s of a batch could not be normalized", index)
+            rejected.append(Problem(index, errors.E2022, "", {"detail": type(exc).__name__},
+                                    _safe_ref(source_ref), _safe_ref(code_ref), park_id, source_pk))
     return rows, rejected, notes
+
+
+def _safe_ref(ref) -> str:
+    return ref if isinstance(ref, str) else ""
 
 
 class _RuleRefused(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -60,9 +61,9 @@ class ReadingQuery:
             if params.get(name):
                 try:
                     setattr(q, name, parse_timestamp(params[name], tz))
-                except Refused:
-                    raise CarbonParkError(errors.E1009, param=name,
-                                          detail="use YYYY-MM-DD HH:MM:SS[.SSS]") from None
+                except Refused as r:
+                    raise CarbonParkError(errors.E1009, field=name, param=name,
+                                          detail=r.error.message(**r.params)) from None
         if params.get("flag"):
             if params["flag"] not in Flag.NAMES:
                 raise CarbonParkError(errors.E1009, param="flag", detail=f"one of {', '.join(Flag.NAMES)}")
@@ -98,7 +99,13 @@ class RecordView:
         self.tz = {p.pk: p.tz for p in cfg.parks.values()}
 
     def record(self, row) -> dict:
+        """A value no JSON can carry (Infinity or NaN, stored before ingest refused them: E2008, E2020)
+        is shown as null, so that one such row never makes the whole history unreadable."""
         _id, park_id, source_pk, item_pk, ts, value, text, rv, ru, status, flags = row
+        if value is not None and not math.isfinite(value):
+            value = None
+        if rv is not None and not math.isfinite(rv):
+            rv = None
         item = self.items[item_pk]
         out = {
             "sourceId": self.source_ids.get(source_pk, str(source_pk)),

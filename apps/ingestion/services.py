@@ -18,7 +18,7 @@ from apps.core.services import actor_fields
 from apps.core.text import pg_safe
 from apps.ingestion import errors, store
 from apps.ingestion.config import current_config
-from apps.ingestion.normalize import Problem, normalize
+from apps.ingestion.normalize import Problem, Undecodable, normalize, short_repr
 from apps.quality.services import raise_alarm
 from apps.sources.services.state import touch
 
@@ -65,10 +65,12 @@ def request_fingerprint(body: bytes) -> str:
 
 
 def _raw_text(record) -> str:
+    if type(record) is Undecodable:
+        return record.raw
     try:
         return json.dumps(record, ensure_ascii=False, default=str)[:20000]
-    except (TypeError, ValueError):
-        return repr(record)[:20000]
+    except (TypeError, ValueError, RecursionError):
+        return short_repr(record, 20000)
 
 
 def _idempotency_scope(actor_label: str, channel: str) -> str:
@@ -103,7 +105,7 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
     rows, rejected, notes = normalize(records, cfg, allowed_parks=allowed, now=now,
                                       default_backfill=default_backfill, sealed=sealed)
     raws = [_raw_text(records[p.index]) for p in rejected]
-    raw_bytes = [None] * len(raws)
+    raw_bytes = [getattr(records[p.index], "raw_bytes", None) for p in rejected]
     for i, r in enumerate(refused):
         src = cfg.sources.get(r.source_ref)
         rejected.append(Problem(len(records) + i, r.error, "", r.params, r.source_ref, r.data_code,

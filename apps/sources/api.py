@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from apps.accounts.models import Park
 from apps.accounts.selectors import can_manage, parks_for
+from apps.core.api import ObjectField
 from apps.catalog.models import DataItem
 from apps.sources.models import Command, DataSource
 from apps.sources.selectors import sources_for
@@ -22,6 +23,7 @@ class DataSourceSerializer(serializers.ModelSerializer):
     park = serializers.SlugRelatedField(slug_field="code", queryset=Park.objects.all())
     dataCodes = serializers.SlugRelatedField(source="data_items", slug_field="code", many=True,
                                              queryset=DataItem.objects.all(), required=False)
+    settings = ObjectField(required=False, help_text="protocol settings, a JSON object")
 
     class Meta:
         model = DataSource
@@ -38,6 +40,7 @@ class DataSourceSerializer(serializers.ModelSerializer):
 class CommandSerializer(serializers.ModelSerializer):
     cmdId = serializers.CharField(source="cmd_id", read_only=True)
     type = serializers.ChoiceField(choices=[c for c in Command.Type.choices if c[0] != Command.Type.ROTATE_KEY])
+    params = ObjectField(required=False, help_text="the command's parameters, a JSON object (interfaces.md §2)")
     expiresIn = serializers.IntegerField(write_only=True, required=False, min_value=10, max_value=7 * 86400,
                                          help_text="seconds until the command expires (default 3600)")
 
