@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,8 @@ from apps.ingestion.config import current_config
 from apps.ingestion.normalize import Problem, Undecodable, normalize, short_repr
 from apps.quality.services import raise_alarm
 from apps.sources.services.state import touch
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -165,8 +168,21 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
             store.save_idempotent_response(cur, key_id, result.http_status, result.to_json(), batch_id)
     if rows and len(repeated) < len(rows):
         # After the commit, not inside it: last-seen rows are shared by concurrent batches.
-        touch({r.source_pk for r in rows if r.index not in repeated}, now)
+        _touch_after_commit({r.source_pk for r in rows if r.index not in repeated}, now)
     return result
+
+
+def _touch_after_commit(source_pks: set[int], now: datetime) -> None:
+    """Last seen for the sources of a committed batch. The readings are stored and about to be
+    acknowledged: a failure here (a lock, a trigger, the database dropping right after the commit) must
+    never turn that into an error the sender would retry. It is logged; the sources' next batch sets
+    last seen again. Inside a savepoint, so a caller's own transaction is not left aborted."""
+    try:
+        with transaction.atomic():
+            touch(source_pks, now)
+    except Exception:  # noqa: BLE001 - post-commit bookkeeping, never the batch's outcome
+        log.warning("last-seen update after a committed batch failed for %d source(s); the next batch of "
+                    "these sources sets it again", len(source_pks), exc_info=True)
 
 
 def _rejection_json(p: Problem) -> dict:
