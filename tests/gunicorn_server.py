@@ -51,7 +51,8 @@ class Gunicorn:
         env.pop("PORT", None)
         self._log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "carbonpark/gunicorn.conf.py", "carbonpark.wsgi:application"],
+            [sys.executable, "-m", "gunicorn", "-c", "carbonpark/gunicorn.conf.py", "--no-control-socket",
+             "carbonpark.wsgi:application"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from apps.accounts.models import Park
 from apps.accounts.selectors import can_manage, parks_for
 from apps.catalog.models import DataItem
-from apps.core.api import ObjectField
+from apps.core.parsers import ObjectField
 from apps.sources.models import Command, DataSource
 from apps.sources.selectors import sources_for
 from apps.sources.services import save_source
