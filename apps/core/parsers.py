@@ -4,6 +4,7 @@ DRF reads DEFAULT_PARSER_CLASSES while rest_framework.views is being imported, w
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, parsers, serializers
 
 from apps.core import errors
@@ -44,7 +45,7 @@ class JSONParser(parsers.JSONParser):
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise exceptions.ParseError("JSON nested too deeply") from None
+            raise exceptions.ParseError(_("JSON nested too deeply")) from None
         bad = find_unstorable(data)
         if bad is not None:
             raise errors.CarbonParkError(errors.E1016, field=bad[0],
@@ -58,9 +59,9 @@ class ObjectField(serializers.JSONField):
     are refused as invalid input (E1011) naming the field."""
 
     default_error_messages = {
-        "object": "must be a JSON object, got {got}",
-        "unstorable": "{where} holds NUL or an unpaired surrogate, which cannot be stored",
-        "deep": "JSON nested too deeply",
+        "object": _("must be a JSON object, got {got}"),
+        "unstorable": _("{where} holds NUL or an unpaired surrogate, which cannot be stored"),
+        "deep": _("JSON nested too deeply"),
     }
 
     def to_internal_value(self, data):
