@@ -137,9 +137,10 @@ def _encode(direction: str, ts: datetime, pk: int) -> str:
 def _decode(cursor: str):
     try:
         direction, ts, pk = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        if direction not in ("n", "p"):
+        when = datetime.fromisoformat(ts)
+        if direction not in ("n", "p") or when.tzinfo is None:  # the cursors we hand out carry UTC
             raise ValueError
-        return direction, datetime.fromisoformat(ts), int(pk)
+        return direction, when, int(pk)
     except (ValueError, UnicodeDecodeError):
         raise CarbonParkError(errors.E1009, param="cursor", detail="use the next/previous link as given") from None
 
