@@ -161,6 +161,16 @@ def test_reads_survive_infinity_and_nan_already_stored(api, meter):
     assert b"".join(r.streaming_content).decode().count("\n") == 5
 
 
+def test_reads_survive_times_at_the_ends_of_the_calendar_already_stored(api, meter):
+    _store_raw(meter, datetime(9999, 12, 31, 20, 0, tzinfo=UTC), 1.0)  # 10000-01-01 04:00 in Shanghai
+    _store_raw(meter, datetime(1, 1, 1, 0, 0, tzinfo=UTC), 2.0)
+    r = api.get(URL, {"sourceId": meter.source_id})
+    assert r.status_code == 200, r.content
+    assert [x["timestamp"] for x in r.json()["results"]] == ["0001-01-01 08:05:43.000", "9999-12-31 20:00:00.000"]
+    r = api.get(URL, {"sourceId": meter.source_id, "format": "csv"})
+    assert r.status_code == 200 and b"".join(r.streaming_content).decode().count("\n") == 3
+
+
 # --- query parameters ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("param", ["start", "end"])

@@ -164,7 +164,7 @@ def _value(raw: dict, item: ItemInfo) -> tuple[float | None, str | None, float |
             try:
                 v = float(v)
             except OverflowError:  # a 400-digit integer: finite, but no double holds it
-                raise Refused(errors.E2020, "value", value=_abridged(v), unit=unit or item.unit or "—",
+                raise Refused(errors.E2020, "value", value=_abridged(v), unit=short_repr(unit or item.unit or "—", 40),
                               expected=item.unit or "—") from None
         else:
             raise Refused(errors.E2002, "value", field="value", expected="number", got=_type_name(v))
@@ -172,7 +172,7 @@ def _value(raw: dict, item: ItemInfo) -> tuple[float | None, str | None, float |
             return v, None, None, ""
         factor = conversion_factor(unit, item.unit) if item.unit else None
         if factor is None:
-            raise Refused(errors.E2009, "unit", unit=unit, expected=item.unit or "—")
+            raise Refused(errors.E2009, "unit", unit=short_repr(unit, 40), expected=item.unit or "—")
         if factor == 1.0:
             return v, None, None, unit
         converted = float(f"{v * factor:.15g}")
@@ -186,21 +186,21 @@ def _value(raw: dict, item: ItemInfo) -> tuple[float | None, str | None, float |
     if not is_storable(v):
         raise Refused(errors.E2023, "value", detail=_unstorable(v))
     if unit and item.unit and unit != item.unit:
-        raise Refused(errors.E2009, "unit", unit=unit, expected=item.unit)
+        raise Refused(errors.E2009, "unit", unit=short_repr(unit, 40), expected=item.unit)
     if item.data_type == "enum":
         code = item.enum_lookup.get(v) or item.enum_lookup.get(v.strip())
         if code is None:
             from apps.quality.errors import E3003
 
-            raise Refused(E3003, "value", value=v, allowed=", ".join(item.enum_codes[:12]))
+            raise Refused(E3003, "value", value=short_repr(v), allowed=", ".join(item.enum_codes[:12]))
         return None, code, None, ""
     if item.data_type == "date":
         if not DATE_RE.fullmatch(v):
-            raise Refused(errors.E2017, "value", value=v)
+            raise Refused(errors.E2017, "value", value=short_repr(v))
         try:
             date.fromisoformat(v)
         except ValueError:
-            raise Refused(errors.E2017, "value", value=v) from None
+            raise Refused(errors.E2017, "value", value=short_repr(v)) from None
         return None, v, None, ""
     if len(v) > TEXT_LIMIT:
         raise Refused(errors.E2018, "value", length=len(v), limit=TEXT_LIMIT)

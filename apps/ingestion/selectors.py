@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import math
@@ -110,7 +111,7 @@ class RecordView:
         out = {
             "sourceId": self.source_ids.get(source_pk, str(source_pk)),
             "dataCode": item.code,
-            "timestamp": ts.astimezone(self.tz[park_id]).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+            "timestamp": _local_text(ts, self.tz[park_id]),
             "value": value if text is None else text,
             "unit": item.unit,
             "status": status,
@@ -121,6 +122,14 @@ class RecordView:
             out["receivedValue"] = value if rv is None else rv
             out["receivedUnit"] = ru
         return out
+
+
+def _local_text(ts: datetime, tz) -> str:
+    """``YYYY-MM-DD HH:MM:SS.SSS`` in the park's zone; in UTC for a time stored at the very end of the
+    calendar (before ingest refused those, E2021), where the zone would leave it."""
+    with contextlib.suppress(OverflowError):
+        ts = ts.astimezone(tz)
+    return ts.isoformat(sep=" ", timespec="milliseconds")[:23]
 
 
 @dataclass
