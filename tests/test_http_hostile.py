@@ -296,3 +296,11 @@ def test_deep_nesting_and_huge_numbers_in_other_bodies(api, park, path):
                        content_type="application/json")
     assert r.status_code == 400, r.content[:300]
     assert r.json()["code"] == "E1011"
+
+
+@pytest.mark.parametrize("key", ["cp_\x00abc_def", "cp_ab\x00_def", "cp_abc_d\x00ef"])
+def test_nul_in_a_token_is_not_authenticated(meter, key):
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    r = client.get(URL)
+    assert r.status_code == 401 and r.json()["code"] == "E1007", r.content

@@ -48,7 +48,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token header.")
         key = header[1].decode("ascii", "replace")
         parts = key.split("_", 2)
-        if len(parts) != 3 or parts[0] != "cp":
+        if len(parts) != 3 or parts[0] != "cp" or "\x00" in key:  # NUL would reach the query (issue #7)
             raise exceptions.AuthenticationFailed("Invalid token.")
         token = ApiToken.objects.select_related("park").filter(prefix=parts[1], is_active=True).first()
         if token is None or not hmac.compare_digest(token.digest, hash_key(key)):

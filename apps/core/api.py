@@ -81,7 +81,7 @@ def exception_handler(exc, context):
         # fix, not a server error. Explicit checks name the field; this one names what the database said.
         log.warning("a value of %s was refused by the database", context["request"].path, exc_info=exc)
         err = errors.E1016
-        return Response({"code": err.code, "message": err.message(field="?", detail=_unstorable_detail(exc))},
+        return Response({"code": err.code, "message": err.message(field="request", detail=_unstorable_detail(exc))},
                         status=err.http_status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
