@@ -304,3 +304,18 @@ def test_nul_in_a_token_is_not_authenticated(meter, key):
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     r = client.get(URL)
     assert r.status_code == 401 and r.json()["code"] == "E1007", r.content
+
+
+def test_a_value_the_database_still_refuses_is_a_400_not_a_500(db):
+    """The last guard behind the explicit checks: a DataError from PostgreSQL is the sender's value."""
+    from django.db import DataError
+    from rest_framework.test import APIRequestFactory
+
+    from apps.core.api import exception_handler
+
+    with pytest.raises(DataError) as caught, transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SELECT %s::int", ["1" * 30])
+    request = APIRequestFactory().get("/api/v1/anything")
+    response = exception_handler(caught.value, {"request": request})
+    assert response.status_code == 400
+    assert response.data["code"] == "E1016" and "out of range" in response.data["message"]
