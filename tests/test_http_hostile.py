@@ -319,3 +319,18 @@ def test_a_value_the_database_still_refuses_is_a_400_not_a_500(db):
     response = exception_handler(caught.value, {"request": request})
     assert response.status_code == 400
     assert response.data["code"] == "E1016" and "out of range" in response.data["message"]
+
+
+def test_a_sealed_body_nested_2000_deep_is_a_400(api, meter):
+    import base64
+
+    from apps.ingestion.codecs import envelope
+    from apps.sources.services import keys as key_services
+
+    key, material_b64 = key_services.provision_key(actor="t", source=meter)
+    deep = ("[" + json.dumps(rec()) + "," + "[" * DEEP + "]" * DEEP + "]").encode()
+    body = envelope.seal(deep, key=base64.b64decode(material_b64), key_id=key.key_id,
+                         content_type=envelope.CONTENT_JSON, source_id=meter.source_id)
+    r = api.post(URL, data=body, content_type="application/octet-stream")
+    assert r.status_code == 400, r.content
+    assert r.json().get("code") == "E1001" or r.json()["rejected"], r.content

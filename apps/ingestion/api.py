@@ -82,8 +82,11 @@ def read_records(request, limit: int):
     ctype = (request.content_type or "application/json").split(";")[0].strip().lower()
     body = request.body
     if body[:4] == b"CPE1":
-        got = decode(body, kind="json", cfg=current_config(), now=timezone.now(),
-                     max_size=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        try:
+            got = decode(body, kind="json", cfg=current_config(), now=timezone.now(),
+                         max_size=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        except RecursionError:  # the sealed JSON nested deeper than the decoder goes
+            raise CarbonParkError(errors.E1001, detail="nested too deeply") from None
         if len(got.records) > limit:
             raise CarbonParkError(errors.E1003, limit=limit, count=len(got.records))
         return got.records, body, got.refusals, frozenset(range(len(got.records))) if got.sealed else frozenset()
