@@ -129,6 +129,29 @@ def test_a_deployment_without_the_hj212_listener_is_healthy(client, fast_health)
     assert clean_heartbeats_empty()
 
 
+@pytest.mark.django_db
+def test_killed_instance_is_stalled_then_forgotten_and_unexpected_ones_never_fail(client, fast_health):
+    fast_health.HEALTH_EXPECT = ["worker"]
+    fast_health.HEALTH_FORGET_S = 50.0
+    r = redis.Redis.from_url(settings.REDIS_URL)
+    # What a SIGKILLed worker leaves behind: an entry nobody refreshes.
+    r.hset(heartbeat.KEY_PREFIX + "worker", "celery@gone", json.dumps({"ts": time.time() - 10, "pid": 1}))
+    r.hset(heartbeat.KEY_PREFIX + "beat", "old-host", json.dumps({"ts": time.time() - 10, "pid": 2}))
+    status, body = health(client)
+    assert status == 503
+    assert body["components"]["worker"]["instances"][0]["status"] == "stalled"
+    assert body["components"]["beat"] == {"status": "stalled", "expected": False, "instances": [
+        {"instance": "old-host", "status": "stalled", "age": pytest.approx(10, abs=1), "pid": 2, "host": None,
+         "reason": body["components"]["beat"]["instances"][0]["reason"]}]}
+    heartbeat.Heartbeat("worker", "celery@alive").beat()
+    assert health(client)[0] == 503  # one stalled instance makes the component stalled
+    r.hset(heartbeat.KEY_PREFIX + "worker", "celery@gone", json.dumps({"ts": time.time() - 60, "pid": 1}))
+    status, body = health(client)
+    assert status == 200, body  # forgotten; the stalled beat is not expected here
+    assert [i["instance"] for i in body["components"]["worker"]["instances"]] == ["celery@alive"]
+    assert not r.hexists(heartbeat.KEY_PREFIX + "worker", "celery@gone")
+
+
 def clean_heartbeats_empty():
     r = redis.Redis.from_url(settings.REDIS_URL)
     return all(not r.hgetall(heartbeat.KEY_PREFIX + c) for c in heartbeat.COMPONENTS)
@@ -235,8 +258,11 @@ def test_consumer_frozen_with_messages_pending_turns_503_and_recovers(client, br
             # The consumer's own counters, written by its process, added up by /metrics (multiprocess mode).
             assert wait_for(lambda: sample(client, "carbonpark_readings_accepted_total", channel="mqtt") == 1.0,
                             what="mqtt accepted counter")
+            # The next heartbeat (every 0.2 s here) reports the commit.
+            wait_for(lambda: mqtt_component(client)[1]["instances"][0]["lastCommitAge"] is not None,
+                     what="the commit in the heartbeat")
             assert sample(client, "carbonpark_mqtt_consumer_pending_messages", instance="health-consumer") == 0
-            assert mqtt_component(client)[1]["instances"][0]["lastCommitAge"] is not None
+            assert sample(client, "carbonpark_mqtt_consumer_last_commit_age_seconds", instance="health-consumer") < 5
 
             proc.send_signal(signal.SIGSTOP)
             dev.publish(f"carbonpark/TP01/{SID}/data", orjson.dumps(reading(1)))
@@ -249,8 +275,8 @@ def test_consumer_frozen_with_messages_pending_turns_503_and_recovers(client, br
 
             proc.send_signal(signal.SIGCONT)
             wait_for(lambda: Reading.objects.count() == 2, what="the held message stored after SIGCONT")
-            status, mqtt = wait_for(lambda: (s := mqtt_component(client))[0] == 200 and s, what="recovery")
-            assert mqtt["status"] == "ok" and mqtt["instances"][0]["pending"] == 0
+            wait_for(lambda: (s := mqtt_component(client))[0] == 200 and s[1]["instances"][0]["pending"] == 0,
+                     what="recovery, nothing pending")
     finally:
         stop(proc)
     # A clean stop removes the consumer's entry: nothing stalled is left behind.
@@ -259,7 +285,7 @@ def test_consumer_frozen_with_messages_pending_turns_503_and_recovers(client, br
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_consumer_holding_messages_while_the_database_is_unreachable_is_named_by_its_lag(
+def test_consumer_holding_messages_or_without_its_broker_is_named(
         client, broker, meter, fast_health, tmp_path):
     from django.db import connection
 
@@ -287,6 +313,12 @@ def test_consumer_holding_messages_while_the_database_is_unreachable_is_named_by
             proxy.set_cut(False)
             wait_for(lambda: Reading.objects.count() == 3, timeout=30, what="the held messages stored")
             wait_for(lambda: mqtt_component(client)[0] == 200, what="recovery")
+        # A consumer that cannot reach its broker ingests nothing: named too, until it reconnects.
+        broker.stop()
+        status, mqtt = wait_for(lambda: (s := mqtt_component(client))[0] == 503 and s, what="503 on broker down")
+        assert "not connected to the MQTT broker" in mqtt["instances"][0]["reason"]
+        broker.start()
+        wait_for(lambda: mqtt_component(client)[0] == 200, timeout=30, what="reconnected")
     finally:
         stop(proc)
         proxy.close()

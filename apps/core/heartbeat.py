@@ -142,7 +142,7 @@ class Instance:
         out = {"instance": self.name, "status": self.status, "age": round(self.age, 1)}
         if self.reason:
             out["reason"] = self.reason
-        for k in ("host", "pid", "pending", "oldestPendingAge", "lastCommitAge"):
+        for k in ("host", "pid", "pending", "oldestPendingAge", "lastCommitAge", "brokerDownFor"):
             if k in self.fields:
                 out[k] = self.fields[k]
         return out
@@ -176,7 +176,7 @@ def read(client=None, now: float | None = None) -> dict[str, list[Instance]]:
                 continue
             inst = Instance(component, name, max(age, 0.0), fields={"host": body.get("host"), "pid": body.get("pid")})
             if component == "mqtt":
-                _mqtt_lag(inst, body, now, lag_s)
+                _mqtt_lag(inst, body, now, lag_s, stale_s)
             if inst.age > stale_s:
                 inst.status, inst.reason = "stalled", f"no heartbeat for {inst.age:.0f} s (threshold {stale_s:g} s)"
             found.append(inst)
@@ -184,18 +184,24 @@ def read(client=None, now: float | None = None) -> dict[str, list[Instance]]:
     return out
 
 
-def _mqtt_lag(inst: Instance, body: dict, now: float, lag_s: float) -> None:
-    """Messages received but not yet committed, the age of the oldest one, and the last commit's age."""
+def _mqtt_lag(inst: Instance, body: dict, now: float, lag_s: float, stale_s: float) -> None:
+    """Messages received but not yet committed, the age of the oldest one, the last commit's age, and
+    how long the broker connection has been down (a consumer that cannot reach its broker ingests nothing)."""
     pending = int(body.get("pending") or 0)
     inst.fields["pending"] = pending
     oldest = body.get("oldest_at")
     inst.fields["oldestPendingAge"] = round(now - float(oldest), 1) if pending and oldest else 0.0
     last = body.get("last_commit_at")
     inst.fields["lastCommitAge"] = round(now - float(last), 1) if last else None
+    down = body.get("broker_down_since")
+    inst.fields["brokerDownFor"] = round(now - float(down), 1) if down else None
     if inst.fields["oldestPendingAge"] > lag_s:
         inst.status = "stalled"
         inst.reason = (f"{pending} messages received and not committed, the oldest for "
                        f"{inst.fields['oldestPendingAge']:.0f} s (threshold {lag_s:g} s)")
+    elif down and now - float(down) > stale_s:
+        inst.status = "stalled"
+        inst.reason = f"not connected to the MQTT broker for {now - float(down):.0f} s (threshold {stale_s:g} s)"
 
 
 def evaluate(instances: dict[str, list[Instance]]) -> dict[str, dict]:

@@ -85,7 +85,9 @@ class MqttIngest:
         self.label = f"mqtt:{self.client_id}"
         self.inbox: queue.Queue = queue.Queue()
         self.generation = 0
-        self.in_flight, self.last_commit_at = None, None  # for the heartbeat's lag (docs/operations-health.md)
+        # For the heartbeat (docs/operations-health.md): the batch in flight, the last commit, since when
+        # the broker connection is down.
+        self.in_flight, self.last_commit_at, self.down_since = None, None, time.time()
         self.connected = threading.Event()
         self._stop = threading.Event()
         kwargs = {"callback_api_version": mqtt.CallbackAPIVersion.VERSION2, "client_id": self.client_id,
@@ -179,8 +181,12 @@ class MqttIngest:
             head = self.inbox.queue[0][2]
         except IndexError:
             head = None
+        if self.connected.is_set():
+            self.down_since = None
+        elif self.down_since is None:
+            self.down_since = time.time()
         return {"pending": len(batch) + self.inbox.qsize(), "oldest_at": batch[0][2] if batch else head,
-                "last_commit_at": self.last_commit_at}
+                "last_commit_at": self.last_commit_at, "broker_down_since": self.down_since}
 
     def _collect(self):
         try:
