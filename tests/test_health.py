@@ -180,7 +180,12 @@ class TcpProxy:
             if self.cut.is_set():
                 conn.close()
                 continue
-            upstream = socket.create_connection(self.target)
+            host, port = self.target
+            if host.startswith("/"):  # the embedded PostgreSQL listens on a Unix socket only
+                upstream = socket.socket(socket.AF_UNIX)
+                upstream.connect(f"{host}/.s.PGSQL.{port}")
+            else:
+                upstream = socket.create_connection(self.target)
             with self.lock:
                 self.pairs.append((conn, upstream))
             for a, b in ((conn, upstream), (upstream, conn)):
