@@ -1,9 +1,12 @@
 """The Celery app and the whole beat schedule (one place for every periodic job)."""
 
+import atexit
 import os
+import socket
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import beat_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "carbonpark.settings")
 
@@ -24,3 +27,28 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=17),
     },
 }
+
+
+# Heartbeats (docs/operations-health.md): the worker's main process and beat each beat from a thread;
+# /healthz turns 503 when one stops. A clean stop removes the entry.
+_heartbeats = {}
+
+
+@worker_ready.connect
+def _start_worker_heartbeat(sender=None, **kwargs):
+    from apps.core.heartbeat import Heartbeat
+
+    _heartbeats["worker"] = Heartbeat("worker", getattr(sender, "hostname", None) or socket.gethostname()).start()
+
+
+@worker_shutdown.connect
+def _stop_worker_heartbeat(**kwargs):
+    if "worker" in _heartbeats:
+        _heartbeats.pop("worker").stop()
+
+
+@beat_init.connect
+def _start_beat_heartbeat(**kwargs):
+    from apps.core.heartbeat import Heartbeat
+
+    atexit.register(Heartbeat("beat", socket.gethostname()).start().stop)

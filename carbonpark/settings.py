@@ -201,3 +201,18 @@ LOGGING = {
 
 # How long an Idempotency-Key is remembered (interfaces.md §3); retries come within hours, not weeks.
 IDEMPOTENCY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_TTL_HOURS", "72"))
+
+# Health and metrics (docs/operations-health.md). HEALTH_EXPECT: the processes /healthz requires, comma
+# separated, from mqtt, hj212, worker, beat (default all; e.g. "mqtt,worker,beat" without the HJ 212 listener).
+HEALTH_EXPECT = [c.strip() for c in os.environ.get("HEALTH_EXPECT", "mqtt,hj212,worker,beat").split(",") if c.strip()]
+HEARTBEAT_INTERVAL_S = float(os.environ.get("HEARTBEAT_INTERVAL_S", "5"))  # how often each process beats
+HEALTH_STALE_S = float(os.environ.get("HEALTH_STALE_S", "30"))  # a heartbeat older than this: stalled
+HEALTH_MQTT_LAG_S = float(os.environ.get("HEALTH_MQTT_LAG_S", "60"))  # oldest uncommitted MQTT message
+HEALTH_FORGET_S = float(os.environ.get("HEALTH_FORGET_S", "600"))  # an instance silent this long is dropped
+# /metrics answers loopback clients, or any client presenting "Authorization: Bearer <METRICS_TOKEN>".
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Celery queues whose depth /metrics reports (Redis list lengths).
+METRICS_CELERY_QUEUES = [q.strip() for q in os.environ.get("METRICS_CELERY_QUEUES", "celery").split(",") if q.strip()]
+# prometheus_client's multiprocess mode: every process of one machine writes its counters under this
+# directory and /metrics adds them up. The run command sets it and empties it at start.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")

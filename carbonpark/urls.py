@@ -7,6 +7,7 @@ from apps.accounts.api import ParkViewSet
 from apps.catalog.api import CatalogClassViewSet, DataItemViewSet, EnumerationViewSet
 from apps.core.views import ErrorCodesView, healthz
 from apps.ingestion.api import ReadingsView
+from apps.ingestion.metrics import metrics_view
 from apps.sources.api import DataSourceViewSet
 
 
@@ -35,6 +36,7 @@ api_v1 = [
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),  # Prometheus; docs/operations-health.md
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

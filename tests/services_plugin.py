@@ -47,3 +47,6 @@ if not os.environ.get("DATABASE_URL"):
     os.environ["DATABASE_URL"] = _embedded_postgres()
 if not os.environ.get("REDIS_URL"):
     os.environ["REDIS_URL"] = _embedded_redis()
+
+# The suite is not a deployment: /healthz expects no process here unless a test says so (settings.HEALTH_EXPECT).
+os.environ.setdefault("HEALTH_EXPECT", "")

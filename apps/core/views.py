@@ -9,11 +9,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core import heartbeat
 from apps.core.errors import error_table
 
 
 def healthz(request):
-    """Liveness and readiness: the database and Redis (broker and cache) answer."""
+    """Liveness and readiness (R-5.2.3.1): the database and Redis answer, and every expected process that
+    ingests or schedules (MQTT consumer, HJ 212 listener, Celery worker and beat) beats and keeps up.
+    503 when any of them is down, stalled or missing; docs/operations-health.md."""
     checks = {}
     try:
         with connection.cursor() as cur:
@@ -21,16 +24,23 @@ def healthz(request):
         checks["database"] = "ok"
     except Exception as exc:  # noqa: BLE001 - report any failure as not ready
         checks["database"] = f"error: {exc.__class__.__name__}"
+    components = {}
     try:
         import redis
         from django.conf import settings
 
-        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2).ping()
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+        client.ping()
         checks["redis"] = "ok"
+        components = heartbeat.evaluate(heartbeat.read(client))
     except Exception as exc:  # noqa: BLE001
         checks["redis"] = f"error: {exc.__class__.__name__}"
-    ok = all(v == "ok" for v in checks.values())
-    return JsonResponse({"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503)
+    ok = all(v == "ok" for v in checks.values()) and all(
+        c["status"] == "ok" for c in components.values() if c["expected"])
+    body = {"status": "ok" if ok else "degraded", "checks": checks}
+    if components:
+        body["components"] = components
+    return JsonResponse(body, status=200 if ok else 503)
 
 
 class ErrorCodesView(APIView):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +18,7 @@ from apps.core import errors as core_errors
 from apps.core.errors import CarbonParkError
 from apps.core.services import actor_fields
 from apps.core.text import pg_safe
-from apps.ingestion import errors, store
+from apps.ingestion import errors, metrics, store
 from apps.ingestion.config import current_config
 from apps.ingestion.normalize import Problem, Undecodable, normalize, short_repr
 from apps.quality.services import raise_alarm
@@ -100,6 +101,7 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
     kept with its raw content and code; repeats of stored readings are logged, never stored twice;
     validation failures raise an alarm in the same transaction, so the admin shows it at once.
     """
+    started = time.perf_counter()
     now = now or timezone.now()
     actor_label = actor_fields(actor)["actor_label"]
     allowed = None if parks is None else frozenset(parks)
@@ -169,6 +171,7 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
     if rows and len(repeated) < len(rows):
         # After the commit, not inside it: last-seen rows are shared by concurrent batches.
         _touch_after_commit({r.source_pk for r in rows if r.index not in repeated}, now)
+    metrics.observe_batch(channel, result, started)
     return result
 
 

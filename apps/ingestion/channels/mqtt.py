@@ -25,6 +25,7 @@ from django.utils import timezone
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from apps.core.heartbeat import Heartbeat
 from apps.ingestion import errors
 from apps.ingestion.channels.payloads import MAX_PAYLOAD, Decoded, Refusal, decode, raw_repr
 from apps.ingestion.config import current_config
@@ -84,6 +85,9 @@ class MqttIngest:
         self.label = f"mqtt:{self.client_id}"
         self.inbox: queue.Queue = queue.Queue()
         self.generation = 0
+        # For the heartbeat (docs/operations-health.md): the batch in flight, the last commit, since when
+        # the broker connection is down.
+        self.in_flight, self.last_commit_at, self.down_since = None, None, time.time()
         self.connected = threading.Event()
         self._stop = threading.Event()
         kwargs = {"callback_api_version": mqtt.CallbackAPIVersion.VERSION2, "client_id": self.client_id,
@@ -153,17 +157,36 @@ class MqttIngest:
     def run(self):
         self.connect()
         last_dispatch = 0.0
+        heartbeat = Heartbeat("mqtt", self.client_id, state=self.lag).start()
         try:
             while not self._stop.is_set():
                 batch = self._collect()
                 if batch:
+                    self.in_flight = batch
                     self._process(batch)
+                    self.in_flight, self.last_commit_at = None, time.time()
                 if time.monotonic() - last_dispatch > 1.0 and self.connected.is_set():
                     last_dispatch = time.monotonic()
                     self._dispatch_commands()
         finally:
+            heartbeat.stop()
             self.client.disconnect()
             self.client.loop_stop()
+
+    def lag(self) -> dict:
+        """Messages received and not yet committed (the batch in flight, then the inbox), the arrival time of
+        the oldest, and when the last batch was done: what /healthz calls lag."""
+        batch = self.in_flight or []
+        try:
+            head = self.inbox.queue[0][2]
+        except IndexError:
+            head = None
+        if self.connected.is_set():
+            self.down_since = None
+        elif self.down_since is None:
+            self.down_since = time.time()
+        return {"pending": len(batch) + self.inbox.qsize(), "oldest_at": batch[0][2] if batch else head,
+                "last_commit_at": self.last_commit_at, "broker_down_since": self.down_since}
 
     def _collect(self):
         try:

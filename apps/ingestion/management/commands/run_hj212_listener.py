@@ -1,9 +1,11 @@
 import asyncio
 import logging
 import signal
+import socket
 
 from django.core.management.base import BaseCommand
 
+from apps.core.heartbeat import Heartbeat
 from apps.ingestion.channels.hj212 import make_listener
 
 
@@ -27,11 +29,16 @@ class Command(BaseCommand):
         listener, callback = make_listener(host, port, read_timeout=read_timeout, verify_crc=not lenient_crc)
         await listener.start()
         self.stdout.write(f"HJ 212 listener on {host}:{listener.port}")
+        # Beats from the event loop: a blocked loop stops beating and /healthz names the listener.
+        heartbeat = Heartbeat("hj212", f"{socket.gethostname()}:{listener.port}")
+        beating = asyncio.create_task(heartbeat.run_async())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        beating.cancel()
+        await asyncio.to_thread(heartbeat.stop)
         await listener.close()
         await callback.aclose()
         self.stdout.write(f"stopped; errors {dict(listener.error_counts)}, stats {dict(listener.stats)}")
