@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import sys
 import urllib.error
@@ -143,31 +142,10 @@ def serve_redis() -> int:
 
 
 def serve_mqtt() -> int:
-    """The embedded broker: amqtt (pure Python, MQTT 3.1.1) on MQTT_URL's port, loopback only. Production
-    uses Mosquitto or EMQX (deploy/mosquitto/)."""
-    import asyncio
-    import logging
+    """The embedded broker (carbonpark/embedded_broker.py) on MQTT_URL's port, loopback only."""
+    from carbonpark.embedded_broker import serve
 
-    from amqtt.broker import Broker
-
-    port = int(os.environ["MQTT_URL"].rsplit(":", 1)[1].split("/")[0])
-    config = {"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-              "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}}
-
-    async def main():
-        broker = Broker(config)
-        await broker.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        # Deliveries still in flight to clients that have gone fail with tracebacks while it shuts down.
-        logging.getLogger("amqtt").setLevel(logging.CRITICAL)
-        await broker.shutdown()
-
-    asyncio.run(main())
-    return 0
+    return serve(int(os.environ["MQTT_URL"].rsplit(":", 1)[1].split("/")[0]))
 
 
 def release() -> int:
