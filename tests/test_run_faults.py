@@ -377,8 +377,9 @@ def test_console_listener_prefixes_each_line_with_the_process_name():
 
 
 def test_embedded_broker_keeps_a_persistent_sessions_messages_while_its_consumer_is_away(tmp_path):
-    """amqtt dropped the queued QoS 1 messages of anonymous persistent sessions: what devices published
-    while the MQTT consumer restarted was acknowledged to them and lost."""
+    """amqtt dropped the queued QoS 1 messages of anonymous persistent sessions (published while the MQTT
+    consumer restarted), and forgot a message delivered to a consumer that died before acknowledging it
+    (the consumer acknowledges after storing): both were acknowledged to the device and lost."""
     import paho.mqtt.client as mqtt
 
     port = free_port()
@@ -386,14 +387,29 @@ def test_embedded_broker_keeps_a_persistent_sessions_messages_while_its_consumer
     broker = subprocess.Popen([sys.executable, "-m", "carbonpark.embedded", "mqtt"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def client(cid, clean):
+    def client(cid, clean, manual_ack=False):
         c = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=cid,
-                        protocol=mqtt.MQTTv311, clean_session=clean)
+                        protocol=mqtt.MQTTv311, clean_session=clean, manual_ack=manual_ack)
         got = []
         c.on_message = lambda cl, u, msg: got.append(msg.payload)
         c.connect("127.0.0.1", port, 30)
         c.loop_start()
         return c, got
+
+    def publish(payload):
+        info = device.publish("carbonpark/JSTZ01/JSTZ01-EM-0002/data", payload, qos=1)
+        info.wait_for_publish(5)
+        assert info.is_published()  # PUBACK: the device forgets it
+
+    def wait_for(got, payloads, timeout=15):
+        deadline = time.monotonic() + timeout
+        while not set(payloads) <= set(got) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert set(payloads) <= set(got), got
+
+    def die(c):  # gone without a DISCONNECT, as a SIGKILLed consumer
+        c.loop_stop()
+        c.socket().close()
 
     try:
         from carbonpark.embedded import mqtt_answers
@@ -402,22 +418,24 @@ def test_embedded_broker_keeps_a_persistent_sessions_messages_while_its_consumer
         while not mqtt_answers(f"mqtt://127.0.0.1:{port}"):
             assert time.monotonic() < deadline and broker.poll() is None, "the embedded broker did not start"
             time.sleep(0.2)
-        consumer, _ = client("consumer-1", False)
-        consumer.subscribe("carbonpark/+/+/data", qos=1)[1]
-        time.sleep(0.5)
-        consumer.loop_stop()
-        consumer.socket().close()  # gone without a DISCONNECT, as a SIGKILLed consumer
-        time.sleep(1)
         device, _ = client("device-1", True)
-        info = device.publish("carbonpark/JSTZ01/JSTZ01-EM-0002/data", b"while-away", qos=1)
-        info.wait_for_publish(5)
-        assert info.is_published()  # PUBACK: the device forgets it
-        again, got = client("consumer-1", False)
-        deadline = time.monotonic() + 10
-        while b"while-away" not in got and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert got == [b"while-away"]
-        for c in (device, again):
+        consumer, _ = client("consumer-1", False, manual_ack=True)
+        consumer.subscribe("carbonpark/+/+/data", qos=1)
+        time.sleep(0.5)
+        die(consumer)
+        time.sleep(1)
+        publish(b"while-away")
+        # Back: the queued message arrives; the consumer dies again before acknowledging it.
+        consumer, got = client("consumer-1", False, manual_ack=True)
+        wait_for(got, [b"while-away"])
+        publish(b"in-flight")
+        wait_for(got, [b"in-flight"])
+        die(consumer)
+        time.sleep(1)
+        # Back again: both unacknowledged messages are delivered again (DUP), and acknowledged this time.
+        consumer, got = client("consumer-1", False)
+        wait_for(got, [b"while-away", b"in-flight"])
+        for c in (device, consumer):
             c.disconnect()
             c.loop_stop()
     finally:
