@@ -46,10 +46,12 @@ def keep_unacknowledged_deliveries() -> None:
     async def _handle_qos1_message_flow(self, app_message):
         try:
             return await qos1_flow(self, app_message)
-        except BaseException:
+        except BaseException as exc:
             if (app_message.direction == OUTGOING and app_message.puback_packet is None
                     and app_message.packet_id is not None and self.session is not None):
                 self.session.inflight_out[app_message.packet_id] = app_message
+                if isinstance(exc, TimeoutError):  # amqtt logged the late PUBACK; kept, so no traceback
+                    return None
             raise
 
     async def handle_puback(self, packet):

@@ -435,6 +435,23 @@ def test_embedded_broker_keeps_a_persistent_sessions_messages_while_its_consumer
         # Back again: both unacknowledged messages are delivered again (DUP), and acknowledged this time.
         consumer, got = client("consumer-1", False)
         wait_for(got, [b"while-away", b"in-flight"])
+        die(consumer)
+        # A PUBACK later than amqtt's 5 s (a consumer waiting for its database) still settles the message.
+        consumer, got = client("consumer-1", False, manual_ack=True)
+        received = []
+        consumer.on_message = lambda cl, u, msg: received.append(msg)
+        publish(b"late")
+        deadline = time.monotonic() + 10
+        while not any(m.payload == b"late" for m in received) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(6)
+        late = next(m for m in received if m.payload == b"late")
+        consumer.ack(late.mid, late.qos)
+        time.sleep(0.5)
+        die(consumer)
+        consumer, got = client("consumer-1", False)
+        time.sleep(3)
+        assert b"late" not in got  # acknowledged: not sent again
         for c in (device, consumer):
             c.disconnect()
             c.loop_stop()
