@@ -288,7 +288,8 @@ class Runner:
         except OSError:
             pass
         lines.append(f"  API docs: {url}api/docs/")
-        mqtt = env["MQTT_URL"].split("@")[-1]
+        scheme, _, rest = env["MQTT_URL"].partition("://")
+        mqtt = f"{scheme}://{rest.rpartition('@')[2]}"  # never the credentials
         lines.append(f"  MQTT broker: {mqtt}" + ("  (embedded amqtt, MQTT 3.1.1)" if "mqtt" in self.programs else ""))
         if "hj212" in self.programs:
             lines.append(f"  HJ 212 listener: 127.0.0.1:{env['CARBONPARK_HJ212_PORT']}")

@@ -458,3 +458,14 @@ def test_embedded_broker_keeps_a_persistent_sessions_messages_while_its_consumer
     finally:
         broker.send_signal(signal.SIGTERM)
         assert broker.wait(30) == 0
+
+
+def test_banner_names_the_broker_without_its_credentials(capsys):
+    from carbonpark.supervise import Runner
+
+    env = {"MQTT_URL": "mqtts://carbonpark:s3cret@broker.example:8883", "CARBONPARK_PORT": "8123",
+           "CARBONPARK_HJ212_PORT": "9212"}
+    Runner(env, {"web": "gunicorn", "hj212": "python manage.py run_hj212_listener"}, None).banner()
+    out = capsys.readouterr().out
+    assert "CarbonPark is up: http://127.0.0.1:8123/" in out and "HJ 212 listener: 127.0.0.1:9212" in out
+    assert "MQTT broker: mqtts://broker.example:8883\n" in out and "s3cret" not in out
