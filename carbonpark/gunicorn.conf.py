@@ -15,3 +15,7 @@ keepalive = 5
 max_requests = 20000
 max_requests_jitter = 2000
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+# The control socket (gunicornc) of this instance, under its own var/: the default ($XDG_RUNTIME_DIR or
+# ~/.gunicorn/gunicorn.ctl) is one path shared by every gunicorn of the user, so a second instance took it over.
+control_socket = os.path.join(os.environ.get("CARBONPARK_VAR") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var"), "run", "gunicorn.ctl")

@@ -17,6 +17,8 @@ async def _opcua(source, settings: dict, mode: str, since) -> list[dict]:
     (incremental) or over the last ``full_window_hours`` (full, default 24 h)."""
     from datetime import UTC, datetime, timedelta
 
+    from asyncua import ua
+
     from apps.ingestion.channels.opcua import OpcuaPoint, read_history, read_points
 
     cfg = settings["opcua"]
@@ -24,9 +26,15 @@ async def _opcua(source, settings: dict, mode: str, since) -> list[dict]:
     timeout = cfg.get("timeout", 5)
     if mode == "full":
         since = datetime.now(UTC) - timedelta(hours=cfg.get("full_window_hours", 24))
-    records = await read_points(cfg["endpoint"], source.source_id, points, timeout=timeout)
-    if since is not None:
-        records = await read_history(cfg["endpoint"], source.source_id, points, since, timeout=timeout) + records
+    try:
+        records = await read_points(cfg["endpoint"], source.source_id, points, timeout=timeout)
+        if since is not None:
+            records = await read_history(cfg["endpoint"], source.source_id, points, since, timeout=timeout) + records
+    except (OSError, TimeoutError, ua.UaError) as exc:
+        # An unreachable or refusing server is the device's state, not a bug: one line, the next poll retries.
+        log.warning("OPC UA poll of %s at %s failed: %s", source.source_id, cfg["endpoint"],
+                    str(exc) or type(exc).__name__)
+        return []
     return records
 
 

@@ -77,11 +77,8 @@ class Command(BaseCommand):
             _token, key = issue_token(actor=actor, park=park, name="demo-integrator")
             token_file.write_text(key)
             token_file.chmod(0o600)
-        host = os.environ.get("CARBONPARK_HOST", "127.0.0.1")
-        url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{os.environ.get('CARBONPARK_PORT', '8000')}/"
-        self.stdout.write(self.style.SUCCESS(
-            f"\nCarbonPark is up: {url}\n  login: admin / {password}\n"
-            f"  API token of the demo park: {token_file.read_text()}\n  API docs: {url}api/docs/\n"))
+        # The run command prints the URL, the login and the token once gunicorn answers (not before).
+        self.stdout.write(f"demo park {park.code} ready: admin login and API token in {VAR_DIR}")
 
 
 def configure_simulated_sources(actor) -> None:
