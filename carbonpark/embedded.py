@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sys
 import urllib.error
@@ -275,6 +276,8 @@ def run_env(environ: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     env.setdefault("CARBONPARK_PORT", "8000")
     env.setdefault("PYTHONUNBUFFERED", "1")
     env["CARBONPARK_VAR"] = str(VAR_DIR)
+    # Every process writes its Prometheus samples here, so /metrics adds up all of them (emptied at start).
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "run" / "metrics"))
     return env, servers
 
 
@@ -288,6 +291,9 @@ def run() -> int:
         print(f"carbonpark: port {env['CARBONPARK_PORT']} is in use (another instance?); choose another with "
               "CARBONPARK_PORT=…", file=sys.stderr)
         return 1
+    metrics_dir = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # samples of a previous run's processes would count twice
+    metrics_dir.mkdir(parents=True, exist_ok=True)
     procfile = supervise.read_procfile(BASE_DIR / "Procfile")
     release_cmd = procfile.pop(supervise.RELEASE, None)
     programs = {name: cmd for name, cmd in procfile.items() if name not in supervise.INFRA or name in servers}
