@@ -97,6 +97,7 @@ class Agent:
         self.refused: dict[str, dict] = {}  # source -> {"reasonCode", "reason", "since"} (ms), persisted
         self._retry_at: dict[str, float] = {}  # source -> loop time of its next try
         self.refused_retry_s = REFUSED_RETRY_S
+        self.status_min_gap_s = STATUS_MIN_GAP_S
         self._status_dirty = True
         self._status_sent_at = -1e9
         self._gateway_snapshot: dict = {"state": "online"}
@@ -172,8 +173,11 @@ class Agent:
             self.loop.call_soon_threadsafe(self._stop.set)
 
     def reload(self) -> None:
-        """SIGHUP: reconnect at once with the password file and certificates read again."""
+        """SIGHUP: reconnect at once with the password file and certificates read again, and try the sources
+        the broker refused again now (after the platform's ACL was fixed). Callable from any thread."""
         log.info("reload: reconnecting with the credentials and certificates read again")
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._retry_at.clear)
         if self.publisher is not None:
             self.publisher.reconnect()
 
@@ -318,7 +322,7 @@ class Agent:
         return self._gateway_snapshot
 
     def _publish_status(self) -> None:
-        if not self._status_dirty or self.loop.time() - self._status_sent_at < STATUS_MIN_GAP_S:
+        if not self._status_dirty or self.loop.time() - self._status_sent_at < self.status_min_gap_s:
             return
         payload = json.dumps(self._snapshot(), ensure_ascii=False)
         if self.publisher.publish(self.publisher.gateway_status, payload, retain=True) is not None:
