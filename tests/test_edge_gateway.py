@@ -13,6 +13,7 @@ import json
 import logging
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -147,10 +148,15 @@ def test_a_gateway_must_be_a_gateway_of_the_same_park(registry, other_park):
     from django.core.exceptions import ValidationError
 
     gateway, em1, _em2, _loose = registry
-    with pytest.raises(ValidationError, match="not a gateway"):
+    with pytest.raises(ValidationError) as not_gateway:
         add_source(em1.park, "TP01-EM-0010", ["CS010201"], gateway=em1)
-    with pytest.raises(ValidationError, match="another park"):
+    assert "TP01-EM-0001" in not_gateway.value.message_dict["gateway"][0]
+    with pytest.raises(ValidationError) as elsewhere:
         add_source(other_park, "TP02-EM-0001", ["CS010201"], gateway=gateway)
+    assert GATEWAY in elsewhere.value.message_dict["gateway"][0]
+    with pytest.raises(ValidationError) as nested:
+        add_source(em1.park, "TP01-GW-02", [], kind="gateway", gateway=gateway)
+    assert "gateway" in nested.value.message_dict
 
 
 # --- item 12: end to end under the production broker configuration ----------------------------------------------
@@ -169,11 +175,20 @@ def test_gateway_data_stored_under_the_production_acl_and_a_refused_source_stays
         wait_until(lambda: stored("TP01-EM-0001") == 2, 20, "the registered meter's readings stored")
         wait_until(lambda: "TP01-EM-0099" in agent.refused, 20, "the refusal")
         assert agent.refused["TP01-EM-0099"]["reasonCode"] == 135  # PUBACK "Not authorized", not success
-        assert run.call(agent.buffer.pending_count, "TP01-EM-0099") == 2  # kept, not marked delivered
+        wait_until(lambda: run.call(agent.buffer.pending_count, "TP01-EM-0099") == 2, 10, "both polls buffered")
+        assert agent.refused["TP01-EM-0099"]["reasonCode"] == 135
         assert run.call(agent.buffer.pending_count, "TP01-EM-0001") == 0
         assert stored("TP01-EM-0099") == 0
         errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-        assert any("refused 1 readings of TP01-EM-0099" in m and "mosquitto_acl" in m for m in errors), errors
+        assert any("refused" in m and "of TP01-EM-0099" in m and "mosquitto_acl" in m for m in errors), errors
+        # no flapping: Mosquitto drops a connection after a denied publish, so the agent stops publishing for
+        # the refused source (status and data held back) and stays connected
+        run.advance(clock, FIVE_MIN, 6)
+        wait_until(lambda: run.call(agent.buffer.pending_count, "TP01-EM-0099") == 3, 10, "the third poll held")
+        wait_until(lambda: stored("TP01-EM-0001") == 3, 20, "the registered meter keeps flowing")
+        time.sleep(1.0)  # with a 0.2 s reconnect delay, a flapping agent would log several more logins here
+        logins = sum("connected to" in r.getMessage() for r in caplog.records)
+        assert agent.online and logins <= 2, f"{logins} logins: the connection flaps"
         # the gateway's status tells the platform, which alarms on the gateway
         wait_until(lambda: open_alarm("E6005", GATEWAY) is not None, 20, "the E6005 alarm")
         assert "TP01-EM-0099" in open_alarm("E6005", GATEWAY).message_en
@@ -185,18 +200,35 @@ def test_gateway_data_stored_under_the_production_acl_and_a_refused_source_stays
         production.write_acl()
         production.mosquitto.reload()
         agent.reload()
-        wait_until(lambda: stored("TP01-EM-0099") == 2, 20, "the held readings stored after the ACL fix")
+        wait_until(lambda: stored("TP01-EM-0099") == 3, 20, "the held readings stored after the ACL fix")
         wait_until(lambda: run.call(agent.buffer.pending_count) == 0, 10, "everything acknowledged")
         assert agent.refused == {}
+        assert agent.stats["refused"] == 0  # so far only the status was refused; the data was held back
         wait_until(lambda: open_alarm("E6005", GATEWAY) is None, 20, "the E6005 alarm closing")
+
+        # taken off the gateway while connected: now the data publish itself is refused (PUBACK 135)
+        loose.gateway = None
+        loose.save()
+        production.write_acl()
+        production.mosquitto.reload()
+        time.sleep(0.5)  # Mosquitto handles SIGHUP between network events
+        refused_before = agent.stats["refused"]
+        run.advance(clock, FIVE_MIN, 8)
+        wait_until(lambda: agent.stats["refused"] > refused_before, 20, "the refused data PUBACK")
+        assert agent.refused["TP01-EM-0099"]["reasonCode"] == 135
+        assert run.call(agent.buffer.pending_count, "TP01-EM-0099") == 1 and stored("TP01-EM-0099") == 3
+        wait_until(lambda: stored("TP01-EM-0001") == 4, 20, "the registered meter keeps flowing")
+        wait_until(lambda: open_alarm("E6005", GATEWAY) is not None, 20, "the E6005 alarm again")
 
     # the status command reads the buffer the agent left
     out = subprocess.run([sys.executable, "-m", "apps.edge", "status", "--config", str(conf), "--json"], cwd=REPO,
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert report["pending"] == 0 and report["refused"] == {}
-    assert report["devices"]["TP01-EM-0099"]["lastAcked"].startswith("2026-11-23T00:05:01")
+    assert report["pending"] == 1 and list(report["refused"]) == ["TP01-EM-0099"]
+    assert report["refused"]["TP01-EM-0099"]["reasonCode"] == 135
+    assert report["devices"]["TP01-EM-0099"]["lastAcked"].startswith("2026-11-23T00:10:01")
+    assert report["devices"]["TP01-EM-0099"]["pending"] == 1
     assert report["devices"]["TP01-EM-0001"]["failures"] == 0
 
 

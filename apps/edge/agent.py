@@ -90,6 +90,7 @@ class Agent(CommandsMixin):
         self._status_dirty = True
         self._status_sent_at = -1e9
         self._gateway_snapshot: dict = {"state": "online"}
+        self._refused_now: frozenset[str] = frozenset()  # the publisher thread reads this copy of refused
 
     # lifecycle -----------------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -116,6 +117,7 @@ class Agent(CommandsMixin):
                 self.refused[source] = json.loads(text)
             else:
                 self.buffer.delete_state(f"refused:{source}")
+        self._refused_now = frozenset(self.refused)
         self._snapshot()
         if self.clock is None:
             scale = self.config.testing.time_scale
@@ -131,7 +133,9 @@ class Agent(CommandsMixin):
             on_disconnected=lambda: self._threadsafe(self._set_offline),
             on_puback=lambda mid, rc: self._threadsafe(self._puback, mid, rc),
             on_message=lambda t, p: self._threadsafe(self._on_command, t, p),
-            online_payload=self._online_payload, gateway_payload=lambda: self._gateway_snapshot)
+            online_payload=self._online_payload, gateway_payload=lambda: self._gateway_snapshot,
+            refused=lambda: self._refused_now,
+            on_status_refused=lambda source, rc: self._threadsafe(self._status_refused, source, rc))
         self.publisher.start()
         tasks = [asyncio.create_task(self._poll_loop(d, i), name=f"poll-{d.source_id}")
                  for i, d in enumerate(self.devices.values())]
@@ -318,29 +322,37 @@ class Agent(CommandsMixin):
             self._status_dirty, self._status_sent_at = False, self.loop.time()
 
     # refused publishes -----------------------------------------------------------------------------------------
-    def _refuse(self, source: str, reason_code: int, rows: int) -> None:
+    def _refuse(self, source: str, reason_code: int, rows: int, what: str = "") -> None:
+        """The broker refused a publish for ``source`` (its ACL): keep its rows, hold it back, alarm."""
         now = self.loop.time()
         self._retry_at[source] = now + self.refused_retry_s
         self.stats["refused"] += rows
-        first = source not in self.refused
         reason = reason_text(reason_code)
-        if first or self.refused[source]["reasonCode"] != reason_code:
+        if source not in self.refused or self.refused[source]["reasonCode"] != reason_code:
             self.refused[source] = {"reasonCode": reason_code, "reason": reason, "since": self.clock.now_ms()}
+            self._refused_now = frozenset(self.refused)
             self.buffer.set_state(f"refused:{source}", json.dumps(self.refused[source]))
             self.buffer.add_alarm("publish_refused", rows, json.dumps(
                 {"sourceId": source, "reasonCode": reason_code, "reason": reason}))
             self._status_dirty = True
-        log.error("the broker refused %d readings of %s (PUBACK reason code %d, %s): kept in the buffer and "
-                  "retried in %.0f s. The broker's ACL must let user %s publish for %s: regenerate it on the "
-                  "platform (manage.py mosquitto_acl) and reload Mosquitto", rows, source, reason_code, reason,
+        log.error("the broker refused %s of %s (PUBACK reason code %d, %s): %d readings kept in the buffer, "
+                  "retried in %.0f s. The broker's ACL must let user %s publish for %s: register the source behind "
+                  "this gateway on the platform, regenerate the ACL (manage.py mosquitto_acl) and reload Mosquitto",
+                  what or f"{rows} readings", source, reason_code, reason, self.buffer.pending_count(source),
                   self.refused_retry_s, self.config.platform.username or self.config.platform.client_id, source)
 
     def _accepted_again(self, source: str) -> None:
         if self.refused.pop(source, None) is not None:
+            self._refused_now = frozenset(self.refused)
             self._retry_at.pop(source, None)
             self.buffer.delete_state(f"refused:{source}")
             self._status_dirty = True
             log.info("the broker accepts %s again", source)
+
+    def _status_refused(self, source: str, reason_code: int) -> None:
+        """The broker refused the source's status on connect: the same ACL refuses its data."""
+        if source in self.devices:
+            self._refuse(source, reason_code, 0, "the status")
 
     def _held(self) -> set[str]:
         now = self.loop.time()

@@ -58,7 +58,9 @@ class Publisher:
                  on_disconnected: Callable[[], None], on_puback: Callable[[int, int], None],
                  on_message: Callable[[str, bytes], None], policy: ReconnectPolicy | None = None,
                  sleep: Callable[[float], object] | None = None, online_payload: Callable[[str], dict] | None = None,
-                 gateway_payload: Callable[[], dict] | None = None) -> None:
+                 gateway_payload: Callable[[], dict] | None = None,
+                 refused: Callable[[], frozenset[str]] | None = None,
+                 on_status_refused: Callable[[str, int], None] | None = None) -> None:
         self.platform = platform
         self.sources = sources
         self.on_connected, self.on_disconnected = on_connected, on_disconnected
@@ -68,6 +70,11 @@ class Publisher:
         self.sleep = sleep or self._stop.wait
         self.online_payload = online_payload or (lambda _source: {"state": "online"})
         self.gateway_payload = gateway_payload or (lambda: {"state": "online"})
+        # sources the broker refuses: no status is published for them (Mosquitto drops the connection after
+        # a denied publish, so a status refused on every connect would make the whole gateway flap)
+        self.refused = refused or frozenset
+        self.on_status_refused = on_status_refused or (lambda _source, _code: None)
+        self._status_mids: dict[int, str] = {}
         self._skip_delay = False
         self.client: mqtt.Client | None = None
         self._connected = False
@@ -89,7 +96,8 @@ class Publisher:
             client, connected = self.client, self._connected
         if client is not None and connected:
             infos = [client.publish(topic(self.platform.park, s, "status"), json.dumps({"state": "offline"}),
-                                    qos=1, retain=True) for s in [*self.sources, self.platform.client_id]]
+                                    qos=1, retain=True)
+                     for s in [*self._status_sources(), self.platform.client_id]]
             for info in infos:
                 try:
                     info.wait_for_publish(timeout=2.0)
@@ -202,7 +210,7 @@ class Publisher:
             client.tls_set_context(context)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_publish = lambda _c, _u, mid, rc, _props: self.on_puback(mid, _reason_value(rc))
+        client.on_publish = lambda _c, _u, mid, rc, _props: self._on_publish(mid, _reason_value(rc))
         client.on_message = lambda _c, _u, msg: self.on_message(msg.topic, msg.payload)
         return client
 
@@ -216,13 +224,27 @@ class Publisher:
         self.attempts = 0
         for source in self.sources:
             client.subscribe(topic(self.platform.park, source, "cmd"), qos=1)
-        for source in self.sources:
-            client.publish(topic(self.platform.park, source, "status"), json.dumps(self.online_payload(source)),
-                           qos=1, retain=True)
+        self._status_mids.clear()
+        for source in self._status_sources():
+            info = client.publish(topic(self.platform.park, source, "status"), json.dumps(self.online_payload(source)),
+                                  qos=1, retain=True)
+            self._status_mids[info.mid] = source
         client.publish(self.gateway_status, json.dumps(self.gateway_payload()), qos=1, retain=True)
         with self._lock:
             self._connected = True
         self.on_connected()
+
+    def _status_sources(self) -> list[str]:
+        refused = self.refused()
+        return [s for s in self.sources if s not in refused]
+
+    def _on_publish(self, mid: int, reason_code: int) -> None:
+        source = self._status_mids.pop(mid, None)
+        if source is not None:
+            if reason_code >= 0x80:
+                self.on_status_refused(source, reason_code)
+            return
+        self.on_puback(mid, reason_code)
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         with self._lock:
