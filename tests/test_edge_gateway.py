@@ -150,7 +150,7 @@ def test_a_gateway_must_be_a_gateway_of_the_same_park(registry, other_park):
     gateway, em1, _em2, _loose = registry
     with pytest.raises(ValidationError) as not_gateway:
         add_source(em1.park, "TP01-EM-0010", ["CS010201"], gateway=em1)
-    assert "TP01-EM-0001" in not_gateway.value.message_dict["gateway"][0]
+    assert "gateway" in not_gateway.value.message_dict  # only sources of kind gateway may be chosen
     with pytest.raises(ValidationError) as elsewhere:
         add_source(other_park, "TP02-EM-0001", ["CS010201"], gateway=gateway)
     assert GATEWAY in elsewhere.value.message_dict["gateway"][0]
