@@ -280,10 +280,25 @@ def test_a_good_poll_closes_the_device_alarm_and_only_members_count(registry):
     apply_status_report(source_id=GATEWAY, payload=json.dumps(report).encode())
     assert open_alarm("E6003", "TP01-EM-0002") is None
     assert DeviceState.objects.get(source=em2).last_good_poll_at == dt.datetime(2026, 11, 22, 16, 10, tzinfo=dt.UTC)
-    # hostile payloads are ignored, never raised
+    # hostile payloads are ignored or stored harmlessly, never raised
     for junk in (b"\xff\x00", b"[1, 2]", b'{"state": "online", "devices": [1], "refused": "x"}',
-                 b'{"state": "online", "devices": {"TP01-EM-0002": {"failures": "many"}}}'):
+                 b'{"state": "online", "devices": {"TP01-EM-0002": {"failures": "many"}}}',
+                 b'{"state": "online", "devices": {"TP01-EM-0002": {"failures": 99999999999, '
+                 b'"lastGoodPoll": "9999-12-31T23:59:59-14:00", "lastError": "E\\u0000\\u0000", '
+                 b'"message": "x\\u0000y"}}}',
+                 b'{"state": "online", "alarm": "buffer_evicted", "evicted": "\\u0000"}'):
         apply_status_report(source_id=GATEWAY, payload=junk)
+    st = DeviceState.objects.get(source=em2)
+    assert st.consecutive_failures == 2**31 - 1 and st.last_error == "x\\u0000y"
+    assert st.last_good_poll_at == dt.datetime(2026, 11, 22, 16, 10, tzinfo=dt.UTC)  # the implausible one ignored
+    # alarm events: a full buffer (E6006) and a refused publish (E6005) open alarms on the gateway
+    assert open_alarm("E6006", GATEWAY) is not None
+    apply_status_report(source_id=GATEWAY, payload=json.dumps(
+        {"state": "online", "alarm": "publish_refused", "sourceId": "TP01-EM-0099", "reasonCode": 135,
+         "reason": "Not authorized", "readings": 3}).encode())
+    assert "TP01-EM-0099" in open_alarm("E6005", GATEWAY).message_en
+    apply_status_report(source_id=GATEWAY, payload=b'{"state": "online", "refused": {}}')
+    assert open_alarm("E6005", GATEWAY) is None
 
 
 def test_a_source_that_never_reports_alarms_after_three_intervals(registry):

@@ -14,7 +14,7 @@ A gateway's status payload (apps/edge/health.py) carries, beside ``state``:
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.text import pg_safe
 from apps.quality.models import Alarm
 from apps.quality.services import raise_alarm
 from apps.sources import errors
@@ -31,6 +32,7 @@ from apps.sources.services.state import record_status
 log = logging.getLogger("carbonpark.sources")
 
 DEVICE_FAILURES = 3  # consecutive failed polls before a device alarms (E6003)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def apply_status_report(*, source_id: str, payload: bytes) -> bool:
@@ -60,17 +62,21 @@ def _body(payload: bytes) -> dict | None:
 
 
 def _when(value, tz) -> datetime | None:
+    """A reported time, or None when it is missing, malformed or implausible (before 2000, in the future)."""
     if not isinstance(value, str):
         return None
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
+        moment = datetime.fromisoformat(value[:40])
+        moment = (moment if moment.tzinfo else moment.replace(tzinfo=tz)).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+    if not EARLIEST <= moment <= timezone.now() + timedelta(days=1):
+        return None
+    return moment
 
 
 def _text(value, limit: int) -> str:
-    return str(value)[:limit].replace("\x00", "") if value is not None else ""
+    return pg_safe(str(value)[:limit])[:limit] if value is not None else ""
 
 
 @transaction.atomic
