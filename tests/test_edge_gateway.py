@@ -230,11 +230,15 @@ def test_gateway_data_stored_under_the_production_acl_and_a_refused_source_stays
     assert report["devices"]["TP01-EM-0099"]["lastAcked"].startswith("2026-11-23T00:10:01")
     assert report["devices"]["TP01-EM-0099"]["pending"] == 1
     assert report["devices"]["TP01-EM-0001"]["failures"] == 0
+    text = subprocess.run([sys.executable, "-m", "apps.edge", "status", "--config", str(conf)], cwd=REPO,
+                          capture_output=True, text=True, timeout=30).stdout
+    assert "pending     1 readings" in text and "REFUSED by the broker: TP01-EM-0099 (reason code 135" in text
+    assert any(line.startswith("TP01-EM-0001 ") for line in text.splitlines())
 
 
 # --- item 13: device health upstream, alarms ---------------------------------------------------------------------
 
-def test_device_failures_reach_the_platform_and_alarm(production, tmp_path):
+def test_device_failures_reach_the_platform_and_alarm(production, tmp_path, caplog):
     dead_port = free_port()  # nothing listens: every read of this Modbus device fails
     dead = {"source_id": "TP01-EM-0002", "driver": "modbus_tcp", "interval_s": 300, "host": "127.0.0.1",
             "port": dead_port, "unit_id": 7, "timeout_s": 0.3,
@@ -244,7 +248,7 @@ def test_device_failures_reach_the_platform_and_alarm(production, tmp_path):
     clock = ManualClock(T0 - 2000)
     agent = Agent(cfg, clock=clock, policy=ReconnectPolicy(fast_delay_s=0.2, fast_attempts=10**6))
     agent.status_min_gap_s = 0.1
-    with InThread(agent) as run:
+    with caplog.at_level(logging.INFO, logger="apps.edge"), InThread(agent) as run:
         wait_until(lambda: agent.online, 15, "online")
         polls = 0
         for _ in range(3):
@@ -253,6 +257,10 @@ def test_device_failures_reach_the_platform_and_alarm(production, tmp_path):
         health = agent.health["TP01-EM-0002"]
         assert health.failures == 3 and health.last_error == "E7201"
         assert f"127.0.0.1:{dead_port} unit 7" in health.message  # names the device, its bus and unit id
+        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("poll ")]  # one per poll
+        assert sum(m.startswith("poll TP01-EM-0001 at ") and "1 readings buffered" in m for m in lines) == 3
+        assert sum(m.startswith("poll TP01-EM-0002 failed (") for m in lines) == 3
+        assert f"failed (3 in a row, E7201): TP01-EM-0002 (modbus_tcp 127.0.0.1:{dead_port} unit 7)" in lines[-1]
 
         def platform_state():
             return DeviceState.objects.filter(source__source_id="TP01-EM-0002", consecutive_failures=3).first()

@@ -68,6 +68,23 @@ def test_the_unit_file_matches_the_layout():
     assert tomllib.loads(EXAMPLE.read_text())["buffer"]["path"].startswith("/var/lib/carbonpark-edge/")
 
 
+def test_device_errors_name_the_source_and_the_unit_id_or_meter_address():
+    from apps.edge.drivers import BackedOff, DeviceReadError
+    from apps.edge.health import describe, error_of
+
+    example = tomllib.loads(EXAMPLE.read_text())
+    example["platform"].pop("ca_file")
+    devices = {d.source_id: d for d in parse(example).devices}
+    assert describe(devices["JSTZ01-EM-0001"]) == "JSTZ01-EM-0001 (modbus_tcp 192.168.1.20:502 unit 1)"
+    assert describe(devices["JSTZ01-EM-0004"]) == "JSTZ01-EM-0004 (dlt645_tcp 192.168.1.21:8899 meter 000102030425)"
+    assert describe(devices["JSTZ01-EM-0005"]) == "JSTZ01-EM-0005 (dlt645_serial /dev/ttyUSB0 meter 000102030426)"
+    meter = devices["JSTZ01-EM-0004"]
+    assert error_of(DeviceReadError("E7102", "E7102 timed out"), meter) == (
+        "E7102", "JSTZ01-EM-0004 (dlt645_tcp 192.168.1.21:8899 meter 000102030425): E7102 timed out")
+    assert error_of(TimeoutError(), meter)[0] == "E6201"
+    assert error_of(BackedOff("skipped"), meter)[0] is None  # a skipped poll keeps the last error's code
+
+
 # --- credentials -------------------------------------------------------------------------------------------------
 
 def test_credentials_stay_out_of_the_toml_and_private(tmp_path, monkeypatch):
