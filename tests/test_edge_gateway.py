@@ -204,6 +204,8 @@ def test_gateway_data_stored_under_the_production_acl_and_a_refused_source_stays
         wait_until(lambda: run.call(agent.buffer.pending_count) == 0, 10, "everything acknowledged")
         assert agent.refused == {}
         assert agent.stats["refused"] == 0  # so far only the status was refused; the data was held back
+        wait_until(lambda: DeviceState.objects.filter(source__source_id="TP01-EM-0099", state="online").exists(),
+                   10, "its status published once accepted")
         wait_until(lambda: open_alarm("E6005", GATEWAY) is None, 20, "the E6005 alarm closing")
 
         # taken off the gateway while connected: now the data publish itself is refused (PUBACK 135)

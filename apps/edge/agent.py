@@ -348,6 +348,9 @@ class Agent(CommandsMixin):
             self.buffer.delete_state(f"refused:{source}")
             self._status_dirty = True
             log.info("the broker accepts %s again", source)
+            # its status was held back while refused (see Publisher.refused)
+            self.publisher.publish(topic(self.park, source, "status"), json.dumps(self._online_payload(source)),
+                                   retain=True)
 
     def _status_refused(self, source: str, reason_code: int) -> None:
         """The broker refused the source's status on connect: the same ACL refuses its data."""
