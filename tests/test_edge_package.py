@@ -204,10 +204,17 @@ def test_the_wheel_installs_alone_and_runs_without_django(tmp_path):
     assert not [n for n in names if n.startswith("apps/") and not n.startswith(shipped)]
     assert not [n for n in names if re.search(r"(models|views|api|admin|services|tasks)\.py$", n)]
 
-    # a fresh site: the wheel and its declared requirements only (copied from this environment, no network)
-    site = tmp_path / "site"
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target",
-                              str(site), str(wheel)], capture_output=True, text=True, timeout=300)
+    # a fresh virtual environment (no site packages): the wheel installed by pip, its declared requirements
+    # copied from this environment (no network), nothing else
+    venv = tmp_path / "venv"
+    made = subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], capture_output=True,
+                          text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, timeout=30, check=True).stdout.strip())
+    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+                              "--no-index", str(wheel)], capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stdout + install.stderr
     seen: set[str] = set()
     for name in requires:
@@ -215,22 +222,17 @@ def test_the_wheel_installs_alone_and_runs_without_django(tmp_path):
     example = tomllib.loads(EXAMPLE.read_text())
     example["platform"].pop("ca_file")
     example["buffer"]["path"] = str(tmp_path / "buffer.sqlite3")
-    (tmp_path / "edge.toml").write_text(toml_text(example))
+    config = tmp_path / "edge.toml"
+    config.write_text(toml_text(example))
+    env = {"PATH": os.environ.get("PATH", "")}
     script = textwrap.dedent(f"""
-        import sys
-        sys.path[:0] = [{str(site)!r}]
-        try:
-            import django  # noqa
-        except ImportError:
-            pass
-        else:
-            raise SystemExit("django is importable in the fresh site")
-        import asyncio
+        import asyncio, importlib.util, sys
+        assert importlib.util.find_spec("django") is None, "django is importable in the fresh environment"
         import apps.edge.__main__ as cli
         assert cli.__file__.startswith({str(site)!r}), cli.__file__
         from apps.edge.config import load
         from apps.edge.drivers import make_driver
-        cfg = load({str(tmp_path / "edge.toml")!r})
+        cfg = load({str(config)!r})
         async def drivers():  # every driver type of the example is built (its modules imported), then closed
             made = [make_driver(d) for d in cfg.devices]
             for d in made:
@@ -238,15 +240,16 @@ def test_the_wheel_installs_alone_and_runs_without_django(tmp_path):
             return [type(d).__name__ for d in made]
         print(asyncio.run(drivers()))
         import apps.edge.agent, apps.edge.status  # noqa
-        sys.exit(cli.main(["check", "--config", {str(tmp_path / "edge.toml")!r}]))
     """)
-    run = subprocess.run([sys.executable, "-I", "-S", "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=120, env={"PATH": os.environ.get("PATH", "")})
+    run = subprocess.run([str(python), "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env=env)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "configuration OK" in run.stdout and "Dlt645TcpDriver" in run.stdout and "ModbusDriver" in run.stdout
-    status = subprocess.run([sys.executable, "-I", "-S", "-c",
-                             f"import sys; sys.path[:0] = [{str(site)!r}]; from apps.edge.__main__ import main; "
-                             f"sys.exit(main(['status', '--json', '--config', {str(tmp_path / 'edge.toml')!r}]))"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert "Dlt645TcpDriver" in run.stdout and "ModbusDriver" in run.stdout
+    # the console script pip made
+    check = subprocess.run([str(venv / "bin" / "carbonpark-edge"), "check", "--config", str(config)], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60, env=env)
+    assert check.returncode == 0 and "configuration OK" in check.stdout, check.stderr
+    status = subprocess.run([str(venv / "bin" / "carbonpark-edge"), "status", "--json", "--config", str(config)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["exists"] is False
