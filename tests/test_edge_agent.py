@@ -341,7 +341,9 @@ def test_end_to_end_tls_order_commands_and_72h_outage(tmp_path):
             assert em2[0]["timestamp"] == "2026-11-23 00:00:01.000" and em2[0]["unit"] == "kW"
             assert agent.stats["out_of_range"] == 1
             statuses = {t: p for t, p in got.other if t.endswith("/status")}
-            assert statuses[f"carbonpark/{PARK}/EP01-GW-01/status"] == {"state": "online"}
+            gateway = statuses[f"carbonpark/{PARK}/EP01-GW-01/status"]
+            assert gateway["state"] == "online" and set(gateway["devices"]) == set(SOURCES)
+            assert gateway["refused"] == {}
             assert statuses[f"carbonpark/{PARK}/{SOURCES[0]}/status"]["state"] == "online"
             wait_until(lambda: run.call(agent.buffer.pending_count) == 0, 5, "all acknowledged")
             assert run.call(agent.buffer.last_acked, SOURCES[0]) == T0 + 2 * FIVE_MIN
@@ -502,7 +504,7 @@ def test_sigkill_loses_nothing_and_last_will(tmp_path):
         got.other.clear()
         agent3 = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            got.drain(sub, lambda: (gateway, {"state": "online"}) in got.other)
+            got.drain(sub, lambda: any(t == gateway and p["state"] == "online" for t, p in got.other))
             got.other.clear()
             agent3.send_signal(signal.SIGKILL)
             agent3.wait(10)

@@ -15,9 +15,17 @@ Everything except the MQTT network thread runs on one asyncio loop, which alone 
   PUBACK was lost with the connection is sent again (the platform de-duplicates, R-8.4.2.4).
 - Backfill: rows taken while disconnected, rows pending when the connection dropped, rows left pending by a
   previous run, and rows republished by ``resend`` carry ``"backfill": true``.
-- Alarms: eviction of unsent rows (buffer full) is published, retained, to the gateway's status topic
-  ``carbonpark/{park}/{client_id}/status`` as
-  ``{"state": "online", "alarm": "buffer_evicted", "evicted": n, "at": "<timestamp>"}``.
+- Refused publishes (MQTT 5 PUBACK reason code >= 0x80, e.g. 135 when the broker's ACL does not let this
+  gateway write for that source): the rows stay pending, the source is held back (its rows are not sent)
+  for ``refused_retry_s`` (300 s) and then tried again; an error is logged, a ``publish_refused`` alarm is
+  published and the gateway's status reports the source under ``refused`` until a publish of it succeeds.
+- Alarms: eviction of unsent rows (buffer full) and refused publishes are published, retained, to the
+  gateway's status topic ``carbonpark/{park}/{client_id}/status`` as
+  ``{"state": "online", "alarm": "buffer_evicted", "evicted": n, "at": "<timestamp>"}`` or
+  ``{"state": "online", "alarm": "publish_refused", "sourceId": s, "reasonCode": 135, "reason": "...", ...}``.
+- Health (health.py): every poll updates the device's health (last good poll, consecutive failures, last
+  error code and message) and is logged; the gateway's status (retained) carries every device's health and
+  the refused sources, republished when they change (at most every ``STATUS_MIN_GAP_S``).
 """
 from __future__ import annotations
 
@@ -32,8 +40,10 @@ from zoneinfo import ZoneInfo
 
 from .buffer import Buffer, Reading
 from .clock import Clock, ScaledClock
-from .config import MAX_INTERVAL_S, MIN_INTERVAL_S, Config, Device
+from .commands import CommandsMixin, parse_ts  # noqa: F401 - parse_ts is part of this module's API
+from .config import Config, Device
 from .drivers import make_driver
+from .health import DeviceHealth, error_of, iso, reason_text
 from .publisher import Publisher, ReconnectPolicy, topic
 
 log = logging.getLogger("apps.edge.agent")
@@ -41,6 +51,8 @@ log = logging.getLogger("apps.edge.agent")
 STAGGER_MS = 1000
 PUBACK_TIMEOUT_S = 30.0
 FLUSH_ON_STOP_S = 3.0
+REFUSED_RETRY_S = 300.0
+STATUS_MIN_GAP_S = 5.0
 
 
 def format_ts(ts_ms: int, tz: ZoneInfo) -> str:
@@ -49,19 +61,7 @@ def format_ts(ts_ms: int, tz: ZoneInfo) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") + f".{ts_ms % 1000:03d}"
 
 
-def parse_ts(value, tz: ZoneInfo) -> int:
-    """Milliseconds since the epoch from an int (ms), a record timestamp (park time) or ISO 8601 with offset."""
-    if isinstance(value, bool):
-        raise ValueError("not a timestamp")
-    if isinstance(value, int | float):
-        return int(value)
-    moment = dt.datetime.fromisoformat(str(value).strip())
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
-    return int(round(moment.timestamp() * 1000))
-
-
-class Agent:
+class Agent(CommandsMixin):
     def __init__(self, config: Config, *, clock: Clock | None = None, policy: ReconnectPolicy | None = None,
                  drivers: dict | None = None, sleep=None) -> None:
         self.config = config
@@ -72,7 +72,8 @@ class Agent:
         self.policy = policy
         self.sleep = sleep  # the reconnect wait (tests gate it); default: an interruptible time.sleep
         self.drivers = drivers or {}
-        self.stats = dict.fromkeys(("polls", "read_errors", "out_of_range", "dropped", "accepted", "sent"), 0)
+        self.stats = dict.fromkeys(("polls", "read_errors", "out_of_range", "dropped", "accepted", "sent",
+                                    "refused"), 0)
         self.intervals: dict[str, int] = {d.source_id: d.interval_s for d in config.devices}
         self.buffer: Buffer | None = None
         self.publisher: Publisher | None = None
@@ -81,6 +82,15 @@ class Agent:
         self._recent_cmds: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._inflight: dict[int, asyncio.Future] = {}
         self._ready = None
+        self.health: dict[str, DeviceHealth] = {}
+        self.refused: dict[str, dict] = {}  # source -> {"reasonCode", "reason", "since"} (ms), persisted
+        self._retry_at: dict[str, float] = {}  # source -> loop time of its next try
+        self.refused_retry_s = REFUSED_RETRY_S
+        self.status_min_gap_s = STATUS_MIN_GAP_S
+        self._status_dirty = True
+        self._status_sent_at = -1e9
+        self._gateway_snapshot: dict = {"state": "online"}
+        self._refused_now: frozenset[str] = frozenset()  # the publisher thread reads this copy of refused
 
     # lifecycle -----------------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -101,6 +111,14 @@ class Agent:
             saved = self.buffer.get_state(f"interval:{source}")
             if saved:
                 self.intervals[source] = int(saved)
+            self.health[source] = DeviceHealth.loads(self.buffer.get_state(f"health:{source}"))
+        for source, text in self.buffer.states("refused:").items():
+            if source in self.devices:  # tried again at once: the ACL may have been fixed meanwhile
+                self.refused[source] = json.loads(text)
+            else:
+                self.buffer.delete_state(f"refused:{source}")
+        self._refused_now = frozenset(self.refused)
+        self._snapshot()
         if self.clock is None:
             scale = self.config.testing.time_scale
             start = None
@@ -113,9 +131,11 @@ class Agent:
             self.config.platform, sources=list(self.devices), policy=self.policy, sleep=self.sleep,
             on_connected=lambda: self._threadsafe(self._set_online),
             on_disconnected=lambda: self._threadsafe(self._set_offline),
-            on_puback=lambda mid: self._threadsafe(self._puback, mid),
+            on_puback=lambda mid, rc: self._threadsafe(self._puback, mid, rc),
             on_message=lambda t, p: self._threadsafe(self._on_command, t, p),
-            online_payload=self._online_payload)
+            online_payload=self._online_payload, gateway_payload=lambda: self._gateway_snapshot,
+            refused=lambda: self._refused_now,
+            on_status_refused=lambda source, rc: self._threadsafe(self._status_refused, source, rc))
         self.publisher.start()
         tasks = [asyncio.create_task(self._poll_loop(d, i), name=f"poll-{d.source_id}")
                  for i, d in enumerate(self.devices.values())]
@@ -145,6 +165,15 @@ class Agent:
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self._stop.set)
 
+    def reload(self) -> None:
+        """SIGHUP: reconnect at once with the password file and certificates read again, and try the sources
+        the broker refused again now (after the platform's ACL was fixed). Callable from any thread."""
+        log.info("reload: reconnecting with the credentials and certificates read again")
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._retry_at.clear)
+        if self.publisher is not None:
+            self.publisher.reconnect()
+
     def _threadsafe(self, fn, *args) -> None:
         loop = self.loop
         if loop is not None and not loop.is_closed():
@@ -159,20 +188,22 @@ class Agent:
     def _set_online(self) -> None:
         self._online.set()
         self._wake_sender.set()
+        self.buffer.set_state("connection", json.dumps({"online": True, "since": self.clock.now_ms()}))
 
     def _set_offline(self) -> None:
         self._online.clear()
         for fut in self._inflight.values():
             if not fut.done():
-                fut.set_result(False)
+                fut.set_result(None)
         self._inflight.clear()
         n = self.buffer.mark_pending_backfill()
+        self.buffer.set_state("connection", json.dumps({"online": False, "since": self.clock.now_ms()}))
         log.warning("offline: buffering (%d pending readings marked backfill)", n)
 
-    def _puback(self, mid: int) -> None:
+    def _puback(self, mid: int, reason_code: int = 0) -> None:
         fut = self._inflight.pop(mid, None)
         if fut is not None and not fut.done():
-            fut.set_result(True)
+            fut.set_result(reason_code)
 
     def _online_payload(self, source: str) -> dict:
         last = self._last_acked.get(source)
@@ -227,30 +258,108 @@ class Agent:
             self.stats["polls"] += 1  # counted once the readings are in the buffer
 
     async def _poll(self, device: Device, ts_ms: int) -> int:
+        source = device.source_id
+        health = self.health.setdefault(source, DeviceHealth())
+        started = self.loop.time()
         try:
-            values = await asyncio.wait_for(self.drivers[device.source_id].read(), device.timeout_s + 5)
+            values = await asyncio.wait_for(self.drivers[source].read(), device.timeout_s + 5)
         except Exception as exc:  # noqa: BLE001 - a failing device must not stop the agent
             self.stats["read_errors"] += 1
-            log.warning("reading %s failed: %s", device.source_id, exc)
+            code, message = error_of(exc, device)
+            health.failed(code, message, ts_ms)
+            self._health_changed(source)
+            log.warning("poll %s failed (%d in a row, %s): %s", source, health.failures, health.last_error, message)
             return 0
         readings = []
         backfill = not self.online
+        flagged = dropped = 0
         for point in device.points:
             value = values.get(point.data_code)
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 self.stats["dropped"] += 1
-                log.warning("%s %s: no valid value (%r), dropped", device.source_id, point.data_code, value)
+                dropped += 1
+                log.warning("%s %s: no valid value (%r), dropped", source, point.data_code, value)
                 continue
             status = "N"
             if (point.min is not None and value < point.min) or (point.max is not None and value > point.max):
                 status = "T"
                 self.stats["out_of_range"] += 1
-                log.info("%s %s: %s outside [%s, %s], flagged T", device.source_id, point.data_code, value,
+                flagged += 1
+                log.info("%s %s: %s outside [%s, %s], flagged T", source, point.data_code, value,
                          point.min, point.max)
-            readings.append(Reading(device.source_id, point.data_code, ts_ms, value, point.unit, status, backfill))
-        self.stats["accepted"] += self.buffer.put(readings)
+            readings.append(Reading(source, point.data_code, ts_ms, value, point.unit, status, backfill))
+        new = self.buffer.put(readings)
+        self.stats["accepted"] += new
+        health.ok(ts_ms)
+        self._health_changed(source)
         self._wake_sender.set()
+        log.info("poll %s at %s: %d readings buffered (%d over limit, %d dropped) in %.2f s", source,
+                 format_ts(ts_ms, self.tz), new, flagged, dropped, self.loop.time() - started)
         return len(readings)
+
+    def _health_changed(self, source: str) -> None:
+        self.buffer.set_state(f"health:{source}", self.health[source].dumps())
+        self._status_dirty = True
+        self._wake_sender.set()
+
+    def _snapshot(self) -> dict:
+        """The gateway's status payload; built on the loop, read by the publisher thread when it connects."""
+        now = self.clock.now_ms() if self.clock is not None else None
+        self._gateway_snapshot = {
+            "state": "online", "at": iso(now, self.tz), "pending": self.buffer.pending_count(),
+            "devices": {s: self.health.get(s, DeviceHealth()).report(self.tz, self._last_acked.get(s))
+                        for s in self.devices},
+            "refused": {s: {"reasonCode": r["reasonCode"], "reason": r["reason"], "since": iso(r["since"], self.tz),
+                            "pending": self.buffer.pending_count(s)} for s, r in self.refused.items()},
+        }
+        return self._gateway_snapshot
+
+    def _publish_status(self) -> None:
+        if not self._status_dirty or self.loop.time() - self._status_sent_at < self.status_min_gap_s:
+            return
+        payload = json.dumps(self._snapshot(), ensure_ascii=False)
+        if self.publisher.publish(self.publisher.gateway_status, payload, retain=True) is not None:
+            self._status_dirty, self._status_sent_at = False, self.loop.time()
+
+    # refused publishes -----------------------------------------------------------------------------------------
+    def _refuse(self, source: str, reason_code: int, rows: int, what: str = "") -> None:
+        """The broker refused a publish for ``source`` (its ACL): keep its rows, hold it back, alarm."""
+        now = self.loop.time()
+        self._retry_at[source] = now + self.refused_retry_s
+        self.stats["refused"] += rows
+        reason = reason_text(reason_code)
+        if source not in self.refused or self.refused[source]["reasonCode"] != reason_code:
+            self.refused[source] = {"reasonCode": reason_code, "reason": reason, "since": self.clock.now_ms()}
+            self._refused_now = frozenset(self.refused)
+            self.buffer.set_state(f"refused:{source}", json.dumps(self.refused[source]))
+            self.buffer.add_alarm("publish_refused", rows, json.dumps(
+                {"sourceId": source, "reasonCode": reason_code, "reason": reason}))
+            self._status_dirty = True
+        log.error("the broker refused %s of %s (PUBACK reason code %d, %s): %d readings kept in the buffer, "
+                  "retried in %.0f s. The broker's ACL must let user %s publish for %s: register the source behind "
+                  "this gateway on the platform, regenerate the ACL (manage.py mosquitto_acl) and reload Mosquitto",
+                  what or f"{rows} readings", source, reason_code, reason, self.buffer.pending_count(source),
+                  self.refused_retry_s, self.config.platform.username or self.config.platform.client_id, source)
+
+    def _accepted_again(self, source: str) -> None:
+        if self.refused.pop(source, None) is not None:
+            self._refused_now = frozenset(self.refused)
+            self._retry_at.pop(source, None)
+            self.buffer.delete_state(f"refused:{source}")
+            self._status_dirty = True
+            log.info("the broker accepts %s again", source)
+            # its status was held back while refused (see Publisher.refused)
+            self.publisher.publish(topic(self.park, source, "status"), json.dumps(self._online_payload(source)),
+                                   retain=True)
+
+    def _status_refused(self, source: str, reason_code: int) -> None:
+        """The broker refused the source's status on connect: the same ACL refuses its data."""
+        if source in self.devices:
+            self._refuse(source, reason_code, 0, "the status")
+
+    def _held(self) -> set[str]:
+        now = self.loop.time()
+        return {s for s in self.refused if self._retry_at.get(s, 0.0) > now}
 
     # sending -------------------------------------------------------------------------------------------------
     def record(self, r: Reading) -> dict:
@@ -261,7 +370,8 @@ class Agent:
         while True:
             await self._online.wait()
             self._publish_alarms()
-            rows = self.buffer.next_batch(self.config.platform.batch_size)
+            self._publish_status()
+            rows = self.buffer.next_batch(self.config.platform.batch_size, exclude=self._held())
             if not rows:
                 self._wake_sender.clear()
                 with contextlib.suppress(TimeoutError):
@@ -284,11 +394,19 @@ class Agent:
                 sent.append((fut, group))
             if sent:
                 await asyncio.wait([f for f, _ in sent], timeout=PUBACK_TIMEOUT_S)
-            acked = []
+            acked, refused = [], set()
             for fut, group in sent:
-                if not (fut.done() and fut.result()):
+                source = group[0].source_id
+                code = fut.result() if fut.done() else None
+                if code is not None and code >= 0x80 or source in refused:
+                    if source not in refused:  # not delivered: kept pending, the source held back
+                        refused.add(source)
+                        self._refuse(source, code, self.buffer.pending_count(source))
+                    continue
+                if code is None:
                     break  # keep time order: the rest goes again
                 acked.extend(group)
+                self._accepted_again(source)
             for mid in [m for m, f in self._inflight.items() if any(f is s for s, _ in sent)]:
                 del self._inflight[mid]
             if acked:
@@ -303,72 +421,13 @@ class Agent:
 
     def _publish_alarms(self) -> None:
         for alarm in self.buffer.unpublished_alarms():
-            payload = {"state": "online", "alarm": alarm.kind, "evicted": alarm.count,
-                       "at": format_ts(alarm.ts_ms, self.tz)}
+            payload = {"state": "online", "alarm": alarm.kind, "at": format_ts(alarm.ts_ms, self.tz)}
+            if alarm.kind == "buffer_evicted":
+                payload["evicted"] = alarm.count
+            else:
+                payload["readings"] = alarm.count
+            if alarm.detail:
+                payload.update(json.loads(alarm.detail))
             if self.publisher.publish(self.publisher.gateway_status, json.dumps(payload), retain=True) is None:
                 return
             self.buffer.mark_alarm_published(alarm.id)
-
-    # commands ------------------------------------------------------------------------------------------------
-    def _on_command(self, topic_name: str, payload: bytes) -> None:
-        parts = topic_name.split("/")
-        source = parts[2] if len(parts) == 4 else ""
-        cmd_id = None
-        try:
-            cmd = json.loads(payload)
-            if not isinstance(cmd, dict):
-                raise ValueError("a command is a JSON object")
-            cmd_id = cmd.get("cmdId")
-            if cmd_id is not None and cmd_id in self._recent_cmds:  # redelivered (QoS 1): same answer again
-                result, message = self._recent_cmds[cmd_id]
-            else:
-                result, message = self._execute(source, cmd)
-        except (ValueError, TypeError, KeyError) as exc:
-            result, message = "error", str(exc)
-        if cmd_id is not None:
-            self._recent_cmds[cmd_id] = (result, message)
-            while len(self._recent_cmds) > 200:
-                self._recent_cmds.popitem(last=False)
-        log.info("command %s for %s: %s %s", cmd_id, source, result, message)
-        self.publisher.publish(topic(self.park, source, "cmd/ack"),
-                               json.dumps({"cmdId": cmd_id, "result": result, "message": message}))
-
-    def _execute(self, source: str, cmd: dict) -> tuple[str, str]:
-        if source not in self.devices:
-            return "error", f"unknown source {source}"
-        kind = cmd.get("type")
-        params = cmd.get("params") or {}
-        if not isinstance(params, dict):
-            return "error", "params must be an object"
-        expires = cmd.get("expiresAt")
-        if expires and parse_ts(expires, self.tz) < dt.datetime.now(dt.UTC).timestamp() * 1000:
-            return "error", "expired"
-        if kind == "set_interval":
-            seconds = params.get("seconds")
-            if isinstance(seconds, bool) or not isinstance(seconds, int):
-                return "error", "params.seconds must be an integer"
-            if not MIN_INTERVAL_S <= seconds <= MAX_INTERVAL_S:
-                return "error", f"seconds must be {MIN_INTERVAL_S}-{MAX_INTERVAL_S}"
-            self.set_interval(source, seconds)
-            return "ok", f"interval {seconds} s"
-        if kind == "poll_now":
-            self._poll_now[source] = True
-            self._wake[source].set()
-            return "ok", "polling"
-        if kind == "resend":
-            if "from" not in params or "to" not in params:
-                return "error", "params.from and params.to are required"
-            start, end = parse_ts(params["from"], self.tz), parse_ts(params["to"], self.tz)
-            if start > end:
-                return "error", "from is after to"
-            n = self.buffer.requeue(source, start, end)
-            self._wake_sender.set()
-            return "ok", f"{n} readings queued for resend"
-        return "error", f"unsupported command type {kind!r}"
-
-    def set_interval(self, source: str, seconds: int) -> None:
-        self.intervals[source] = seconds
-        self.buffer.set_state(f"interval:{source}", str(seconds))
-        base = self._last_poll.get(source, self.clock.now_ms())
-        self._due[source] = base + seconds * 1000
-        self._wake[source].set()

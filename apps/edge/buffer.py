@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS alarms (
     ts_ms INTEGER NOT NULL,
     kind TEXT NOT NULL,
     count INTEGER NOT NULL,
-    published INTEGER NOT NULL DEFAULT 0
+    published INTEGER NOT NULL DEFAULT 0,
+    detail TEXT
 );
 """
 
@@ -61,6 +62,7 @@ class Alarm:
     ts_ms: int
     kind: str
     count: int
+    detail: str | None = None  # JSON: what the alarm is about (e.g. the source and the broker's reason code)
 
 
 def _now_ms() -> int:
@@ -76,6 +78,9 @@ class Buffer:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(alarms)")}
+        if "detail" not in columns:  # a buffer written by an older agent
+            self.db.execute("ALTER TABLE alarms ADD COLUMN detail TEXT")
         self.page_size = self.db.execute("PRAGMA page_size").fetchone()[0]
 
     def close(self) -> None:
@@ -129,11 +134,14 @@ class Buffer:
                                    " AND ts_ms BETWEEN ? AND ?", (source_id, from_ms, to_ms)).rowcount
 
     # reading -------------------------------------------------------------------------------------------------
-    def next_batch(self, n: int) -> list[Reading]:
-        """The ``n`` oldest pending rows, in time order."""
+    def next_batch(self, n: int, exclude: frozenset[str] | set[str] = frozenset()) -> list[Reading]:
+        """The ``n`` oldest pending rows, in time order (rows of the ``exclude`` sources left out: those the
+        broker refused, held back until their retry)."""
+        skip = sorted(exclude)
+        not_in = f" AND source_id NOT IN ({','.join('?' * len(skip))})" if skip else ""
         rows = self.db.execute(
             "SELECT id, source_id, data_code, ts_ms, value, unit, status, backfill FROM readings"
-            " WHERE acked_ms IS NULL ORDER BY ts_ms, id LIMIT ?", (n,)).fetchall()
+            f" WHERE acked_ms IS NULL{not_in} ORDER BY ts_ms, id LIMIT ?", (*skip, n)).fetchall()
         return [Reading(id=r[0], source_id=r[1], data_code=r[2], ts_ms=r[3], value=r[4], unit=r[5], status=r[6],
                         backfill=bool(r[7])) for r in rows]
 
@@ -143,7 +151,10 @@ class Buffer:
         return [Reading(id=r[0], source_id=r[1], data_code=r[2], ts_ms=r[3], value=r[4], unit=r[5], status=r[6],
                         backfill=bool(r[7])) for r in rows]
 
-    def pending_count(self) -> int:
+    def pending_count(self, source_id: str | None = None) -> int:
+        if source_id is not None:
+            return self.db.execute("SELECT COUNT(*) FROM readings WHERE acked_ms IS NULL AND source_id = ?",
+                                   (source_id,)).fetchone()[0]
         return self.db.execute("SELECT COUNT(*) FROM readings WHERE acked_ms IS NULL").fetchone()[0]
 
     def count(self) -> int:
@@ -198,9 +209,26 @@ class Buffer:
             log.warning("buffer full (%d bytes cap): evicted %d unsent readings, oldest first", self.max_bytes, lost)
         return lost
 
+    def add_alarm(self, kind: str, count: int, detail: str | None = None, ts_ms: int | None = None) -> None:
+        """An alarm for the gateway's status topic, kept until it is published."""
+        with self._tx():
+            self.db.execute("INSERT INTO alarms (ts_ms, kind, count, detail) VALUES (?, ?, ?, ?)",
+                            (_now_ms() if ts_ms is None else ts_ms, kind, count, detail))
+
     def unpublished_alarms(self) -> list[Alarm]:
-        rows = self.db.execute("SELECT id, ts_ms, kind, count FROM alarms WHERE published = 0 ORDER BY id").fetchall()
+        rows = self.db.execute("SELECT id, ts_ms, kind, count, detail FROM alarms WHERE published = 0"
+                               " ORDER BY id").fetchall()
         return [Alarm(*row) for row in rows]
+
+    def states(self, prefix: str) -> dict[str, str]:
+        """Every state entry whose key starts with ``prefix``, keyed by the rest of the key."""
+        rows = self.db.execute("SELECT key, value FROM state WHERE substr(key, 1, ?) = ?",
+                               (len(prefix), prefix)).fetchall()
+        return {key[len(prefix):]: value for key, value in rows}
+
+    def delete_state(self, key: str) -> None:
+        with self._tx():
+            self.db.execute("DELETE FROM state WHERE key = ?", (key,))
 
     def mark_alarm_published(self, alarm_id: int) -> None:
         with self._tx():

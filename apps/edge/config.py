@@ -1,7 +1,9 @@
 """edge.toml: parsed with tomllib and validated; every mistake is a ConfigError naming the key."""
 from __future__ import annotations
 
+import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +15,7 @@ DEFAULT_MAX_BYTES = 2 * GIB
 MIN_MAX_BYTES = 2 * 10**9  # R-5.2.1.5: local cache >= 2 GB
 MIN_INTERVAL_S, MAX_INTERVAL_S, DEFAULT_INTERVAL_S = 60, 3600, 300  # R-5.2.1.4
 MIN_KEEPALIVE, MAX_KEEPALIVE = 60, 120
+CREDENTIAL_NAME = "mqtt-password"  # the file's name in systemd's $CREDENTIALS_DIRECTORY (LoadCredential=)
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _CODE = re.compile(r"^[A-Za-z0-9]{8}$")
 DRIVERS = ("modbus_tcp", "modbus_rtu", "dlt645_tcp", "dlt645_serial", "fake")
@@ -84,10 +87,18 @@ class Platform:
     cert_file: str | None = None
     key_file: str | None = None
     username: str | None = None
-    password: str | None = None
+    password_file: str | None = None  # resolved: $CREDENTIALS_DIRECTORY/mqtt-password, else this file
     keepalive: int = 60
     time_zone: str = "Asia/Shanghai"
     batch_size: int = 200
+    protocol: int = 5  # MQTT 5 (a refused PUBACK is seen); 4 = 3.1.1 only for brokers without MQTT 5
+
+    def read_password(self) -> str | None:
+        """The MQTT password, read from its file now (so a rotated password is used on the next connect);
+        raises ConfigError when the file became readable by others or vanished."""
+        if self.password_file is None:
+            return None
+        return read_secret(Path(self.password_file))
 
     @property
     def tls(self) -> bool:
@@ -159,8 +170,13 @@ def parse(data: dict, base_dir: Path | None = None) -> Config:
                 ("platform", "buffer", "device"))
     p = _take(top["platform"], "platform", {
         "mqtt_url": str, "park": str, "client_id": str, "ca_file": str, "cert_file": str, "key_file": str,
-        "username": str, "password": str, "keepalive": int, "time_zone": str, "batch_size": int,
+        "username": str, "password": str, "password_file": str, "keepalive": int, "time_zone": str,
+        "batch_size": int, "protocol": int,
     }, ("mqtt_url", "park", "client_id"))
+    if "password" in p:
+        raise ConfigError("[platform] password does not belong in the configuration file: put it in a file of its "
+                          "own (chmod 600) named by password_file, or in systemd's credential "
+                          f"{CREDENTIAL_NAME} (LoadCredential=)")
     platform = Platform(**p)
     scheme = urlsplit(platform.mqtt_url).scheme
     if scheme not in ("mqtt", "mqtts") or not urlsplit(platform.mqtt_url).hostname:
@@ -182,6 +198,15 @@ def parse(data: dict, base_dir: Path | None = None) -> Config:
             setattr(platform, key, str(path))
     if (platform.cert_file is None) != (platform.key_file is None):
         raise ConfigError("[platform] cert_file and key_file go together")
+    if platform.key_file is not None:
+        check_private(Path(platform.key_file), "[platform] key_file")
+    if platform.protocol not in (4, 5):
+        raise ConfigError("[platform] protocol must be 5 (MQTT 5) or 4 (MQTT 3.1.1)")
+    platform.password_file = _password_file(platform.password_file, base_dir)
+    if platform.password_file is not None:
+        platform.read_password()  # readable, private, not empty
+        if platform.username is None:
+            platform.username = platform.client_id  # the broker's user for a gateway is its sourceId
     try:
         platform.tz  # noqa: B018 - validates the zone name
     except (ZoneInfoNotFoundError, ValueError):
@@ -320,6 +345,42 @@ def _check_driver(device: Device, where: str) -> None:
             if point.di is None or not _DI.match(point.di):
                 raise ConfigError(f"[{where} point {j}] di must be 8 hex digits (2007) or 4 (1997)")
             point.di = point.di.upper()
+
+
+def _password_file(configured: str | None, base_dir: Path) -> str | None:
+    """systemd's credential wins (LoadCredential=mqtt-password:... puts it in $CREDENTIALS_DIRECTORY), else
+    the configured file, relative to the configuration's folder."""
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if creds and (Path(creds) / CREDENTIAL_NAME).is_file():
+        return str(Path(creds) / CREDENTIAL_NAME)
+    if configured is None:
+        return None
+    path = (base_dir / configured).resolve()
+    if not path.is_file():
+        raise ConfigError(f"[platform] password_file {path} does not exist")
+    return str(path)
+
+
+def check_private(path: Path, what: str) -> None:
+    """A secret must not be readable by other users: refuse a world-accessible or group-writable file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: {exc.strerror}") from None
+    if mode & (stat.S_IRWXO | stat.S_IWGRP):
+        raise ConfigError(f"{what} {path} is accessible to other users (mode {stat.filemode(mode)}): "
+                          f"chmod 600 {path}")
+
+
+def read_secret(path: Path) -> str:
+    check_private(path, "[platform] password_file")
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"[platform] password_file {path}: {exc.strerror}") from None
+    if not value:
+        raise ConfigError(f"[platform] password_file {path} is empty")
+    return value
 
 
 def load(path: str | Path) -> Config:

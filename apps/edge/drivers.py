@@ -29,6 +29,14 @@ class BackedOff(OSError):  # noqa: N818 - reads as "device backed off"
     """The device failed recently and is skipped this poll (the bus is left to the others)."""
 
 
+class DeviceReadError(OSError):
+    """A read that failed with the poller's error code (E7201 Modbus, E7102/E7103 DL/T 645 …)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code} {detail}")
+        self.code, self.detail = code, detail
+
+
 class FakeDriver:
     """Deterministic values for tests and demos: ``values`` cycled, else start + step * n (n = poll number)."""
 
@@ -112,9 +120,9 @@ class _PollerDriver:
             backoff = self.member.backoff
             raise BackedOff(f"backed off after {backoff.failures} failure(s): {backoff.skip} more poll(s) skipped")
         values = {r["dataCode"]: r["value"] for r in result.records if r["sourceId"] == self.device.source_id}
-        errors = [f"{code} {detail}" for source, code, detail in result.errors if source == self.device.source_id]
+        errors = [(code, detail) for source, code, detail in result.errors if source == self.device.source_id]
         if errors and not values:
-            raise OSError("; ".join(errors))
+            raise DeviceReadError(errors[0][0], "; ".join(f"{code} {detail}" for code, detail in errors))
         return values  # a point missing here is dropped (and counted) by the agent
 
     async def close(self) -> None:

@@ -1,4 +1,9 @@
-"""MQTT side: one paho connection per agent, QoS 1, Last Will on the gateway's status topic, TLS for mqtts://.
+"""MQTT side: one paho connection per agent, MQTT 5, QoS 1, Last Will on the gateway's status topic, TLS for mqtts://.
+
+MQTT 5 because a broker may refuse a publish (its ACL): Mosquitto then answers PUBACK with reason code 135
+"Not authorized", which ``on_puback(mid, reason_code)`` passes on so that the agent keeps the readings. Under
+MQTT 3.1.1 the same refusal is a plain PUBACK, indistinguishable from success (eclipse-mosquitto#2579): the
+data would be lost silently. ``protocol = 4`` is left only for brokers without MQTT 5.
 
 paho's own reconnect is off; ``Publisher.run`` (its own thread) applies the policy of R-5.2.2.7 / R-8.3.2:
 after a failure or a dropped connection, retry every 5 s for 10 attempts, then back off exponentially
@@ -16,10 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-from .config import Platform
+from .config import ConfigError, Platform
 
 log = logging.getLogger("apps.edge.publisher")
+
+SESSION_EXPIRY_S = 7 * 86400  # the command subscription outlives a reboot of the gateway (MQTT 5 session)
 
 
 @dataclass(frozen=True)
@@ -42,13 +51,16 @@ def topic(park: str, source_id: str, leaf: str) -> str:
 
 class Publisher:
     """Thread-side MQTT connection. Callbacks run on the publisher thread:
-    ``on_connected()``, ``on_disconnected()``, ``on_puback(mid)``, ``on_message(topic, payload)``."""
+    ``on_connected()``, ``on_disconnected()``, ``on_puback(mid, reason_code)`` (0 = delivered; >= 0x80 = the
+    broker refused it), ``on_message(topic, payload)``."""
 
     def __init__(self, platform: Platform, *, sources: list[str], on_connected: Callable[[], None],
-                 on_disconnected: Callable[[], None], on_puback: Callable[[int], None],
+                 on_disconnected: Callable[[], None], on_puback: Callable[[int, int], None],
                  on_message: Callable[[str, bytes], None], policy: ReconnectPolicy | None = None,
                  sleep: Callable[[float], object] | None = None, online_payload: Callable[[str], dict] | None = None,
-                 ) -> None:
+                 gateway_payload: Callable[[], dict] | None = None,
+                 refused: Callable[[], frozenset[str]] | None = None,
+                 on_status_refused: Callable[[str, int], None] | None = None) -> None:
         self.platform = platform
         self.sources = sources
         self.on_connected, self.on_disconnected = on_connected, on_disconnected
@@ -57,6 +69,13 @@ class Publisher:
         self._stop = threading.Event()
         self.sleep = sleep or self._stop.wait
         self.online_payload = online_payload or (lambda _source: {"state": "online"})
+        self.gateway_payload = gateway_payload or (lambda: {"state": "online"})
+        # sources the broker refuses: no status is published for them (Mosquitto drops the connection after
+        # a denied publish, so a status refused on every connect would make the whole gateway flap)
+        self.refused = refused or frozenset
+        self.on_status_refused = on_status_refused or (lambda _source, _code: None)
+        self._status_mids: dict[int, str] = {}
+        self._skip_delay = False
         self.client: mqtt.Client | None = None
         self._connected = False
         self._lock = threading.Lock()
@@ -77,7 +96,8 @@ class Publisher:
             client, connected = self.client, self._connected
         if client is not None and connected:
             infos = [client.publish(topic(self.platform.park, s, "status"), json.dumps({"state": "offline"}),
-                                    qos=1, retain=True) for s in [*self.sources, self.platform.client_id]]
+                                    qos=1, retain=True)
+                     for s in [*self._status_sources(), self.platform.client_id]]
             for info in infos:
                 try:
                     info.wait_for_publish(timeout=2.0)
@@ -93,10 +113,22 @@ class Publisher:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    def reconnect(self) -> None:
+        """SIGHUP: drop the connection and connect again at once with a new client, which re-reads the
+        password file and the certificate files (renewed certificates, a rotated password)."""
+        self._skip_delay = True
+        with self._lock:
+            client = self.client
+        if client is not None:
+            client.disconnect()
+
     def run(self) -> None:
         first = True
         while not self._stop.is_set():
-            if not first:
+            if not first and self._skip_delay:
+                self._skip_delay = False
+                log.info("reconnecting to %s now (reload)", self.platform.mqtt_url)
+            elif not first:
                 self.attempts += 1
                 delay = self.policy.delay(self.attempts)
                 log.info("reconnecting to %s in %.0f s (attempt %d)", self.platform.mqtt_url, delay, self.attempts)
@@ -104,10 +136,15 @@ class Publisher:
                 if self._stop.is_set():
                     break
             first = False
-            client = self._make_client()
             self._got_connack = False
             try:
-                client.connect(self.platform.host, self.platform.port, self.platform.keepalive)
+                client = self._make_client()
+                kwargs = {}
+                if self.platform.protocol == 5:
+                    props = Properties(PacketTypes.CONNECT)
+                    props.SessionExpiryInterval = SESSION_EXPIRY_S
+                    kwargs = {"clean_start": False, "properties": props}
+                client.connect(self.platform.host, self.platform.port, self.platform.keepalive, **kwargs)
             except Exception as exc:  # noqa: BLE001 - every connect failure is logged and retried
                 log.warning("connect to %s failed (attempt %d): %s", self.platform.mqtt_url, self.attempts, exc)
                 continue
@@ -152,13 +189,19 @@ class Publisher:
     # paho ----------------------------------------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
         p = self.platform
+        v5 = p.protocol == 5
         client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=p.client_id,
-                             protocol=mqtt.MQTTv311, clean_session=False, reconnect_on_failure=False)
+                             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, clean_session=None if v5 else False,
+                             reconnect_on_failure=False)
         client.max_inflight_messages_set(100)
         client.max_queued_messages_set(0)
         client.will_set(self.gateway_status, json.dumps({"state": "offline"}), qos=1, retain=True)
         if p.username is not None:
-            client.username_pw_set(p.username, p.password)
+            try:
+                password = p.read_password()
+            except ConfigError as exc:  # e.g. the file was made world-readable since: refuse to use it
+                raise ConnectionRefusedError(f"credentials: {exc}") from None
+            client.username_pw_set(p.username, password)
         if p.tls:
             context = ssl.create_default_context(cafile=p.ca_file)
             context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -167,7 +210,7 @@ class Publisher:
             client.tls_set_context(context)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_publish = lambda _c, _u, mid, _rc, _props: self.on_puback(mid)
+        client.on_publish = lambda _c, _u, mid, rc, _props: self._on_publish(mid, _reason_value(rc))
         client.on_message = lambda _c, _u, msg: self.on_message(msg.topic, msg.payload)
         return client
 
@@ -181,15 +224,35 @@ class Publisher:
         self.attempts = 0
         for source in self.sources:
             client.subscribe(topic(self.platform.park, source, "cmd"), qos=1)
-        for source in self.sources:
-            client.publish(topic(self.platform.park, source, "status"), json.dumps(self.online_payload(source)),
-                           qos=1, retain=True)
-        client.publish(self.gateway_status, json.dumps({"state": "online"}), qos=1, retain=True)
+        self._status_mids.clear()
+        for source in self._status_sources():
+            info = client.publish(topic(self.platform.park, source, "status"), json.dumps(self.online_payload(source)),
+                                  qos=1, retain=True)
+            self._status_mids[info.mid] = source
+        client.publish(self.gateway_status, json.dumps(self.gateway_payload()), qos=1, retain=True)
         with self._lock:
             self._connected = True
         self.on_connected()
+
+    def _status_sources(self) -> list[str]:
+        refused = self.refused()
+        return [s for s in self.sources if s not in refused]
+
+    def _on_publish(self, mid: int, reason_code: int) -> None:
+        source = self._status_mids.pop(mid, None)
+        if source is not None:
+            if reason_code >= 0x80:
+                self.on_status_refused(source, reason_code)
+            return
+        self.on_puback(mid, reason_code)
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         with self._lock:
             self._connected = False
         self._ended.set()
+
+
+def _reason_value(reason_code) -> int:
+    """The PUBACK's reason code as an int (paho gives a ReasonCode; MQTT 3.1.1 has none: success)."""
+    value = getattr(reason_code, "value", reason_code)
+    return int(value) if isinstance(value, int) else 0

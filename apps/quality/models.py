@@ -56,6 +56,7 @@ class Alarm(models.Model):
         VALIDATION = "validation", _("validation failure")
         OFFLINE = "offline", _("source offline")
         SILENT = "silent", _("source silent")
+        DEVICE = "device", _("device or gateway fault")
 
     park = models.ForeignKey("accounts.Park", verbose_name=_("park"), null=True, blank=True,
                              on_delete=models.CASCADE)

@@ -130,8 +130,9 @@ class SourceKeyAdmin(ReadOnlyAdmin):
 
 @admin.register(DeviceState)
 class DeviceStateAdmin(ReadOnlyAdmin):
-    list_display = ["source", "state", "state_since", "last_seen_at", "silent"]
-    list_filter = ["state", "silent"]
+    list_display = ["source", "state", "state_since", "last_seen_at", "silent", "last_good_poll_at",
+                    "consecutive_failures", "last_error_code", "last_error"]
+    list_filter = ["state", "silent", "last_error_code"]
     search_fields = ["source__source_id"]
 
 

@@ -1,5 +1,6 @@
 """Data sources: everything that produces readings, from a meter to a form to a third-party topic."""
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -19,6 +20,7 @@ class DataSource(models.Model):
         FORM = "form", _("form")
         THIRD_PARTY_TOPIC = "third_party_topic", _("third-party topic")
         FILE = "file", _("file")
+        GATEWAY = "gateway", _("gateway (edge agent)")
 
     class Protocol(models.TextChoices):
         HTTP = "http", _("HTTP API")
@@ -62,6 +64,11 @@ class DataSource(models.Model):
     serial_number = models.CharField(_("serial number"), max_length=100, blank=True)
     location = models.CharField(_("location"), max_length=200, blank=True)
     settings = models.JSONField(_("protocol settings"), default=dict, blank=True)
+    gateway = models.ForeignKey(
+        "self", verbose_name=_("gateway"), null=True, blank=True, on_delete=models.PROTECT, related_name="members",
+        limit_choices_to={"kind": "gateway"},
+        help_text=_("The edge gateway that polls this source and publishes for it. The broker's ACL "
+                    "(manage.py mosquitto_acl) lets the gateway's MQTT user write only for its members."))
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     history = HistoricalRecords(m2m_fields=[data_items], get_user=history_user)
 
@@ -72,6 +79,19 @@ class DataSource(models.Model):
 
     def __str__(self):
         return f"{self.source_id} {self.name}"
+
+    def clean(self):
+        super().clean()
+        if self.gateway_id is None:
+            return
+        if self.kind == self.Kind.GATEWAY:
+            raise ValidationError({"gateway": _("A gateway does not sit behind another gateway.")})
+        gateway = self.gateway
+        if gateway.kind != self.Kind.GATEWAY:
+            raise ValidationError({"gateway": _("%(id)s is not a gateway.") % {"id": gateway.source_id}})
+        if gateway.park_id != self.park_id:
+            raise ValidationError({"gateway": _("The gateway %(id)s belongs to another park.") % {
+                "id": gateway.source_id}})
 
 
 class DeviceState(models.Model):
@@ -90,6 +110,13 @@ class DeviceState(models.Model):
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
     silent = models.BooleanField(_("silent"), default=False,
                                  help_text=_("No data for longer than three expected intervals."))
+    # device health as the gateway reports it (its status topic): the platform alarms on a failing device
+    health_at = models.DateTimeField(_("health reported"), null=True, blank=True)
+    last_good_poll_at = models.DateTimeField(_("last good poll"), null=True, blank=True)
+    # db_default: touch() inserts rows in raw SQL
+    consecutive_failures = models.PositiveIntegerField(_("consecutive failed polls"), default=0, db_default=0)
+    last_error_code = models.CharField(_("last error code"), max_length=8, blank=True, default="", db_default="")
+    last_error = models.CharField(_("last error"), max_length=300, blank=True, default="", db_default="")
 
     class Meta:
         verbose_name = _("device state")

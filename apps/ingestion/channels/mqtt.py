@@ -265,15 +265,10 @@ class MqttIngest:
     def _apply_control(self, statuses, acks):
         from apps.sources.models import DataSource
         from apps.sources.services.commands import record_ack
-        from apps.sources.services.state import record_status
+        from apps.sources.services.health import apply_status_report
 
         for source_id, payload in statuses:
-            state = _status_of(payload)
-            source = DataSource.objects.filter(source_id=source_id).select_related("park").first()
-            if source is None or state is None:
-                log.warning("status from %s ignored: %r", source_id, payload[:100])
-                continue
-            record_status(source=source, state=state, reason="mqtt status")
+            apply_status_report(source_id=source_id, payload=payload)  # online/offline, a gateway's device health
         for source_id, payload in acks:
             source = DataSource.objects.filter(source_id=source_id).select_related("park").first()
             try:
@@ -299,11 +294,3 @@ class MqttIngest:
         except Exception:  # noqa: BLE001 - a failed dispatch is retried on the next tick
             log.exception("publishing downlink commands failed; will retry")
 
-
-def _status_of(payload: bytes) -> str | None:
-    try:
-        body = orjson.loads(payload)
-        state = body.get("state") if isinstance(body, dict) else body
-    except orjson.JSONDecodeError:
-        state = payload.decode("utf-8", "replace").strip()
-    return state if state in ("online", "offline") else None

@@ -11,7 +11,8 @@ from apps.core.services import bump_config_version, record_change
 from apps.sources.models import DataSource
 
 SOURCE_FIELDS = ["source_id", "park", "name", "kind", "protocol", "collection_method", "expected_interval_s",
-                 "enabled", "evidence_required", "manufacturer", "model", "serial_number", "location", "settings"]
+                 "enabled", "evidence_required", "manufacturer", "model", "serial_number", "location", "settings",
+                 "gateway"]
 
 
 def _snapshot(source: DataSource) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
+from django.db.models import DurationField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
 from apps.quality.models import Alarm
@@ -62,11 +63,14 @@ def touch(source_pks, at: datetime) -> None:
 
 
 def flag_silent_sources(now: datetime | None = None) -> int:
-    """Sources silent for longer than three expected intervals get flagged and an alarm (R-9.1.4)."""
+    """Sources silent for longer than three expected intervals get flagged and an alarm (R-9.1.4); so do
+    sources that never reported within three intervals of their registration (E6004), whatever their
+    online/offline state says. Gateways are left out: they send no data, their liveness is the Last Will."""
     now = now or timezone.now()
-    flagged = 0
+    flagged = _flag_never_reported(now)
     states = DeviceState.objects.select_related("source").filter(
-        silent=False, last_seen_at__isnull=False, source__enabled=True)
+        silent=False, last_seen_at__isnull=False, source__enabled=True).exclude(
+        source__kind=DataSource.Kind.GATEWAY)
     for st in states:
         limit = timedelta(seconds=SILENT_FACTOR * st.source.expected_interval_s)
         if now - st.last_seen_at > limit:
@@ -75,4 +79,28 @@ def flag_silent_sources(now: datetime | None = None) -> int:
             raise_alarm(park_id=st.source.park_id, source_id=st.source_id, kind=Alarm.Kind.SILENT, code="E6002",
                         message_zh=msg["zh"], message_en=msg["en"], severity="warn")
             flagged += 1
+    return flagged
+
+
+def _flag_never_reported(now: datetime) -> int:
+    """E6004: enabled sources with no reading since registration for three expected intervals. Flags them
+    silent (a DeviceState row is made if none) and opens one alarm each; closes the alarm once data came."""
+    Alarm.objects.filter(code="E6004", state=Alarm.State.OPEN, source__device_state__last_seen_at__isnull=False
+                         ).update(state=Alarm.State.CLOSED)
+    candidates = (DataSource.objects.filter(enabled=True).exclude(kind=DataSource.Kind.GATEWAY)
+                  .filter(Q(device_state__isnull=True) | Q(device_state__last_seen_at__isnull=True,
+                                                          device_state__silent=False))
+                  .annotate(limit=ExpressionWrapper(F("expected_interval_s") * timedelta(seconds=SILENT_FACTOR),
+                                                    output_field=DurationField()))
+                  .filter(created_at__lt=now - F("limit")))
+    flagged = 0
+    for source in candidates:
+        DeviceState.objects.get_or_create(source=source)
+        DeviceState.objects.filter(pk=source.pk, last_seen_at__isnull=True).update(silent=True)
+        seconds = SILENT_FACTOR * source.expected_interval_s
+        registered = timezone.localtime(source.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        msg = errors.E6004.messages(source=source.source_id, registered=registered, seconds=seconds)
+        raise_alarm(park_id=source.park_id, source_id=source.pk, kind=Alarm.Kind.SILENT, code="E6004",
+                    message_zh=msg["zh"], message_en=msg["en"], severity="warn")
+        flagged += 1
     return flagged
