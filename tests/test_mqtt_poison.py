@@ -11,10 +11,24 @@ import pytest
 from apps.ingestion.channels.payloads import MAX_JSON_DEPTH, TooDeep, loads_json
 from apps.ingestion.models import IngestBatch, Reading, Rejection
 from apps.quality.models import Alarm
+from tests.brokers import Mosquitto
 from tests.conftest import add_source
-from tests.test_mqtt_channel import SID, broker, consumer, device, reading, topic, wait_for  # noqa: F401
+from tests.test_mqtt_channel import SID, RunningConsumer, device, reading, topic, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    with Mosquitto(tmp_path / "mosquitto") as b:
+        yield b
+
+
+@pytest.fixture
+def consumer(broker, meter):
+    running = RunningConsumer(broker.url, client_id="poison-consumer")
+    yield running
+    running.stop()
 
 NUL = b"x\x00y"
 DEEP = b"[" * 5000 + b"]" * 5000
