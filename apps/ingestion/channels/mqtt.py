@@ -1,10 +1,14 @@
 """The MQTT channel (R-5.2.2.4, R-8.1.2.1, interfaces.md §2): a long-running consumer.
 
-paho-mqtt 2.x, MQTT v5 (or v3.1.1), a persistent session, QoS 1, keep-alive 60 s and, where the
-broker offers it, the shared subscription ``$share/carbonpark/…`` so that several consumers split the
-stream. Messages are batched into one ingest_readings call and acknowledged (manual PUBACK, in
-arrival order) only after that batch has committed: a crash or a kill loses nothing, and what the
-broker redelivers is de-duplicated by the readings' identity. The same process publishes pending
+paho-mqtt 2.x, MQTT v5 (or v3.1.1), a persistent session, QoS 1, keep-alive 60 s. One consumer holds plain
+subscriptions, which Mosquitto 2.0 restores after a restart, so that what devices publish before the
+consumer is back is queued, not dropped. ``shared=True`` (``MQTT_SHARED_SUBSCRIPTION=1``) joins the
+shared subscription ``$share/carbonpark/…`` instead, so that several consumers split the stream; Mosquitto
+2.0 does not restore those after its own restart (deploy/mosquitto/README.md).
+
+Messages are batched into one ingest_readings call and acknowledged (manual PUBACK, in arrival order)
+only after that batch has committed: a crash or a kill loses nothing, and what the broker redelivers
+is de-duplicated by the readings' identity. The same process publishes pending
 downlink commands and applies status reports, Last Wills and command acks.
 
 One bad message never stops the stream (house rule 8): what cannot be decoded is refused with its code;
@@ -78,7 +82,7 @@ class MqttIngest:
 
     def __init__(self, url: str, *, client_id: str | None = None, protocol: int = 5, batch_messages: int = 2000,
                  batch_bytes: int = 2 * 1024 * 1024, batch_wait: float = 0.05, keepalive: int = 60,
-                 ca_file: str | None = None, max_payload: int = MAX_PAYLOAD, shared: bool = True):
+                 ca_file: str | None = None, max_payload: int = MAX_PAYLOAD, shared: bool = False):
         self.address = BrokerAddress.parse(url)
         self.client_id = client_id or f"carbonpark-ingest-{socket.gethostname()}"
         self.protocol = mqtt.MQTTv5 if protocol == 5 else mqtt.MQTTv311
@@ -103,7 +107,8 @@ class MqttIngest:
             self.client.username_pw_set(self.address.username, self.address.password)
         if self.address.tls:
             self.client.tls_set(ca_certs=ca_file)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=60)
+        # Back soon after a broker restart: with shared subscriptions that window is lost (see above).
+        self.client.reconnect_delay_set(min_delay=1, max_delay=5)
         self.client.max_inflight_messages_set(1000)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -119,6 +124,10 @@ class MqttIngest:
             shared = False
         prefix = f"$share/{SHARE_GROUP}/" if shared else ""
         client.subscribe([(prefix + t, 1) for t in TOPICS])
+        if self.protocol == mqtt.MQTTv5:
+            # A session that switched mode keeps its other subscriptions: drop them, or messages come twice.
+            other = "" if shared else f"$share/{SHARE_GROUP}/"
+            client.unsubscribe([other + t for t in TOPICS])
         log.info("MQTT connected to %s:%s as %s (session present: %s, shared subscription: %s)",
                  self.address.host, self.address.port, self.client_id, flags.session_present, shared)
         self.connected.set()
