@@ -41,12 +41,11 @@ def add_poison(plan, conn: int, n_conns: int, every: int) -> list[tuple[int, int
     one every ``every`` messages, the connections offset from each other."""
     if not every:
         return plan
-    step = max(1, every // n_conns)
-    offset = conn * step // n_conns
+    offset = conn * every // n_conns  # each connection 1 in ``every`` of its own: 1 in ``every`` in all
     out, kind = [], conn % 2
     for i, msg in enumerate(plan):
         out.append(msg)
-        if (i + 1 + offset) % step == 0:
+        if (i + 1 + offset) % every == 0:
             out.append((msg[0], -1 - kind, 0))
             kind ^= 1
     return out
