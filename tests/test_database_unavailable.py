@@ -9,7 +9,7 @@ from apps.core.db import database_unavailable
 from tests.brokers import free_port
 from tests.tcp_proxy import TcpProxy
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def raised(fn) -> BaseException:
