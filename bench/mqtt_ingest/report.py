@@ -109,4 +109,11 @@ def report_poison(clean: dict, poisoned: dict, every: int) -> bool:
         f"{fmt(poisoned['sustained'])}/s, ratio {ratio:.2f} (target ≥ {1 - POISON_TARGET:.2f}) "
         f"{verdict(ratio >= 1 - POISON_TARGET)}  [10-90 %: {fmt(clean['steady'])}/s vs "
         f"{fmt(poisoned['steady'])}/s]")
+
+    def cost(r):  # CPU of the consumers and PostgreSQL per 1 000 readings: what the other load cannot bend
+        return (r["cpu"]["consumers"] + r["cpu"]["postgres"]) / max(r["stored"], 1) * 1e6
+
+    say(f"                         consumers + PostgreSQL CPU per 1 000 readings: clean {cost(clean):.1f} ms, "
+        f"poisoned {cost(poisoned):.1f} ms (ratio {cost(poisoned) / max(cost(clean), 1e-9):.2f}; on a busy machine "
+        "this, not the throughput, is the poison's own cost)")
     return lost_ok
