@@ -111,6 +111,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 MQTT_URL = os.environ.get("MQTT_URL", "")
 MQTT_PROTOCOL = int(os.environ.get("MQTT_PROTOCOL", "5"))  # 5 = MQTT v5, 4 = v3.1.1
 MQTT_CA_FILE = os.environ.get("MQTT_CA_FILE", "")  # the CA that signed the broker's certificate (mqtts://)
+# 1: consumers join the shared subscription (several split the stream); 0: one consumer, plain subscriptions,
+# which Mosquitto 2.0 restores after a restart (deploy/mosquitto/README.md).
+MQTT_SHARED_SUBSCRIPTION = os.environ.get("MQTT_SHARED_SUBSCRIPTION", "0") == "1"
 KEY_ROTATION_DAYS = int(os.environ.get("KEY_ROTATION_DAYS", "30"))  # R-5.2.2.6: at most every 30 days
 KEY_RETIRED_DECRYPT_HOURS = int(os.environ.get("KEY_RETIRED_DECRYPT_HOURS", "96"))
 CACHES = {

@@ -213,3 +213,84 @@ def test_simulator_packets_become_readings_and_unmapped_codes_rejections(park):
     rej = Rejection.objects.get(code="E7006")
     assert rej.source_ref == "TP01-WW-0212" and rej.data_code == "w21003" and "w21003" in rej.message_en
     assert Rejection.objects.filter(code="E7002").count() == 1
+
+
+def test_upload_is_answered_only_once_stored_and_kept_while_storage_is_down():
+    """9014 means stored: while ``on_packet`` says storage is down the upload stays unanswered (the station
+    will resend) and is tried again; other stations are served meanwhile (issue #7 item 1)."""
+    from apps.ingestion.channels.hj212 import StorageUnavailable
+
+    stored, attempts, down = [], [], {"DOWN0001"}
+
+    def on_packet(packet, peer):
+        attempts.append(packet.mn)
+        if packet.mn in down:
+            raise StorageUnavailable("database unreachable")
+        stored.append(packet.mn)
+
+    async def main():
+        async with Hj212Listener("127.0.0.1", 0, on_packet, retry_s=0.1) as listener, \
+                Hj212Station("127.0.0.1", listener.port, "DOWN0001", answer_timeout=1.0) as a, \
+                Hj212Station("127.0.0.1", listener.port, MN) as b:
+            first = asyncio.create_task(a.send_realtime())
+            await wait_until(lambda: attempts.count("DOWN0001") >= 2)
+            assert await b.send_realtime()                    # another connection is served meanwhile
+            assert not await first                            # no 9014 while not stored
+            assert stored == [MN]
+            down.clear()                                      # storage is back
+            await wait_until(lambda: "DOWN0001" in stored)
+            late = await asyncio.wait_for(a._reader.read(4096), 2)  # answered, late, once stored
+            (frame,) = hj212.FrameSplitter().feed(late)
+            assert hj212.parse_packet(frame).cn == "9014"
+            return listener
+
+    listener = run(main())
+    assert listener.stats["storage_retries"] >= 2 and not listener.stats["callback_errors"]
+    assert stored.count("DOWN0001") == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_poison_packets_are_kept_as_rejections_and_the_same_and_other_connections_go_on(park):
+    """An upload whose text value PostgreSQL refuses (a NUL byte: a DataError while storing) and one with a
+    NUL byte in a factor code: each is answered once kept as a rejection with its exact bytes; the next
+    good packet on the same connection and one on another connection are stored (issue #7 item 1)."""
+    from dataclasses import replace
+    from datetime import datetime
+
+    from apps.catalog.models import DataItem
+    from apps.ingestion.models import Reading, Rejection
+    from apps.sources.services import save_source
+
+    save_source(actor="t", source_id="TP01-WW-0212", park=park, name="wastewater station", protocol="hj212",
+                data_items=list(DataItem.objects.filter(code__in=["CS030201", "CS030202", "CO010103"])),
+                settings={"hj212": {"mn": MN, "pollutants": {"w99001": {"data_code": "CO010103", "unit": ""}}}})
+    cb = make_ingest_callback()
+    at = datetime(2026, 11, 23, 10, 0)
+
+    async def main():
+        async with Hj212Listener("127.0.0.1", 0, cb.on_packet, on_error=cb.on_error) as listener, \
+                Hj212Station("127.0.0.1", listener.port, MN) as one, \
+                Hj212Station("127.0.0.1", listener.port, MN) as two:
+            good = one.realtime_packet({"w01018": 38.5}, at=at)
+            text_nul = replace(good, cp=hj212.format_cp([[("DataTime", "20261123100000")],
+                                                         [("w99001-Rtd", "AB\x00CD")]]), qn=one.qn())
+            code_nul = replace(good, cp=good.cp.replace("w01018-Rtd", "w99\x0099-Rtd"), qn=one.qn())
+            assert await one.send(text_nul)
+            assert await one.send(code_nul)
+            assert await one.send_realtime({"w01018": 40.5}, at=at.replace(minute=1))   # same connection
+            assert await two.send_realtime({"w01018": 41.5}, at=at.replace(minute=2))   # another one
+            segments = [hj212.build_packet(p)[6:-6] for p in (text_nul, code_nul)]
+        await cb.aclose()
+        return listener, segments
+
+    listener, (text_segment, code_segment) = run(main())
+    assert sorted(Reading.objects.values_list("value", flat=True)) == [40.5, 41.5]
+    assert not listener.stats["callback_errors"] and not listener.stats["connection_errors"]
+    unmapped = Rejection.objects.get(code="E7006")
+    assert bytes(unmapped.raw_bytes) == code_segment and unmapped.source_ref == "TP01-WW-0212"
+    text = Rejection.objects.exclude(code="E7006").get()
+    if text.code == "E5204":  # the safety net, until ingestion refuses a NUL in a text value itself
+        assert bytes(text.raw_bytes) == text_segment and "CharacterNotInRepertoire" in text.message_en
+        assert text.source_ref == "TP01-WW-0212"
+    else:
+        assert text.code.startswith("E2") and "\\u0000" in text.raw

@@ -224,8 +224,8 @@ def test_key_rotation_switches_only_after_the_device_acknowledges(broker, consum
 
 
 def test_two_consumers_split_a_shared_subscription(broker, meter):
-    a = RunningConsumer(broker.url, client_id="share-a")
-    b = RunningConsumer(broker.url, client_id="share-b")
+    a = RunningConsumer(broker.url, client_id="share-a", shared=True)
+    b = RunningConsumer(broker.url, client_id="share-b", shared=True)
     try:
         with device(broker, "dev-share") as dev:
             for i in range(60):

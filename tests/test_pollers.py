@@ -96,3 +96,83 @@ def test_platform_polls_modbus_and_dlt645_sources_into_the_store(park):
     r1, r2 = run(main())
     assert (r1.accepted, r2.accepted) == (1, 1)
     assert set(Reading.objects.values_list("channel", flat=True)) == {"poller"}
+
+
+class ShortAnswerGateway:
+    """A Modbus TCP gateway whose unit 2 answers every read with one register, whatever was asked
+    (a device with a broken firmware); the other units answer zeros of the right length."""
+
+    async def start(self):
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _client(self, reader, writer):
+        import contextlib
+        import struct
+
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            while True:
+                tid, _pid, length, unit = struct.unpack(">HHHB", await reader.readexactly(7))
+                fc, _addr, count = struct.unpack(">BHH", (await reader.readexactly(length - 1))[:5])
+                n = 1 if unit == 2 else count
+                body = struct.pack(">BB", fc, 2 * n) + b"\x00\x00" * n
+                writer.write(struct.pack(">HHHB", tid, 0, len(body) + 1, unit) + body)
+                await writer.drain()
+        writer.close()
+
+    async def stop(self):
+        self.server.close()
+        await self.server.wait_closed()
+
+
+def test_one_modbus_device_answering_garbage_does_not_end_the_cycle():
+    """A short register block made decoding raise out of poll(): the devices after it went unread."""
+    async def main():
+        gw = await ShortAnswerGateway().start()
+        devices = [ModbusDevice(u, f"TP01-MB-{u}", sdm630()) for u in (1, 2, 3)]
+        poller = ModbusPoller(devices, host="127.0.0.1", port=gw.port, timeout=0.5)
+        try:
+            return await poller.poll(), await poller.poll(), devices
+        finally:
+            await poller.close()
+            await gw.stop()
+
+    first, second, devices = run(main())
+    assert {r["sourceId"] for r in first.records} == {"TP01-MB-1", "TP01-MB-3"}
+    (error,) = first.errors
+    assert error[:2] == ("TP01-MB-2", "E7202") and "ValueError" in error[2]
+    assert second.skipped == ["TP01-MB-2"] and devices[1].backoff.failures == 1
+
+
+def test_one_misconfigured_dlt645_meter_does_not_end_the_cycle():
+    """A meter whose data identifier is not hex made the request builder raise out of poll()."""
+    async def main():
+        sim = await dlt645_meter.start(addresses=["000102030425", "000102030426"])
+        meters = [Dlt645Meter("000102030425", "TP01-DL-25", [MeterPoint("00010000", "CS010201", "kWh")]),
+                  Dlt645Meter("000102030426", "TP01-DL-BAD", [MeterPoint("zz01", "CS010201", "kWh")]),
+                  Dlt645Meter("000102030426", "TP01-DL-26", [MeterPoint("00010000", "CS010201", "kWh")])]
+        poller = Dlt645Poller(meters, host="127.0.0.1", port=sim.port, timeout=0.5)
+        try:
+            return await poller.poll()
+        finally:
+            await poller.close()
+            await sim.stop()
+
+    result = run(main())
+    assert sorted(r["sourceId"] for r in result.records) == ["TP01-DL-25", "TP01-DL-26"]
+    assert [e[:2] for e in result.errors] == [("TP01-DL-BAD", "E7202")]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_platform_poll_that_fails_unexpectedly_ends_the_task_cleanly(park, caplog):
+    """A register map that does not exist (a settings error) used to raise out of the Celery task."""
+    from apps.ingestion.models import Reading
+    from apps.ingestion.polling import poll_source
+    from tests.conftest import add_source
+
+    source = add_source(park, "TP01-MB-0009", ["CS010201"], protocol="modbus_tcp",
+                        settings={"modbus": {"host": "127.0.0.1", "port": 1, "map": "no-such-meter"}})
+    result = poll_source(source.pk)
+    assert result.accepted == 0 and not result.rejected and not Reading.objects.exists()
+    assert any("E7202" in r.getMessage() and "TP01-MB-0009" in r.getMessage() for r in caplog.records)

@@ -129,6 +129,14 @@ E5203 = define("E5203", 400, "无法识别的主题 {topic}。"
                "应为 carbonpark/<园区编码>/<sourceId>/data、/tlv、/status 或 /cmd/ack。",
                "Topic {topic} is not understood. Use carbonpark/<parkCode>/<sourceId>/data, /tlv, /status or "
                "/cmd/ack.", "interfaces.md §2")
+E5204 = define("E5204", 400, "消息无法处理（{detail}），已作为拒收记录原样保存（含原始字节）并确认，后续消息照常处理。"
+               "请按接口规范检查该消息；如确认消息无误，请将此编码与时间告知平台运维人员。",
+               "The message could not be processed ({detail}); it was kept as a rejection with its exact bytes and "
+               "acknowledged, and the messages after it were processed. Check it against the interface contract; "
+               "if it is valid, report this code and its time to the platform's operators.", "R-9.3.1")
+E5205 = define("E5205", 400, "JSON 嵌套过深（超过 {limit} 层），未接收。记录应为扁平的 JSON 对象（或对象数组）。",
+               "The JSON is nested too deeply (more than {limit} levels) and was not accepted. A record is a flat "
+               "JSON object, or an array of them.", "interfaces.md §1")
 
 # HJ 212 listener (HJ 212-2017). {detail}: what was found.
 E7001 = define("E7001", 400, "HJ 212 通讯包的帧格式或长度错误：{detail}。"
@@ -178,3 +186,7 @@ E7104 = define("E7104", 400, "DL/T 645 数据标识 {detail} 未知，平台无�
 E7201 = define("E7201", 400, "Modbus 设备 {unit} 无应答或应答异常（{detail}），已按退避策略暂停轮询。",
                "Modbus device {unit} did not answer or answered with an exception ({detail}); it is backed off.",
                "R-5.2.1.3")
+E7202 = define("E7202", 400, "轮询设备 {source} 时发生意外错误（{detail}），本设备已按退避策略暂停，同一轮询周期的"
+               "其他设备照常读取。请检查该设备的设置与应答。",
+               "Polling device {source} failed unexpectedly ({detail}); it is backed off and the other devices of "
+               "the cycle were read. Check the device's settings and answers.", "R-5.2.1.3")

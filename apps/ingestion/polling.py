@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from apps.core.db import database_unavailable
 from apps.ingestion.services import IngestResult, ingest_readings
 
 log = logging.getLogger("carbonpark.poller")
@@ -99,5 +100,12 @@ def poll_source(source_pk: int, mode: str = "incremental") -> IngestResult:
     if driver is None:
         raise ValueError(f"no platform-side poller for protocol {source.protocol}")
     since = Reading.objects.filter(source=source).aggregate(last=Max("ts"))["last"] if mode == "incremental" else None
-    records = asyncio.run(driver(source, source.settings or {}, mode, since))
+    try:
+        records = asyncio.run(driver(source, source.settings or {}, mode, since))
+    except Exception as exc:  # noqa: BLE001 - a device or its settings; the next poll tries again
+        if database_unavailable(exc):
+            raise
+        log.error("E7202 %s poll of %s failed: %s: %s", source.protocol, source.source_id, type(exc).__name__, exc,
+                  exc_info=exc)
+        return IngestResult()
     return ingest_readings(records, channel="poller", actor=f"poller:{source.source_id}")

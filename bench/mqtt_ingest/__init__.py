@@ -15,7 +15,7 @@ What it does:
    This process raises its soft open-file limit to the hard one first: the broker and the connection
    holder inherit it.
 3. Consumers: ``--consumers`` processes ``manage.py run_mqtt_ingest --url <broker> --client-id
-   bench-cN`` (MQTT 5, persistent sessions, the shared subscription, PUBACK after commit).
+   bench-cN --shared`` (MQTT 5, persistent sessions, the shared subscription, PUBACK after commit).
 4. Devices: ``--publishers`` spawned processes, each with ``--connections`` paho-mqtt connections
    (gateways), publish QoS 1 JSON arrays of one source's next 10-50 readings to
    ``carbonpark/{park}/{sourceId}/data``; timestamps are unique per source, so nothing is a duplicate.
@@ -23,6 +23,10 @@ What it does:
 5. Saturation: ``--readings`` as fast as the devices can publish (the broker queues what the consumers
    have not taken). Sustained rate = readings stored / (first publish -> last commit). Lost = published
    - stored, after the consumers drained (gives up after ``--drain-idle`` s without a commit).
+   Poisoned (``--poison-every``, default 1 000; 0 skips it): the same run again with one poison message
+   every that many messages besides (a NUL byte and 5 000 levels of JSON nesting, alternately, issue #7):
+   no good reading may be lost, every poison message must end as one rejection, and the throughput is
+   printed beside the clean run's with their ratio (target ≥ 0.90).
 6. Connections: one spawned asyncio process opens ``--hold`` raw TCP connections with a hand-built MQTT
    3.1.1 CONNECT (clean session, keep-alive 120 s), checks every CONNACK, PINGs every 60 s; after the
    latency phase every connection must answer a PINGREQ. The broker's own $SYS count is printed too.

@@ -40,6 +40,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-saturation", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--poison-every", type=int, default=1000,
+                    help="after the clean saturation run, the same again with one poison message (a NUL byte, "
+                         "5 000 levels of JSON nesting, alternately) every this many messages (0: no poisoned run)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (broker, consumer logs)")
     ap.add_argument("--truncate-ok", action="store_true",
                     help="with DATABASE_URL: allow truncating its ingestion tables when not empty")
@@ -97,7 +100,7 @@ def main() -> int:
     say(f"machine: {mp.cpu_count()} cores, {load:.0%} busy before the run"
         + ("  (WARNING: something else is running; figures will be low and noisy)" if load > 0.1 else ""))
     tmp = Path(tempfile.mkdtemp(prefix="bench-mqtt-"))
-    sat = lat = held = None
+    sat = poisoned = lat = held = None
     with contextlib.ExitStack() as stack:
         stack.callback(lambda: None if args.keep else shutil.rmtree(tmp, ignore_errors=True))
         broker = start_broker(tmp / "broker")
@@ -125,6 +128,13 @@ def main() -> int:
             sat = run_phase("saturation", **phase, readings=args.readings, rate=None,
                             minute0=PHASE_MINUTES["saturation"], publishers=args.publishers)
             report_phase(sat)
+            if args.poison_every:
+                say(f"\nsaturation, poisoned: the same {args.readings:,} readings plus one poison message every "
+                    f"{args.poison_every:,} messages (a NUL byte / 5 000 levels of nesting, alternately) ...")
+                poisoned = run_phase("poisoned", **phase, readings=args.readings, rate=None,
+                                     minute0=PHASE_MINUTES["poisoned"], publishers=args.publishers,
+                                     poison=args.poison_every)
+                report_phase(poisoned)
 
         groups = {}
         if args.hold:
@@ -155,7 +165,7 @@ def main() -> int:
             say(f"\nconnections after the latency phase: {checked['alive']:,} answered a PINGREQ, "
                 f"{checked['dropped']:,} dropped by the broker")
         warnings = [line for c in consumers for line in c.warnings()]
-        ok = report_summary(args, sat, lat, held, warnings)
+        ok = report_summary(args, sat, lat, held, warnings, poisoned)
         if args.keep:
             say(f"kept: {tmp}")
     return 0 if ok else 1

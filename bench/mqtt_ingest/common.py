@@ -17,7 +17,12 @@ CONNECTIONS_TARGET = 10_000     # concurrent device connections held by the brok
 
 # Each phase's readings start this many minutes per source after the previous phase's, so that no
 # reading of one phase can be a duplicate of another's (the tables are truncated between phases too).
-PHASE_MINUTES = {"warmup": 0, "saturation": 100_000, "latency": 1_000_000}
+PHASE_MINUTES = {"warmup": 0, "saturation": 100_000, "poisoned": 500_000, "latency": 1_000_000}
+
+# The poisoned saturation run (issue #7): these, alternately, among the good messages. Each must become one
+# rejection (E1001, E5205) and cost the stream nothing else.
+POISON_PAYLOADS = (b"x\x00y", b"[" * 5000 + b"]" * 5000)
+POISON_TARGET = 0.10            # the poisoned run's throughput within 10 % of the clean run's
 
 
 def topic_of(source_id: str) -> str:

@@ -19,7 +19,8 @@ class Consumer:
         self.log_path = log_path
         env = dict(os.environ, DATABASE_URL=db_url, PYTHONUNBUFFERED="1")
         env.setdefault("REDIS_URL", REDIS_URL)
-        cmd = [sys.executable, "manage.py", "run_mqtt_ingest", "--url", broker_url, "--client-id", client_id]
+        cmd = [sys.executable, "manage.py", "run_mqtt_ingest", "--url", broker_url, "--client-id", client_id,
+               "--shared"]
         if batch_wait is not None:
             cmd += ["--batch-wait", str(batch_wait)]
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed by stop()

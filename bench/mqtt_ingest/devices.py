@@ -35,10 +35,28 @@ def plan_messages(conn: int, n_conns: int, n_sources: int, readings: int, minute
     return out
 
 
+def add_poison(plan, conn: int, n_conns: int, every: int) -> list[tuple[int, int, int]]:
+    """``plan`` with a poison message (readings 0; first minute -1: the NUL byte, -2: the deep nesting,
+    alternately, starting with the connection's parity) inserted so that the connections together send
+    one every ``every`` messages, the connections offset from each other."""
+    if not every:
+        return plan
+    offset = conn * every // n_conns  # each connection 1 in ``every`` of its own: 1 in ``every`` in all
+    out, kind = [], conn % 2
+    for i, msg in enumerate(plan):
+        out.append(msg)
+        if (i + 1 + offset) % every == 0:
+            out.append((msg[0], -1 - kind, 0))
+            kind ^= 1
+    return out
+
+
 def build_payloads(plan, source_ids: list[str]) -> list[tuple[str, bytes, int]]:
     import zoneinfo
 
     import orjson
+
+    from .common import POISON_PAYLOADS
 
     tz = zoneinfo.ZoneInfo(PARK_TZ)
     local: dict[int, str] = {}
@@ -52,6 +70,9 @@ def build_payloads(plan, source_ids: list[str]) -> list[tuple[str, bytes, int]]:
     out = []
     for s, m0, n in plan:
         sid = source_ids[s]
+        if n == 0:  # a poison message (add_poison)
+            out.append((topic_of(sid), POISON_PAYLOADS[-1 - m0], 0))
+            continue
         records = [{"sourceId": sid, "dataCode": ITEM_CODE, "timestamp": stamp(m), "value": m * 0.5 + s,
                     "unit": "kWh", "status": "N"} for m in range(m0, m0 + n)]
         out.append((topic_of(sid), orjson.dumps(records), n))
@@ -137,8 +158,8 @@ def publisher_main(spec: dict, results, start_evt, abort_evt) -> None:
     plans, payloads, gateways = {}, {}, {}
     for c in conns:
         share = spec["readings"] // n_conns + (1 if c < spec["readings"] % n_conns else 0)
-        plans[c] = plan_messages(c, n_conns, len(spec["source_ids"]), share, spec["minute0"], spec["seed"],
-                                 *spec["per_message"])
+        plans[c] = add_poison(plan_messages(c, n_conns, len(spec["source_ids"]), share, spec["minute0"],
+                                            spec["seed"], *spec["per_message"]), c, n_conns, spec.get("poison", 0))
         payloads[c] = build_payloads(plans[c], spec["source_ids"])
     try:
         for c in conns:

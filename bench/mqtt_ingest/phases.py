@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue
+import time
 
 from bench.http_ingest.cpu import CpuProbe, postgres_processes
 from bench.http_ingest.database import connect, reset_tables, stored_count
@@ -14,7 +15,7 @@ from .devices import publisher_main
 
 
 def start_publishers(name: str, args, fx: dict, broker, readings: int, rate: float | None, minute0: int,
-                     publishers: int):
+                     publishers: int, poison: int = 0):
     ctx = mp.get_context("spawn")
     results, start_evt, abort_evt = ctx.Queue(), ctx.Event(), ctx.Event()
     n_conns = publishers * args.connections
@@ -24,7 +25,7 @@ def start_publishers(name: str, args, fx: dict, broker, readings: int, rate: flo
         spec = {"index": p, "phase": name, "conns": list(range(p * args.connections, (p + 1) * args.connections)),
                 "n_conns": n_conns, "readings": readings, "rate": rate, "minute0": minute0, "seed": args.seed,
                 "per_message": args.per_message, "window": args.window, "host": broker.host,
-                "port": broker.port, "source_ids": source_ids}
+                "port": broker.port, "source_ids": source_ids, "poison": poison}
         proc = ctx.Process(target=publisher_main, args=(spec, results, start_evt, abort_evt), daemon=True)
         proc.start()
         procs.append(proc)
@@ -49,15 +50,17 @@ def stop_publishers(procs, abort_evt) -> None:
 
 
 def run_phase(name: str, args, fx: dict, url: str, broker, monitor, consumers, *, readings: int,
-              rate: float | None, minute0: int, publishers: int, cpu_groups: dict | None = None) -> dict:
+              rate: float | None, minute0: int, publishers: int, cpu_groups: dict | None = None,
+              poison: int = 0) -> dict:
     """Publish ``readings`` (at ``rate`` readings/s in all, or as fast as possible), wait until the
-    consumers have stored them (or stall), and measure."""
+    consumers have stored them (or stall), and measure. ``poison``: one poison message every that many
+    messages besides (devices.add_poison), each of which must end as one rejection."""
     import psutil
 
     reset_tables(url)
     monitor.reset()
     procs, results, start_evt, abort_evt = start_publishers(name, args, fx, broker, readings, rate, minute0,
-                                                            publishers)
+                                                            publishers, poison)
     groups = {"consumers": lambda: [p for c in consumers for p in c.psutil_processes()],
               "postgres": postgres_processes, "mosquitto": lambda: [psutil.Process(broker.proc.pid)],
               **(cpu_groups or {})}
@@ -92,9 +95,20 @@ def run_phase(name: str, args, fx: dict, url: str, broker, monitor, consumers, *
         "cpu": cpu, "accepted": monitor.accepted, "duplicates": monitor.duplicates,
         "rejected": monitor.rejected, "flagged": monitor.flagged, "batches": len(monitor.seen),
         "monitor_error": monitor.error, "publishers": publishers,
+        "poison_sent": sum(1 for m in messages if m[2] == 0 and m[4]),
     }
     out["stored"] = stored_count(url)
     out["lost"] = published - out["stored"]
+    if poison:
+        # A poison message after the last reading may commit just after the drain saw that reading.
+        deadline = time.monotonic() + 10
+        with connect(url) as conn:
+            while True:
+                out["poison_rejected"] = dict(conn.execute(
+                    "SELECT code, count(*) FROM ingestion_rejection GROUP BY code ORDER BY code").fetchall())
+                if sum(out["poison_rejected"].values()) >= out["poison_sent"] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
     span = max(t_end - t_first, 1e-9)
     out["sustained"] = out["stored"] / span
     out["offered"] = published / max(out["t_last_ack"] - t_first, 1e-9)  # what the broker took in
@@ -128,8 +142,8 @@ def latencies(url: str, fx: dict, messages, seen: dict[int, float]) -> dict:
     where = {(src, ts): (bid, rat) for src, ts, bid, rat in rows}
     pk = [pk for _sid, pk in fx["sources"]]
     total, to_batch, in_batch, unseen = [], [], [], 0
-    for s, m0, _n, t_pub, t_ack in messages:
-        if not t_ack:
+    for s, m0, n, t_pub, t_ack in messages:
+        if not t_ack or not n:  # unacknowledged, or a poison message (no reading to time)
             continue
         hit = where.get((pk[s], int(ts_of(m0).timestamp())))
         if hit is None or hit[0] not in seen:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.http_ingest.report import cpu_report
 
-from .common import CONNECTIONS_TARGET, LATENCY_P99_TARGET, SUSTAINED_TARGET, fmt, say
+from .common import CONNECTIONS_TARGET, LATENCY_P99_TARGET, POISON_TARGET, SUSTAINED_TARGET, fmt, say
 
 
 def ms(seconds: float) -> str:
@@ -46,8 +46,10 @@ def report_phase(r: dict) -> None:
         say(f"  ERROR {e}")
 
 
-def report_summary(args, sat: dict | None, lat: dict | None, held: dict | None, consumer_warnings) -> bool:
-    """The final block; True when nothing was lost and every held connection answered."""
+def report_summary(args, sat: dict | None, lat: dict | None, held: dict | None, consumer_warnings,
+                   poisoned: dict | None = None) -> bool:
+    """The final block; True when nothing was lost, every poison message became one rejection and every
+    held connection answered."""
     ok = True
     say("\n" + "=" * 100)
     say(f"MQTT ingestion: {args.consumers} consumer processes (manage.py run_mqtt_ingest, shared subscription), "
@@ -63,6 +65,8 @@ def report_summary(args, sat: dict | None, lat: dict | None, held: dict | None, 
             f"{verdict(lost_ok)}; stored twice: none possible (identity), redelivered duplicates "
             f"{sat['duplicates']:,}")
         ok = ok and lost_ok
+    if sat and poisoned:
+        ok = report_poison(sat, poisoned, args.poison_every) and ok
     if lat:
         p99_ok = lat["p99"] <= LATENCY_P99_TARGET and lat["lost"] == 0
         say(f"latency at {fmt(lat['rate'])} readings/s: p50 {ms(lat['p50'])}, p99 {ms(lat['p99'])} "
@@ -89,3 +93,27 @@ def report_summary(args, sat: dict | None, lat: dict | None, held: dict | None, 
         say(f"consumer log warnings:   {len(consumer_warnings)}, e.g. {consumer_warnings[0][:200]}")
     say(f"verified: {'nothing lost' if ok else 'LOSS OR DROPPED CONNECTIONS (see above)'}")
     return ok
+
+
+def report_poison(clean: dict, poisoned: dict, every: int) -> bool:
+    """The clean and the poisoned saturation runs side by side (issue #7): nothing good lost, every poison
+    message one rejection, throughput within POISON_TARGET of the clean run's."""
+    rejected = poisoned.get("poison_rejected", {})
+    kept = sum(rejected.values())
+    lost_ok = poisoned["lost"] == 0 and poisoned["drained"] and kept == poisoned["poison_sent"]
+    ratio = poisoned["sustained"] / clean["sustained"] if clean["sustained"] else 0.0
+    say(f"poison every {every:,} messages: good readings lost {poisoned['lost']:,} of {poisoned['published']:,} "
+        f"(target 0) {verdict(lost_ok)}; {poisoned['poison_sent']:,} poison messages sent, {kept:,} kept as "
+        f"rejections ({', '.join(f'{c} {n:,}' for c, n in rejected.items()) or 'none'})")
+    say(f"                         throughput clean {fmt(clean['sustained'])}/s, poisoned "
+        f"{fmt(poisoned['sustained'])}/s, ratio {ratio:.2f} (target ≥ {1 - POISON_TARGET:.2f}) "
+        f"{verdict(ratio >= 1 - POISON_TARGET)}  [10-90 %: {fmt(clean['steady'])}/s vs "
+        f"{fmt(poisoned['steady'])}/s]")
+
+    def cost(r):  # CPU of the consumers and PostgreSQL per 1 000 readings: what the other load cannot bend
+        return (r["cpu"]["consumers"] + r["cpu"]["postgres"]) / max(r["stored"], 1) * 1e6
+
+    say(f"                         consumers + PostgreSQL CPU per 1 000 readings: clean {cost(clean):.1f} ms, "
+        f"poisoned {cost(poisoned):.1f} ms (ratio {cost(poisoned) / max(cost(clean), 1e-9):.2f}; on a busy machine "
+        "this, not the throughput, is the poison's own cost)")
+    return lost_ok

@@ -7,9 +7,15 @@ notifications, 9011 for requests), joins split packets and hands valid uploads t
 peer)``. Malformed input is counted per error code (``error_counts``), logged, passed to ``on_error``
 when given, and never ends the server.
 
+An upload is answered (9014) only once ``on_packet`` has returned: when it raises ``StorageUnavailable``
+(the database is down) the listener keeps the packet, unanswered, and tries again every 2 s, so nothing
+answered is lost; the station's own resends meanwhile are repeats, stored once. One packet that breaks
+the listener's own code is reported as E5204 and the connection goes on with the next one.
+
 ``make_ingest_callback`` is the Django glue: MN → data source through ``DataSource.settings["hj212"]
 ["mn"]`` (cached, refreshed every 30 s), records through ``ingest_readings(channel="hj212")``; unknown
-MNs (E7005), unmapped pollutant codes (E7006) and bad packets (E7001–E7004) are logged as refusals.
+MNs (E7005), unmapped pollutant codes (E7006) and bad packets (E7001–E7004) are logged as refusals, and
+an upload that cannot be stored for any reason but a database that is down as E5204 with its bytes.
 """
 
 from __future__ import annotations
@@ -26,6 +32,13 @@ from apps.ingestion.codecs import hj212
 log = logging.getLogger("carbonpark.hj212")
 
 CHANNEL = "hj212"
+E_UNPROCESSABLE = "E5204"  # a packet the listener or the callback could not process (apps.ingestion.errors)
+RETRY_S = 2.0
+
+
+class StorageUnavailable(Exception):
+    """Raised by ``on_packet`` when the packet could not be stored because storage is down: the listener
+    keeps it unanswered and tries again."""
 
 
 async def _maybe_await(result):
@@ -37,11 +50,12 @@ class Hj212Listener:
     """An asyncio TCP server for HJ 212 stations. ``port=0`` picks a free port (``self.port`` after
     ``start``). ``on_packet(packet, peer)`` and ``on_error(error, raw, peer)`` may be sync or async;
     ``peer`` is ``"host:port"``. ``verify_crc=False`` accepts packets whose CRC fails (still counted
-    under E7002), for legacy devices (protocols.md §1.13)."""
+    under E7002), for legacy devices (protocols.md §1.13). ``retry_s``: the pause between attempts to store
+    an upload while ``on_packet`` raises StorageUnavailable."""
 
     def __init__(self, host: str, port: int, on_packet: Callable, *, on_error: Callable | None = None,
                  read_timeout: float = 120.0, max_segment: int = hj212.MAX_SEGMENT, verify_crc: bool = True,
-                 max_connections: int = 1000, max_pending_parts: int = 256):
+                 max_connections: int = 1000, max_pending_parts: int = 256, retry_s: float = RETRY_S):
         self.host = host
         self.port = port
         self.on_packet = on_packet
@@ -50,6 +64,7 @@ class Hj212Listener:
         self.max_segment = max_segment
         self.verify_crc = verify_crc
         self.max_connections = max_connections
+        self.retry_s = retry_s
         self.reassembler = hj212.Reassembler(max_pending_parts)
         self.error_counts: Counter[str] = Counter()  # E7001 … per code
         self.stats: Counter[str] = Counter()  # connections, packets, answers, callbacks, callback_errors …
@@ -130,35 +145,64 @@ class Hj212Listener:
                 if left is not None:
                     await self._error(left, b"", peer)
                 return
-            for item in splitter.feed(data):
+            try:
+                items = splitter.feed(data)
+            except Exception as exc:  # noqa: BLE001 - start afresh with the next bytes
+                splitter = hj212.FrameSplitter(self.max_segment)
+                await self._unprocessable(exc, data, peer)
+                continue
+            for item in items:
                 if isinstance(item, hj212.Hj212Error):
                     await self._error(item, b"", peer)
-                else:
+                    continue
+                try:
                     await self._frame(item, writer, peer)
+                except Exception as exc:  # noqa: BLE001 - one packet never ends the connection
+                    await self._unprocessable(exc, item, peer)
 
     async def _frame(self, frame: bytes, writer, peer: str) -> None:
         self.stats["frames"] += 1
         result = hj212.parse_packet(frame, verify_crc=self.verify_crc)
-        await self._answer(hj212.answers_for(result), writer, peer)
+        answers = hj212.answers_for(result)
         if isinstance(result, hj212.Hj212Error):
+            await self._answer(answers, writer, peer)
             await self._error(result, frame, peer)
             return
         if not result.crc_ok:
             self.error_counts[hj212.E_CRC] += 1  # accepted anyway (verify_crc=False), still counted
         self.stats["packets"] += 1
         if result.cn not in hj212.UPLOAD_CNS:
+            await self._answer(answers, writer, peer)
             return
         whole = self.reassembler.add(result)
         for dropped in self.reassembler.take_dropped():
             await self._error(dropped, hj212.build_packet(dropped.packet), peer)
-        if whole is None:
-            return
-        try:
-            self.stats["callbacks"] += 1
-            await _maybe_await(self.on_packet(whole, peer))
-        except Exception:  # noqa: BLE001
-            self.stats["callback_errors"] += 1
-            log.exception("HJ 212 on_packet failed for %s from %s", whole.mn, peer)
+        if whole is not None:
+            await self._deliver(whole, peer)
+        # 9014 only now: an upload the station sees answered has been stored (or kept as a rejection).
+        await self._answer(answers, writer, peer)
+
+    async def _deliver(self, whole: hj212.Packet, peer: str) -> None:
+        self.stats["callbacks"] += 1
+        while True:
+            try:
+                await _maybe_await(self.on_packet(whole, peer))
+                return
+            except StorageUnavailable as exc:
+                self.stats["storage_retries"] += 1
+                log.warning("HJ 212 upload %s from %s not stored, storage unavailable (%s); kept unanswered, "
+                            "retrying in %.0f s", whole.qn, peer, exc, self.retry_s)
+                await asyncio.sleep(self.retry_s)
+            except Exception:  # noqa: BLE001
+                self.stats["callback_errors"] += 1
+                log.exception("HJ 212 on_packet failed for %s from %s", whole.mn, peer)
+                return
+
+    async def _unprocessable(self, exc: Exception, raw: bytes, peer: str) -> None:
+        self.stats["frame_errors"] += 1
+        log.error("HJ 212 input from %s could not be processed; reported as %s", peer, E_UNPROCESSABLE,
+                  exc_info=exc)
+        await self._error(hj212.Hj212Error(E_UNPROCESSABLE, type(exc).__name__), raw, peer)
 
     async def _answer(self, answers, writer, peer: str) -> None:
         for answer in answers:
@@ -230,27 +274,57 @@ class IngestCallback:
         return self._by_mn.get(mn)
 
     def ingest(self, packet: hj212.Packet, peer: str):
-        """Sync: records of one (reassembled) upload, with refusals for what cannot become records."""
+        """Sync: records of one (reassembled) upload, with refusals for what cannot become records.
+        Raises StorageUnavailable when the database is down (the listener keeps the packet and retries);
+        any other failure keeps the upload as an E5204 rejection with its bytes (R-9.3.1)."""
         from django.db import close_old_connections
 
+        from apps.core.db import database_unavailable
+
+        try:
+            close_old_connections()
+            return self._ingest(packet, peer)
+        except Exception as exc:  # noqa: BLE001 - sorted below
+            if database_unavailable(exc):
+                raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            log.error("HJ 212 upload %s from %s could not be stored; kept as rejection E5204", packet.qn, peer,
+                      exc_info=exc)
+            return self._keep_unprocessable(packet, exc, peer)
+
+    def _ingest(self, packet: hj212.Packet, peer: str):
         from apps.ingestion import errors
-        from apps.ingestion.channels.payloads import Refusal
+        from apps.ingestion.channels.payloads import Refusal, raw_of
         from apps.ingestion.services import ingest_readings
 
-        close_old_connections()
-        raw = hj212.encode_segment(packet)[:4000]
+        raw, raw_bytes = raw_of(hj212.encode_segment(packet).encode("utf-8", "surrogatepass"))
         found = self.source_for(packet.mn)
         refused = []
         records: list[dict] = []
         if found is None:
-            refused.append(Refusal(raw, errors.E7005, {"mn": packet.mn[:64]}))
+            refused.append(Refusal(raw, errors.E7005, {"mn": packet.mn[:64]}, raw_bytes=raw_bytes))
         else:
             source_id, pmap = found
             records, unmapped = hj212.to_readings(packet, source_id, pmap)
-            refused += [Refusal(raw, errors.E7006, {"code": code}, source_id, code[:40]) for code in unmapped]
+            refused += [Refusal(raw, errors.E7006, {"code": code}, source_id, code[:40],
+                                raw_bytes=None if i else raw_bytes) for i, code in enumerate(unmapped)]
         if not records and not refused:
             return None
         return ingest_readings(records, channel=CHANNEL, actor=f"hj212:{peer}", refused=refused)
+
+    def _keep_unprocessable(self, packet: hj212.Packet, exc: Exception, peer: str):
+        from apps.core.db import database_unavailable
+        from apps.ingestion.channels.payloads import unprocessable
+        from apps.ingestion.services import ingest_readings
+
+        found = self._by_mn.get(packet.mn)
+        refusal = unprocessable(hj212.encode_segment(packet).encode("utf-8", "surrogatepass"), exc,
+                                found[0] if found else "")
+        try:
+            return ingest_readings([], channel=CHANNEL, actor=f"hj212:{peer}", refused=[refusal])
+        except Exception as again:
+            if database_unavailable(again):
+                raise StorageUnavailable(f"{type(again).__name__}: {again}") from again
+            raise
 
     def refuse(self, err: hj212.Hj212Error, raw: bytes, peer: str):
         """Sync: log a bad packet as a refusal with its E70xx code (at most ``max_refusals_per_minute``;
@@ -258,7 +332,7 @@ class IngestCallback:
         from django.db import close_old_connections
 
         from apps.ingestion import errors
-        from apps.ingestion.channels.payloads import Refusal, raw_repr
+        from apps.ingestion.channels.payloads import Refusal, raw_of
         from apps.ingestion.services import ingest_readings
 
         start, count = self._window
@@ -276,9 +350,9 @@ class IngestCallback:
             found = self.source_for(err.packet.mn)
             source_ref = found[0] if found else ""
         params = {"detail": err.detail, "cn": err.packet.cn if err.packet else ""}
-        text = raw_repr(raw) if raw else err.detail
+        text, raw_bytes = raw_of(raw) if raw else (err.detail, None)
         return ingest_readings([], channel=CHANNEL, actor=f"hj212:{peer}",
-                               refused=[Refusal(text, code, params, source_ref)])
+                               refused=[Refusal(text, code, params, source_ref, raw_bytes=raw_bytes)])
 
     async def on_packet(self, packet: hj212.Packet, peer: str):
         from asgiref.sync import sync_to_async

@@ -1,15 +1,25 @@
 """The MQTT channel (R-5.2.2.4, R-8.1.2.1, interfaces.md §2): a long-running consumer.
 
-paho-mqtt 2.x, MQTT v5 (or v3.1.1), a persistent session, QoS 1, keep-alive 60 s and, where the
-broker offers it, the shared subscription ``$share/carbonpark/…`` so that several consumers split the
-stream. Messages are batched into one ingest_readings call and acknowledged (manual PUBACK, in
-arrival order) only after that batch has committed: a crash or a kill loses nothing, and what the
-broker redelivers is de-duplicated by the readings' identity. The same process publishes pending
+paho-mqtt 2.x, MQTT v5 (or v3.1.1), a persistent session, QoS 1, keep-alive 60 s. One consumer holds plain
+subscriptions, which Mosquitto 2.0 restores after a restart, so that what devices publish before the
+consumer is back is queued, not dropped. ``shared=True`` (``MQTT_SHARED_SUBSCRIPTION=1``) joins the
+shared subscription ``$share/carbonpark/…`` instead, so that several consumers split the stream; Mosquitto
+2.0 does not restore those after its own restart (deploy/mosquitto/README.md).
+
+Messages are batched into one ingest_readings call and acknowledged (manual PUBACK, in arrival order)
+only after that batch has committed: a crash or a kill loses nothing, and what the broker redelivers
+is de-duplicated by the readings' identity. The same process publishes pending
 downlink commands and applies status reports, Last Wills and command acks.
+
+One bad message never stops the stream (house rule 8): what cannot be decoded is refused with its code;
+a message that makes its batch fail for any reason but a database that is down is found by splitting
+the batch, kept as a rejection (E5204, its exact bytes) and acknowledged with the rest. Only a
+database that is down keeps the batch unacknowledged and retries it.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import queue
 import socket
@@ -25,9 +35,10 @@ from django.utils import timezone
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from apps.core.db import database_unavailable
 from apps.core.heartbeat import Heartbeat
 from apps.ingestion import errors
-from apps.ingestion.channels.payloads import MAX_PAYLOAD, Decoded, Refusal, decode, raw_repr
+from apps.ingestion.channels.payloads import MAX_PAYLOAD, Decoded, Refusal, decode, raw_of, unprocessable
 from apps.ingestion.config import current_config
 from apps.ingestion.services import ingest_readings
 
@@ -72,7 +83,7 @@ class MqttIngest:
 
     def __init__(self, url: str, *, client_id: str | None = None, protocol: int = 5, batch_messages: int = 2000,
                  batch_bytes: int = 2 * 1024 * 1024, batch_wait: float = 0.05, keepalive: int = 60,
-                 ca_file: str | None = None, max_payload: int = MAX_PAYLOAD, shared: bool = True):
+                 ca_file: str | None = None, max_payload: int = MAX_PAYLOAD, shared: bool = False):
         self.address = BrokerAddress.parse(url)
         self.client_id = client_id or f"carbonpark-ingest-{socket.gethostname()}"
         self.protocol = mqtt.MQTTv5 if protocol == 5 else mqtt.MQTTv311
@@ -88,6 +99,7 @@ class MqttIngest:
         # For the heartbeat (docs/operations-health.md): the batch in flight, the last commit, since when
         # the broker connection is down.
         self.in_flight, self.last_commit_at, self.down_since = None, None, time.time()
+        self.unprocessable = 0  # messages kept as E5204 rejections since start
         self.connected = threading.Event()
         self._stop = threading.Event()
         kwargs = {"callback_api_version": mqtt.CallbackAPIVersion.VERSION2, "client_id": self.client_id,
@@ -99,7 +111,8 @@ class MqttIngest:
             self.client.username_pw_set(self.address.username, self.address.password)
         if self.address.tls:
             self.client.tls_set(ca_certs=ca_file)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=60)
+        # Back soon after a broker restart: with shared subscriptions that window is lost (see above).
+        self.client.reconnect_delay_set(min_delay=1, max_delay=5)
         self.client.max_inflight_messages_set(1000)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -115,6 +128,10 @@ class MqttIngest:
             shared = False
         prefix = f"$share/{SHARE_GROUP}/" if shared else ""
         client.subscribe([(prefix + t, 1) for t in TOPICS])
+        if self.protocol == mqtt.MQTTv5:
+            # A session that switched mode keeps its other subscriptions: drop them, or messages come twice.
+            other = "" if shared else f"$share/{SHARE_GROUP}/"
+            client.unsubscribe([other + t for t in TOPICS])
         log.info("MQTT connected to %s:%s as %s (session present: %s, shared subscription: %s)",
                  self.address.host, self.address.port, self.client_id, flags.session_present, shared)
         self.connected.set()
@@ -209,76 +226,115 @@ class MqttIngest:
         return batch
 
     def _process(self, batch):
-        """Decode, ingest in one transaction, apply states and acks, then PUBACK in arrival order."""
+        """Ingest a batch, then PUBACK its messages in arrival order. A database that is down keeps every
+        message unacknowledged and the batch is tried again every 2 s; nothing else stops it (R-5.2.2.4)."""
         generation = batch[0][0]
         batch = [b for b in batch if b[0] == generation]
-        while not self._stop.is_set():
+        while True:
             try:
                 close_old_connections()
-                self._ingest(batch)
+                self._ingest_isolating(batch)
                 break
-            except Exception:  # noqa: BLE001 - the database may be restarting: keep the messages, retry
-                log.exception("MQTT batch of %d messages failed; retrying in 2 s (nothing acknowledged)",
-                              len(batch))
-                time.sleep(2)
-                if generation != self.generation:
-                    return  # the connection dropped meanwhile: the broker will redeliver
+            except Exception as exc:  # noqa: BLE001 - only a database that is down comes up to here
+                log.warning("MQTT batch of %d messages not stored, the database is unavailable (%s: %s); "
+                            "retrying in 2 s, nothing acknowledged", len(batch), type(exc).__name__, exc)
+                if self._stop.wait(2) or generation != self.generation:
+                    return  # stopping, or the connection dropped meanwhile: the broker will redeliver
         if generation == self.generation:
             for _gen, msg, _t in batch:
                 if msg.qos > 0:
                     self.client.ack(msg.mid, msg.qos)
 
+    def _ingest_isolating(self, batch):
+        """``_ingest(batch)``; on a failure that is not the database's, the halves on their own, down to the
+        message at fault, which is kept as an E5204 rejection. A database that is down raises."""
+        try:
+            self._ingest(batch)
+        except Exception as exc:  # noqa: BLE001 - sorted below
+            if database_unavailable(exc):
+                raise
+            if len(batch) == 1:
+                self._keep_unprocessable(batch[0][1], exc)
+                return
+            log.warning("MQTT batch of %d messages failed (%s); storing its halves apart to find the message "
+                        "at fault", len(batch), type(exc).__name__)
+            half = len(batch) // 2
+            self._ingest_isolating(batch[:half])
+            self._ingest_isolating(batch[half:])
+
+    def _keep_unprocessable(self, msg, exc: BaseException) -> None:
+        parsed = parse_topic(msg.topic)
+        source_id = parsed[1] if parsed else ""
+        self.unprocessable += 1
+        log.error("MQTT message on %s could not be processed; kept as rejection E5204 and acknowledged",
+                  msg.topic[:200], exc_info=exc)
+        refusal = unprocessable(msg.payload, exc, source_id)
+        refusal.params["topic"] = msg.topic[:200]
+        try:
+            ingest_readings([], channel="mqtt", actor=self.label, refused=[refusal])
+        except Exception as again:  # noqa: BLE001 - the last resort: the log keeps the message
+            if database_unavailable(again):
+                raise
+            log.critical("MQTT message on %s could not even be kept as a rejection (%s); acknowledged, its "
+                         "payload (base64) is: %s", msg.topic[:200], type(again).__name__,
+                         base64.b64encode(msg.payload).decode())
+
     def _ingest(self, batch):
+        """One transaction of readings and refusals for the batch's data messages; status reports and
+        command acks applied one by one before it (each idempotent, so a retry may apply them again)."""
         cfg = current_config()
         now = timezone.now()
         records, refused, sealed = [], [], set()
-        statuses, acks = [], []
         for _gen, msg, _t in batch:
             parsed = parse_topic(msg.topic)
             if parsed is None:
-                refused.append(Refusal(raw_repr(msg.payload)[:500], errors.E5203, {"topic": msg.topic[:200]}))
+                text, raw_bytes = raw_of(msg.payload)
+                refused.append(Refusal(text, errors.E5203, {"topic": msg.topic[:200]}, raw_bytes=raw_bytes))
                 continue
             park_code, source_id, kind = parsed
             src = cfg.sources.get(source_id)
             if src is not None and cfg.parks[src.park_id].code != park_code:
-                from apps.ingestion.errors import E2003
-
-                refused.append(Refusal(raw_repr(msg.payload)[:500], E2003, {"source": source_id}, source_id))
+                text, raw_bytes = raw_of(msg.payload)
+                refused.append(Refusal(text, errors.E2003, {"source": source_id}, source_id, raw_bytes=raw_bytes))
                 continue
-            if kind in ("data", "tlv"):
-                got: Decoded = decode(msg.payload, kind="tlv" if kind == "tlv" else "json", cfg=cfg, now=now,
-                                      source_id=source_id, max_size=self.max_payload)
-                if got.sealed:
-                    sealed.update(range(len(records), len(records) + len(got.records)))
-                records.extend(got.records)
-                refused.extend(got.refusals)
-            elif kind == "status":
-                statuses.append((source_id, msg.payload))
-            else:
-                acks.append((source_id, msg.payload))
+            try:
+                if kind in ("data", "tlv"):
+                    got: Decoded = decode(msg.payload, kind="tlv" if kind == "tlv" else "json", cfg=cfg, now=now,
+                                          source_id=source_id, max_size=self.max_payload)
+                    if got.sealed:
+                        sealed.update(range(len(records), len(records) + len(got.records)))
+                    records.extend(got.records)
+                    refused.extend(got.refusals)
+                else:
+                    self._apply_control(source_id, kind, msg.payload)
+            except Exception as exc:  # noqa: BLE001 - one message's failure is that message's rejection
+                if database_unavailable(exc):
+                    raise
+                self.unprocessable += 1
+                log.error("MQTT message on %s could not be processed; kept as rejection E5204",
+                          msg.topic[:200], exc_info=exc)
+                refused.append(unprocessable(msg.payload, exc, source_id))
         if records or refused:
             ingest_readings(records, channel="mqtt", actor=self.label, refused=refused, sealed=frozenset(sealed),
                             now=now)
-        if statuses or acks:
-            self._apply_control(statuses, acks)
 
-    def _apply_control(self, statuses, acks):
+    def _apply_control(self, source_id: str, kind: str, payload: bytes) -> None:
         from apps.sources.models import DataSource
         from apps.sources.services.commands import record_ack
         from apps.sources.services.health import apply_status_report
 
-        for source_id, payload in statuses:
+        if kind == "status":
             apply_status_report(source_id=source_id, payload=payload)  # online/offline, a gateway's device health
-        for source_id, payload in acks:
-            source = DataSource.objects.filter(source_id=source_id).select_related("park").first()
-            try:
-                body = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                body = None
-            if source is None or not isinstance(body, dict):
-                log.warning("command ack from %s ignored: %r", source_id, payload[:100])
-                continue
-            record_ack(source=source, payload=body)
+            return
+        source = DataSource.objects.filter(source_id=source_id).select_related("park").first()
+        try:
+            body = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            body = None
+        if source is None or not isinstance(body, dict):
+            log.warning("command ack from %s ignored: %r", source_id, payload[:100])
+            return
+        record_ack(source=source, payload=body)
 
     def _dispatch_commands(self):
         from apps.sources.services.commands import dispatch_pending

@@ -122,5 +122,11 @@ class Dlt645Poller:
                         await self.close()  # a stale reply must not be read as the next answer
                     elif not isinstance(exc, TimeoutError):
                         await self.line.close()  # reopened on the next transaction (unplugged adapter …)
+                except Exception as exc:  # noqa: BLE001 - one meter's surprise never ends the cycle
+                    meter.backoff.failed()
+                    result.errors.append((meter.source_id, "E7202",
+                                          f"meter {meter.address}: {type(exc).__name__}: {exc}"[:500]))
+                    if self.line is None:
+                        await self.close()
         result.seconds = time.perf_counter() - t0
         return result

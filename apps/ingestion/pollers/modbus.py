@@ -70,6 +70,11 @@ class ModbusPoller:
                     device.backoff.failed()
                     result.errors.append((device.source_id, "E7201", f"unit {device.unit}: {exc}"))
                     continue
+                except Exception as exc:  # noqa: BLE001 - one device's surprise never ends the cycle
+                    device.backoff.failed()
+                    result.errors.append((device.source_id, "E7202",
+                                          f"unit {device.unit}: {type(exc).__name__}: {exc}"[:500]))
+                    continue
                 device.backoff.ok()
                 for point, value in values.items():
                     if point.data_code:
