@@ -1,5 +1,13 @@
-"""Production serving: gunicorn (WSGI), sync workers; about 3x Django-under-ASGI on two cores."""
+"""Production serving: gunicorn (WSGI), gevent workers.
 
+Slow clients (issue #7): a sync worker reads a request's headers and body itself, so five clients trickling
+headers held all five workers and /healthz stopped answering. A gevent worker reads every connection in a
+greenlet of its own: a trickling client holds one greenlet and one file descriptor, never a worker, and
+the others keep being served (tests/test_slow_clients.py; figures in bench/README.md). Production puts
+the buffering TLS front of deploy/nginx/ before it as well.
+"""
+
+import io
 import multiprocessing
 import os
 
@@ -8,10 +16,46 @@ HOST = os.environ.get("CARBONPARK_HOST", "127.0.0.1")
 PORT = os.environ.get("CARBONPARK_PORT") or os.environ.get("PORT", "8000")
 bind = f"{HOST}:{PORT}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-worker_class = "sync"
-timeout = 120
+worker_class = "gevent"
+worker_connections = 1000  # per worker: open client connections, slow ones included
+# One greenlet per request: the worker's requests share a bounded database pool (carbonpark/settings.py), so that
+# a thousand concurrent clients never ask PostgreSQL for a thousand connections.
+os.environ.setdefault("CARBONPARK_DB_POOL", "8")
+# Below deploy/nginx's proxy_read_timeout (60 s, R-8.1.2.2): a stuck worker is replaced before the front gives up.
+timeout = 50
 graceful_timeout = 20
 keepalive = 5
 max_requests = 20000
 max_requests_jitter = 2000
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+
+# Request buffering, as the production front does it (nginx's proxy_request_buffering): a body up to the API's
+# limit is read in full, in the connection's own greenlet, before Django sees the request. A client trickling
+# its body then holds no database connection (Django takes one from the pool for authentication before the
+# view reads the body). Larger bodies and chunked ones stream as before; the application refuses them.
+BUFFER_LIMIT = 16 * 1024 * 1024  # carbonpark/settings.py DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+def pre_request(worker, req):
+    from gunicorn.http.body import Body
+    from gunicorn.http.errors import NoMoreData
+
+    length = next((value for name, value in req.headers if name == "CONTENT-LENGTH"), None)
+    if req.body is None or length is None or not length.isdigit() or not 0 < int(length) <= BUFFER_LIMIT:
+        return
+    if req._expected_100_continue:  # the client waits for it before sending the body
+        req.unreader.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        req._expected_100_continue = False
+    data = req.body.read()
+    if len(data) != int(length):  # the client went away midway: nothing for the application
+        raise NoMoreData(data)
+    req.body = Body(io.BytesIO(data))
+
+
+def post_worker_init(worker):
+    """Import every view before the first request: a worker that has just booted (at start, or after
+    max_requests) answers at once instead of spending its first request importing the URLconf."""
+    from django.urls import get_resolver
+
+    patterns = get_resolver().url_patterns
+    worker.log.info("Worker ready (pid: %s, %d URL patterns)", worker.pid, len(patterns))

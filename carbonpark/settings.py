@@ -100,6 +100,12 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL") or embedded_database_url()
 DATABASES = {"default": {**parse_database_url(DATABASE_URL), "CONN_MAX_AGE": 600, "CONN_HEALTH_CHECKS": True}}
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME") or None}
+# The gevent web workers (carbonpark/gunicorn.conf.py sets CARBONPARK_DB_POOL) run one request per greenlet: they
+# share a bounded psycopg pool per process instead of one persistent connection per greenlet (client connection).
+if os.environ.get("CARBONPARK_DB_POOL"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1, "max_size": int(os.environ["CARBONPARK_DB_POOL"]), "timeout": 30}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
