@@ -1,7 +1,7 @@
 """Slow clients against the production front (issue #7): 1 000 concurrent HTTP connections posting single readings
 while 200 slow clients trickle their headers, through nginx + gunicorn, beside the same load straight at gunicorn.
 
-    .venv/bin/python -m bench.front                 # make bench-front: the three runs below, 30 s each
+    .venv/bin/python -m bench.front                 # make bench-front: the three runs below, 60 s each
     .venv/bin/python -m bench.front --duration 10   # shorter
     .venv/bin/python -m bench.front --runs front    # one of: front, direct, today
 
@@ -15,8 +15,8 @@ minute, never a duplicate) every --interval seconds, waiting for the answer firs
 second process holds --slow connections that send their headers one byte per second and never finish (a closed
 one is opened again), and asks GET /healthz on a fresh connection every 0.5 s (10 s time-out). Printed per run:
 requests answered 200, errors and time-outs, latency p50/p99/max, /healthz answers and its max latency, CPU.
-Target (issue #7): p99 <= 1 s through the front, /healthz answering throughout. Exit status 1 if a reading
-answered 200 is not stored exactly once.
+Target (issue #7): p99 <= 1 s through the front, /healthz answering throughout. Exit status 1 if fewer readings
+are stored than were answered 200 (a reading is stored at most once: its source and minute are unique).
 """
 from __future__ import annotations
 
@@ -234,7 +234,7 @@ def run(kind: str, args, url: str, fx: dict, pki) -> dict:
         if kind == "front":
             ca, cert, key = pki
             front = stack.enter_context(Nginx(workdir / "nginx", app.port, cert, key,
-                                              worker_connections=args.connections + args.slow + 512))
+                                              worker_connections=2 * (args.connections + args.slow) + 512))
             port, ca_file = front.https_port, str(ca.cert_file)
         say(f"{kind}: gunicorn {'sync' if extra else 'gevent'} on {app.port}"
             + (f", nginx TLS on {port}" if kind == "front" else "") + f" (logs {workdir})")
@@ -311,8 +311,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--connections", type=int, default=1000)
     ap.add_argument("--slow", type=int, default=200)
-    ap.add_argument("--duration", type=float, default=30.0, help="seconds of load per run")
-    ap.add_argument("--interval", type=float, default=10.0, help="seconds between two posts of one connection")
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds of load per run")
+    ap.add_argument("--interval", type=float, default=30.0, help="seconds between two posts of one connection")
     ap.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: its configuration's)")
     ap.add_argument("--runs", default="front,direct,today")
     ap.add_argument("--sources", type=int, default=200)
@@ -336,8 +336,8 @@ def main(argv=None) -> int:
     for kind in args.runs.split(","):
         r = run(kind, args, url, fx, (ca, cert, key))
         results.append(r)
-        if r["stored"] != r["load"]["ok"]:
-            say(f"  {kind}: {r['load']['ok']:,} readings answered 200 but {r['stored']:,} stored")
+        if r["stored"] < r["load"]["ok"]:  # more is fine: requests cut off at the end may still be stored
+            say(f"  {kind}: {r['load']['ok']:,} readings answered 200 but only {r['stored']:,} stored")
             lost = True
     say("=" * 100)
     for r in results:

@@ -102,6 +102,7 @@ DATABASES = {"default": {**parse_database_url(DATABASE_URL), "CONN_MAX_AGE": 600
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME") or None}
 # The gevent web workers (carbonpark/gunicorn.conf.py sets CARBONPARK_DB_POOL) run one request per greenlet: they
 # share a bounded psycopg pool per process instead of one persistent connection per greenlet (client connection).
+# Django's pool checks each connection when it is taken: after a PostgreSQL restart no request gets a dead one.
 if os.environ.get("CARBONPARK_DB_POOL"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
