@@ -29,10 +29,18 @@ max_requests = 20000
 max_requests_jitter = 2000
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 
+# Requests inside Django at once, per gevent worker; the others wait their turn in arrival order, before Django,
+# holding neither a database connection nor CPU. Without it a worker under more load than it can serve runs every
+# request at once, each ever slower, until they wait out the database pool (30 s) together. /healthz (and
+# /metrics) skip the queue: a health probe must not wait behind the load.
+APP_CONCURRENCY = int(os.environ.get("CARBONPARK_APP_CONCURRENCY", "4"))  # <= CARBONPARK_DB_POOL
+UNQUEUED = ("/healthz", "/metrics")
+
 # Request buffering, as the production front does it (nginx's proxy_request_buffering): a body up to the API's
 # limit is read in full, in the connection's own greenlet, before Django sees the request. A client trickling
 # its body then holds no database connection (Django takes one from the pool for authentication before the
-# view reads the body). Larger bodies and chunked ones stream as before; the application refuses them.
+# view reads the body). A chunked body is read up to one byte past the limit; larger Content-Length bodies are
+# left unread: the application refuses them (E1004).
 BUFFER_LIMIT = 16 * 1024 * 1024  # carbonpark/settings.py DATA_UPLOAD_MAX_MEMORY_SIZE
 
 
@@ -40,16 +48,35 @@ def pre_request(worker, req):
     from gunicorn.http.body import Body
     from gunicorn.http.errors import NoMoreData
 
-    length = next((value for name, value in req.headers if name == "CONTENT-LENGTH"), None)
-    if req.body is None or length is None or not length.isdigit() or not 0 < int(length) <= BUFFER_LIMIT:
+    headers = dict(req.headers)
+    length = headers.get("CONTENT-LENGTH", "")
+    chunked = "chunked" in headers.get("TRANSFER-ENCODING", "").lower()
+    if req.body is None or not (chunked or (length.isdigit() and 0 < int(length) <= BUFFER_LIMIT)):
+        _queue(worker, req)
         return
     if req._expected_100_continue:  # the client waits for it before sending the body
         req.unreader.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         req._expected_100_continue = False
-    data = req.body.read()
-    if len(data) != int(length):  # the client went away midway: nothing for the application
+    data = req.body.read(BUFFER_LIMIT + 1) if chunked else req.body.read()
+    if not chunked and len(data) != int(length):  # the client went away midway: nothing for the application
         raise NoMoreData(data)
+    if len(data) > BUFFER_LIMIT:  # a chunked body past the limit: the application refuses it (413); the rest
+        req.must_close = True     # is never read, so the connection closes after the answer
     req.body = Body(io.BytesIO(data))
+    _queue(worker, req)
+
+
+def _queue(worker, req):
+    slots = getattr(worker, "carbonpark_slots", None)
+    if slots is not None and req.path not in UNQUEUED:
+        slots.acquire()
+        req.carbonpark_slot = True
+
+
+def post_request(worker, req, environ, resp):
+    if getattr(req, "carbonpark_slot", False):  # gunicorn calls this whatever happened after pre_request
+        req.carbonpark_slot = False
+        worker.carbonpark_slots.release()
 
 
 def post_worker_init(worker):
@@ -58,4 +85,8 @@ def post_worker_init(worker):
     from django.urls import get_resolver
 
     patterns = get_resolver().url_patterns
+    if type(worker).__name__ == "GeventWorker":
+        from gevent.lock import BoundedSemaphore
+
+        worker.carbonpark_slots = BoundedSemaphore(APP_CONCURRENCY)  # waiters are woken in arrival order
     worker.log.info("Worker ready (pid: %s, %d URL patterns)", worker.pid, len(patterns))
