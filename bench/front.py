@@ -108,9 +108,18 @@ def load_main(port, tls_ca, token, sources, connections, interval, duration, sta
             t = time.monotonic()
             stats["inflight"] += 1
             try:
+                if writer is not None:  # kept alive: the server may have closed it meanwhile (as HTTP clients do,
+                    try:                # send again once on a new connection; the reading is stored at most once)
+                        status, body, keep = await asyncio.wait_for(exchange(reader, writer, request),
+                                                                    REQUEST_TIMEOUT)
+                    except (ConnectionError, asyncio.IncompleteReadError):
+                        writer.close()
+                        writer = None
+                        stats["reconnects"] += 1
                 if writer is None:
                     reader, writer = await open_conn(port, tls)
-                status, body, keep = await asyncio.wait_for(exchange(reader, writer, request), REQUEST_TIMEOUT)
+                    status, body, keep = await asyncio.wait_for(exchange(reader, writer, request),
+                                                                REQUEST_TIMEOUT - (time.monotonic() - t))
             except (TimeoutError, OSError, ConnectionError, asyncio.IncompleteReadError, ValueError, IndexError) as e:
                 stats["inflight"] -= 1
                 stats["timeouts" if isinstance(e, TimeoutError) else "errors"] += 1
@@ -135,7 +144,8 @@ def load_main(port, tls_ca, token, sources, connections, interval, duration, sta
             writer.close()
 
     async def main():
-        stats = {"ok": 0, "bad": 0, "errors": 0, "timeouts": 0, "inflight": 0, "lat": [], "samples": []}
+        stats = {"ok": 0, "bad": 0, "errors": 0, "timeouts": 0, "inflight": 0, "reconnects": 0, "lat": [],
+                 "samples": []}
         tasks = [asyncio.create_task(device(c, stats)) for c in range(connections)]
         _done, pending = await asyncio.wait(tasks, timeout=start_at + duration + 5 - time.monotonic())
         stats["unanswered"] = stats["inflight"]  # still waiting 5 s after the end: counted, then dropped
@@ -292,7 +302,7 @@ def report(r: dict, args) -> None:
     say(f"  {r['kind']:6} requests {total:,} ({len(lat):,} answered in the {args.duration:g} s window,"
         f" {len(lat) / args.duration:,.0f}/s), 200 {load['ok']:,},"
         f" other {load['bad']:,}, errors {load['errors']:,}, time-outs {load['timeouts']:,}, unanswered at the end"
-        f" {load['unanswered']:,}; latency p50"
+        f" {load['unanswered']:,}, kept-alive connections found closed {load['reconnects']:,}; latency p50"
         f" {pct(lat, 0.5) * 1000:,.0f} ms, p99 {pct(lat, 0.99) * 1000:,.0f} ms, max {max(lat or [0]) * 1000:,.0f} ms")
     say(f"         /healthz: {slow['answers']} answered, {len(slow['failures'])} failed"
         f"{' (' + ', '.join(sorted(set(slow['failures']))) + ')' if slow['failures'] else ''}, max"
