@@ -31,7 +31,7 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 
 # Requests inside Django at once, per gevent worker; the others wait their turn in arrival order, before Django,
 # holding neither a database connection nor CPU. Without it a worker under more load than it can serve runs every
-# request at once, each ever slower, until they wait out the database pool (30 s) together. /healthz (and
+# request at once, each ever slower, until they wait out the database pool's time-out together. /healthz (and
 # /metrics) skip the queue: a health probe must not wait behind the load.
 APP_CONCURRENCY = int(os.environ.get("CARBONPARK_APP_CONCURRENCY", "4"))  # <= CARBONPARK_DB_POOL
 UNQUEUED = ("/healthz", "/metrics")
