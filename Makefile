@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test smoke bench bench-mqtt bench-edge bench-admin lint docs messages
+.PHONY: run test smoke bench bench-mqtt bench-edge bench-admin bench-front lint docs messages
 
 run: $(VENV)/.runtime
 	$(BIN)/python -m carbonpark.embedded run
@@ -12,6 +12,7 @@ test: $(VENV)/.dev
 	@command -v chromium >/dev/null || scripts/install-chromium
 	@scripts/install-mosquitto
 	@scripts/install-systemd-analyze
+	@scripts/install-nginx
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 smoke: $(VENV)/.runtime
@@ -28,6 +29,10 @@ bench-edge: $(VENV)/.dev
 
 bench-admin: $(VENV)/.dev
 	$(BIN)/python bench/admin_browser.py
+
+bench-front: $(VENV)/.dev
+	@scripts/install-nginx
+	$(BIN)/python -m bench.front
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -1,15 +1,28 @@
-"""Production serving: gunicorn (WSGI), sync workers; about 3x Django-under-ASGI on two cores."""
+"""Production serving: gunicorn (WSGI), gevent workers.
 
+Slow clients (issue #7): a sync worker reads a request's headers and body itself, so five clients trickling
+headers held all five workers and /healthz stopped answering. A gevent worker reads every connection in a
+greenlet of its own: a trickling client holds one greenlet and one file descriptor, never a worker, and
+the others keep being served (tests/test_slow_clients.py; figures in bench/README.md). Production puts
+the buffering TLS front of deploy/nginx/ before it as well.
+"""
+
+import io
 import multiprocessing
 import os
 
-# CARBONPARK_PORT, not PORT: honcho gives every Procfile process a PORT of its own.
+# CARBONPARK_PORT first: a generic PORT in the environment may be meant for another program.
 HOST = os.environ.get("CARBONPARK_HOST", "127.0.0.1")
 PORT = os.environ.get("CARBONPARK_PORT") or os.environ.get("PORT", "8000")
 bind = f"{HOST}:{PORT}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-worker_class = "sync"
-timeout = 120
+worker_class = "gevent"
+worker_connections = 1000  # per worker: open client connections, slow ones included
+# One greenlet per request: the worker's requests share a bounded database pool (carbonpark/settings.py), so that
+# a thousand concurrent clients never ask PostgreSQL for a thousand connections.
+os.environ.setdefault("CARBONPARK_DB_POOL", "8")
+# Below deploy/nginx's proxy_read_timeout (60 s, R-8.1.2.2): a stuck worker is replaced before the front gives up.
+timeout = 50
 graceful_timeout = 20
 keepalive = 5
 max_requests = 20000
@@ -19,3 +32,65 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 # ~/.gunicorn/gunicorn.ctl) is one path shared by every gunicorn of the user, so a second instance took it over.
 control_socket = os.path.join(os.environ.get("CARBONPARK_VAR") or os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var"), "run", "gunicorn.ctl")
+
+# Requests inside Django at once, per gevent worker; the others wait their turn in arrival order, before Django,
+# holding neither a database connection nor CPU. Without it a worker under more load than it can serve runs every
+# request at once, each ever slower, until they wait out the database pool's time-out together. /healthz (and
+# /metrics) skip the queue: a health probe must not wait behind the load.
+APP_CONCURRENCY = int(os.environ.get("CARBONPARK_APP_CONCURRENCY", "4"))  # <= CARBONPARK_DB_POOL
+UNQUEUED = ("/healthz", "/metrics")
+
+# Request buffering, as the production front does it (nginx's proxy_request_buffering): a body up to the API's
+# limit is read in full, in the connection's own greenlet, before Django sees the request. A client trickling
+# its body then holds no database connection (Django takes one from the pool for authentication before the
+# view reads the body). A chunked body is read up to one byte past the limit; larger Content-Length bodies are
+# left unread: the application refuses them (E1004).
+BUFFER_LIMIT = 16 * 1024 * 1024  # carbonpark/settings.py DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+def pre_request(worker, req):
+    from gunicorn.http.body import Body
+    from gunicorn.http.errors import NoMoreData
+
+    headers = dict(req.headers)
+    length = headers.get("CONTENT-LENGTH", "")
+    chunked = "chunked" in headers.get("TRANSFER-ENCODING", "").lower()
+    if req.body is None or not (chunked or (length.isdigit() and 0 < int(length) <= BUFFER_LIMIT)):
+        _queue(worker, req)
+        return
+    if req._expected_100_continue:  # the client waits for it before sending the body
+        req.unreader.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        req._expected_100_continue = False
+    data = req.body.read(BUFFER_LIMIT + 1) if chunked else req.body.read()
+    if not chunked and len(data) != int(length):  # the client went away midway: nothing for the application
+        raise NoMoreData(data)
+    if len(data) > BUFFER_LIMIT:  # a chunked body past the limit: the application refuses it (413); the rest
+        req.must_close = True     # is never read, so the connection closes after the answer
+    req.body = Body(io.BytesIO(data))
+    _queue(worker, req)
+
+
+def _queue(worker, req):
+    slots = getattr(worker, "carbonpark_slots", None)
+    if slots is not None and req.path not in UNQUEUED:
+        slots.acquire()
+        req.carbonpark_slot = True
+
+
+def post_request(worker, req, environ, resp):
+    if getattr(req, "carbonpark_slot", False):  # gunicorn calls this whatever happened after pre_request
+        req.carbonpark_slot = False
+        worker.carbonpark_slots.release()
+
+
+def post_worker_init(worker):
+    """Import every view before the first request: a worker that has just booted (at start, or after
+    max_requests) answers at once instead of spending its first request importing the URLconf."""
+    from django.urls import get_resolver
+
+    patterns = get_resolver().url_patterns
+    if type(worker).__name__ == "GeventWorker":
+        from gevent.lock import BoundedSemaphore
+
+        worker.carbonpark_slots = BoundedSemaphore(APP_CONCURRENCY)  # waiters are woken in arrival order
+    worker.log.info("Worker ready (pid: %s, %d URL patterns)", worker.pid, len(patterns))

@@ -105,6 +105,15 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME") or 
 # A database host that stops answering (not refusing) fails a request in seconds (503 E1015), instead of
 # holding a web worker until gunicorn's timeout.
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5")))
+# The gevent web workers (carbonpark/gunicorn.conf.py sets CARBONPARK_DB_POOL) run one request per greenlet: they
+# share a bounded psycopg pool per process instead of one persistent connection per greenlet (client connection).
+# Django's pool checks each connection when it is taken: after a PostgreSQL restart no request gets a dead one.
+if os.environ.get("CARBONPARK_DB_POOL"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        # A request waits at most 5 s for a connection (PostgreSQL down: the API's 503 comes after 5 s, not 30 s);
+        # gunicorn.conf.py lets fewer requests into Django at once than the pool holds, so load never waits here.
+        "min_size": 1, "max_size": int(os.environ["CARBONPARK_DB_POOL"]), "timeout": 5}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

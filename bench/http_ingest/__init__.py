@@ -13,9 +13,9 @@ What it does:
 2. Data: N readings, ``sourceId`` round-robin over the sources, one minute apart per source, park
    local time; every request body is serialised with orjson before any clock starts.
 3. HTTP: ``gunicorn carbonpark.wsgi -c carbonpark/gunicorn.conf.py`` (PORT/HOST/WEB_CONCURRENCY
-   from the command line, a free port by default), ``--clients`` client processes (http.client;
-   gunicorn's sync worker closes every connection, so each request opens a new one: that is
-   production too). Warm-up with empty batches, then the clock runs from the first request to the
+   from the command line, a free port by default; ``--gunicorn-config`` for another file, e.g.
+   main's before a change), ``--clients`` client processes (http.client, one kept-alive connection
+   each while the server keeps it). Warm-up with empty batches, then the clock runs from the first request to the
    last answer. Every answer must be 200 with accepted == batch size; the stored count must equal
    the readings sent.
 4. Raw: the same rows as Python tuples (already normalized: UTC datetimes, floats), on a freshly

@@ -10,7 +10,7 @@ import time
 from .common import URL_PATH, say
 from .cpu import CpuProbe, postgres_processes
 from .database import reset_tables, stored_count
-from .server import Gunicorn, expected_workers, free_port
+from .server import Gunicorn, expected_workers, free_port, worker_class
 
 
 def client_main(cid, port, token, bodies, counter, start_evt, warmup, results):
@@ -73,7 +73,8 @@ def run_http(args, url: str, fx: dict, bodies: list[bytes]) -> dict:
     procs = []
     try:
         server.wait_ready(nworkers)
-        say(f"gunicorn: {nworkers} sync workers on 127.0.0.1:{port} (log {server.log.name})")
+        say(f"gunicorn: {nworkers} {worker_class(args.gunicorn_config)} workers on 127.0.0.1:{port} "
+            f"(log {server.log.name})")
         ctx = mp.get_context("fork")  # the bodies are shared copy-on-write, not pickled
         counter, start_evt, results = ctx.Value("q", 0), ctx.Event(), ctx.Queue()
         warmup = max(2, (3 * nworkers) // args.clients + 1)
@@ -116,6 +117,7 @@ def run_http(args, url: str, fx: dict, bodies: list[bytes]) -> dict:
         "client_cpu": sum(d["cpu"] for d in done), "errors": [e for d in done for e in d["errors"]],
         "cpu": cpu, "p50": lat[len(lat) // 2] if lat else 0, "p95": lat[int(len(lat) * 0.95)] if lat else 0,
         "max": lat[-1] if lat else 0, "workers": nworkers,
+        "worker_class": worker_class(args.gunicorn_config),
     }
     out["stored"] = stored_count(url)
     return out

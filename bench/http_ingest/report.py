@@ -53,8 +53,8 @@ def report_summary(args, h: dict, raws: list[dict]) -> bool:
     say("\n" + "=" * 100)
     say(f"HTTP  POST {URL_PATH}: {args.readings:,} readings in {h['wall']:.2f} s = {fmt(http_rate)} readings/s "
         f"(target ≥ {fmt(HTTP_TARGET)}) {'OK' if http_rate >= HTTP_TARGET else 'MISSED'}")
-    say(f"      {h['workers']} gunicorn sync workers, {args.clients} clients, {args.batch:,}-record batches; "
-        f"client CPU {h['client_cpu'] / (c['wall'] * c['cores']):.0%} of the machine")
+    say(f"      {h['workers']} gunicorn {h['worker_class']} workers, {args.clients} clients, "
+        f"{args.batch:,}-record batches; client CPU {h['client_cpu'] / (c['wall'] * c['cores']):.0%} of the machine")
     if raws:
         # The baseline: the best raw rate at the HTTP path's transaction size (1 or several connections).
         base = max((r for r in raws if r["per_txn"] == args.batch), key=lambda r: r["rate"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -71,6 +72,12 @@ class Gunicorn:
                 os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: only what we started
                 self.proc.wait()
         self.log.close()
+
+
+def worker_class(config: str) -> str:
+    """The worker class a gunicorn configuration file names (sync when it names none)."""
+    found = re.search(r"^worker_class\s*=\s*[\"'](\w+)[\"']", (ROOT / config).read_text(), re.MULTILINE)
+    return found.group(1) if found else "sync"
 
 
 def expected_workers(args) -> int:
