@@ -43,12 +43,13 @@ def assert_healthz_answers(port: int, within: float = 10.0) -> float:
 
 @pytest.mark.parametrize(("what", "count"), [("headers", 25), ("body", 60)])
 def test_trickling_clients_do_not_starve_the_default_server(tmp_path, meter, token_key, what, count):
-    """25 connections trickling headers (5 sync workers were blocked by 6); 60 trickling bodies, more than the
-    workers' database pools hold together (5 x 8), so a body read after authentication would starve them.
+    """25 connections trickling headers (5 sync workers were blocked by 6); 60 authenticated pushes trickling
+    their bodies, more than the workers let into Django at once (5 x 4) or their database pools hold (5 x 8):
+    a body read inside Django, after authentication, would starve them.
     Each connection sends a byte every 0.3 s and never finishes; one the server closes comes back."""
     with Gunicorn(_database_url_of_this_test(), settings.REDIS_URL, tmp_path / "gunicorn.log") as app:
         assert_healthz_answers(app.port)
-        with Tricklers("127.0.0.1", app.port, count, interval=0.3, body=(what == "body")) as slow:
+        with Tricklers("127.0.0.1", app.port, count, interval=0.3, body=(what == "body"), token=token_key) as slow:
             time.sleep(1.5)  # every slow connection accepted and partly sent
             waits = []
             for i in range(3):

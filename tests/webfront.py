@@ -192,12 +192,15 @@ def http_get(host: str, port: int, path: str, *, timeout: float, tls: ssl.SSLCon
 
 class Tricklers:
     """``count`` connections that send a request one byte every ``interval`` seconds and never finish it:
-    the slow-client (slowloris) attack. ``body=True`` completes the headers and trickles the body instead."""
+    the slow-client (slowloris) attack. ``body=True`` completes the headers and trickles the body instead
+    (with ``token``, an authenticated push: the API would read that body)."""
 
     def __init__(self, host: str, port: int, count: int, *, tls: ssl.SSLContext | None = None,
-                 interval: float = 0.5, body: bool = False):
+                 interval: float = 0.5, body: bool = False, token: str | None = None):
         self.host, self.port, self.count, self.tls, self.interval = host, port, count, tls, interval
         head = "POST /api/v1/readings HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        if token:  # authenticated: the API reads the body instead of answering 401 at once
+            head += f"Authorization: Token {token}\r\n"
         if body:  # the headers at once, then the body a byte at a time
             head = (head + "Content-Length: 100000\r\n\r\n").encode()
             self.request, self._offset = head + b"[" + b" " * 99_998 + b"]", len(head) + 1
