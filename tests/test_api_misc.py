@@ -37,8 +37,8 @@ def test_integrator_registers_and_changes_a_source_audited(api, park):
     r = api.patch("/api/v1/sources/TP01-GM-0001/", {"expected_interval_s": 900}, format="json")
     assert r.status_code == 200 and r.json()["expected_interval_s"] == 900
     assert DataSource.objects.get(source_id="TP01-GM-0001").expected_interval_s == 900
-    actions = list(AuditEntry.objects.filter(object_id=str(DataSource.objects.get().pk)).values_list("action",
-                                                                                                     flat=True))
+    actions = list(AuditEntry.objects.filter(object_id=str(DataSource.objects.get().pk), action__startswith="source.")
+                   .values_list("action", flat=True))  # a park or token may share the id
     assert sorted(actions) == ["source.create", "source.update"]
     r = api.post("/api/v1/readings", {"sourceId": "TP01-GM-0001", "timestamp": "2026-11-23 10:00:00", "value": 1},
                  format="json")
