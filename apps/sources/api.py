@@ -78,7 +78,8 @@ class DataSourceViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer):
         self._save(serializer, self.get_object())
 
-    @extend_schema(request=CommandSerializer, responses={200: CommandSerializer(many=True), 201: CommandSerializer})
+    @extend_schema(methods=["GET"], responses=CommandSerializer(many=True))
+    @extend_schema(methods=["POST"], request=CommandSerializer, responses={201: CommandSerializer})
     @action(detail=True, methods=["get", "post"], url_path="commands")
     def commands(self, request, sourceId=None):
         """Downlink commands of a source (R-5.3.1, interfaces.md §2): send one, or list them with their
@@ -87,8 +88,9 @@ class DataSourceViewSet(viewsets.ModelViewSet):
 
         source = self.get_object()
         if request.method == "GET":
-            page = source.commands.all()[:200]
-            return Response(CommandSerializer(page, many=True).data)
+            # paginated like every list of the API ({count, next, previous, results}, newest first)
+            page = self.paginate_queryset(source.commands.order_by("-created_at", "-pk"))
+            return self.get_paginated_response(CommandSerializer(page, many=True).data)
         if not can_manage(request.user, source.park):
             raise PermissionDenied(f"you do not administer park {source.park.code}")
         ser = CommandSerializer(data=request.data)
