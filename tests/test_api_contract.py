@@ -155,3 +155,53 @@ def test_readings_cursor_links_never_echo_a_hostile_host(api, meter, settings):
 def test_pagination_is_documented_as_a_uri_reference(openapi):
     page = openapi["components"]["schemas"]["PaginatedDataSourceList"]["properties"]
     assert page["next"]["format"] == "uri-reference"
+
+
+# -- camelCase field names, the old snake_case ones readable for one release -----------------------------
+
+SOURCE_CAMEL = ["sourceId", "park", "name", "kind", "protocol", "dataCodes", "collectionMethod",
+                "expectedIntervalSeconds", "enabled", "evidenceRequired", "manufacturer", "model", "serialNumber",
+                "location", "settings"]
+
+
+def test_sources_answer_in_camel_case_with_deprecated_snake_case_duplicates(api, openapi, meter):
+    body = assert_matches(openapi, "/api/v1/sources/{sourceId}/", "get", api.get(f"/api/v1/sources/{meter.source_id}/"))
+    assert list(body)[:len(SOURCE_CAMEL)] == SOURCE_CAMEL
+    assert body["expectedIntervalSeconds"] == body["expected_interval_s"] == 300
+    assert body["collectionMethod"] == body["collection_method"] == "realtime"
+    schema = openapi["components"]["schemas"]["DataSource"]["properties"]
+    for old in ("collection_method", "expected_interval_s", "evidence_required", "serial_number"):
+        assert schema[old]["deprecated"] is True and schema[old]["readOnly"] is True
+    request = openapi["components"]["schemas"]["DataSourceRequest"]["properties"]
+    assert "expectedIntervalSeconds" in request and "expected_interval_s" not in request
+
+
+def test_sources_accept_camel_case_and_the_old_names(api, openapi, park):
+    r = api.post("/api/v1/sources/", {"sourceId": "TP01-GM-0001", "park": "TP01", "name": "燃气表",
+                                      "collectionMethod": "manual", "expectedIntervalSeconds": 900,
+                                      "serialNumber": "SN-1", "evidenceRequired": True}, format="json")
+    body = assert_matches(openapi, "/api/v1/sources/", "post", r)
+    assert (body["collectionMethod"], body["expectedIntervalSeconds"], body["serialNumber"],
+            body["evidenceRequired"]) == ("manual", 900, "SN-1", True)
+    r = api.patch("/api/v1/sources/TP01-GM-0001/", {"expected_interval_s": 1200, "serial_number": "SN-2"},
+                  format="json")
+    assert r.status_code == 200 and r.json()["expectedIntervalSeconds"] == 1200 and r.json()["serialNumber"] == "SN-2"
+    r = api.patch("/api/v1/sources/TP01-GM-0001/", "expected_interval_s=1500",
+                  content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 200 and r.json()["expectedIntervalSeconds"] == 1500
+    # both names at once must agree
+    r = api.patch("/api/v1/sources/TP01-GM-0001/", {"expected_interval_s": 60, "expectedIntervalSeconds": 120},
+                  format="json")
+    assert r.status_code == 400 and r.json()["field"] == "expected_interval_s"
+    r = api.patch("/api/v1/sources/TP01-GM-0001/", {"expectedIntervalSeconds": 30}, format="json")
+    assert r.status_code == 400 and r.json()["field"] == "expectedIntervalSeconds"
+
+
+def test_commands_answer_in_camel_case(api, openapi, meter):
+    url = f"/api/v1/sources/{meter.source_id}/commands"
+    body = assert_matches(openapi, "/api/v1/sources/{sourceId}/commands/", "post",
+                          api.post(url, {"type": "poll_now", "params": {}, "expiresIn": 60}, format="json"))
+    for new, old in (("createdAt", "created_at"), ("expiresAt", "expires_at"), ("createdBy", "created_by"),
+                     ("publishedAt", "published_at"), ("acknowledgedAt", "acknowledged_at")):
+        assert body[new] == body[old]
+    assert body["publishedAt"] is None and body["expiresAt"] > body["createdAt"]
