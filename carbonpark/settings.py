@@ -50,6 +50,9 @@ ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "" if PRODUC
 if PRODUCTION and (not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS):
     raise ImproperlyConfigured("CARBONPARK_ENV=production needs ALLOWED_HOSTS: the host names the portal and API "
                                "answer to, comma-separated (e.g. carbon.example.com), never *")
+if PRODUCTION:
+    # the supervisor's and the monitoring's probes of /healthz and /metrics on loopback
+    ALLOWED_HOSTS += [h for h in ("localhost", "127.0.0.1", "[::1]") if h not in ALLOWED_HOSTS]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 # Production sits behind the buffering TLS front (deploy/nginx): it terminates TLS and sets X-Forwarded-Proto,

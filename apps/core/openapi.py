@@ -38,6 +38,7 @@ COMMON_ERRORS = {
     "404": "E1010 not found (also an unknown page or cursor)",
     "503": "a dependency (database) is unreachable: retry after Retry-After seconds",
 }
+URI_TOO_LONG = "URI too long (more than about 4 KB of path and query): answered by the web server"
 BODY_ERRORS = {
     "413": "E1004 body too large",
     "415": "E1006 unsupported Content-Type",
@@ -58,4 +59,7 @@ class CarbonParkAutoSchema(AutoSchema):
         for code, description in extra.items():
             if code not in responses:
                 responses[code] = self._get_response_for_code(error_response(description), code)
+        # A request line past the server's limit never reaches the application: gunicorn (or the nginx
+        # front) answers 414 with its own small page, not the Error body.
+        responses.setdefault("414", self._get_response_for_code(OpenApiResponse(description=URI_TOO_LONG), "414"))
         return responses
