@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test smoke bench bench-mqtt bench-edge bench-admin bench-front lint docs messages
+.PHONY: run test smoke bench bench-mqtt bench-edge bench-admin bench-front lint docs messages fuzz fuzz-api
 
 run: $(VENV)/.runtime
 	$(BIN)/python -m carbonpark.embedded run
@@ -33,6 +33,16 @@ bench-admin: $(VENV)/.dev
 bench-front: $(VENV)/.dev
 	@scripts/install-nginx
 	$(BIN)/python -m bench.front
+
+# Property-based fuzzing of every codec and the record decoder: >= 100 000 inputs per property
+# (tests/fuzzing.py; `make test` runs the short profile). FUZZ_EXAMPLES=... to change the count.
+fuzz: $(VENV)/.dev
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_codec_properties.py -q $(PYTEST_ARGS)
+
+# schemathesis against /api/schema/ on a fresh fixture database, bounded (FUZZ_API_SECONDS, default 150):
+# 0 server errors, 0 answers outside the schema (scripts/fuzz_api.py).
+fuzz-api: $(VENV)/.dev
+	$(BIN)/python scripts/fuzz_api.py
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

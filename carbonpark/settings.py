@@ -6,12 +6,17 @@ MQTT_URL       mqtt://host:port                   (default: the embedded broker,
 SECRET_KEY, CARBONPARK_MASTER_KEY                  (default: generated once under var/, never in git)
 TIME_ZONE      default Asia/Shanghai
 DEBUG          default off
+CARBONPARK_ENV=production  behind the TLS front (docs/production-settings.md): ALLOWED_HOSTS required,
+               secure cookies, HSTS, HTTPS redirect, X-Forwarded-Proto trusted; `check --deploy` is clean
+PUBLIC_BASE_URL            base of the links the API hands out (default: relative links)
 """
 
 import os
 import secrets
 from pathlib import Path
 
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from carbonpark.dburl import parse_database_url
@@ -37,11 +42,50 @@ def _secret(name: str) -> str:
     return path.read_text().strip()
 
 
-DEBUG = _env_bool("DEBUG")
+PRODUCTION = os.environ.get("CARBONPARK_ENV", "").strip().lower() == "production"
+DEBUG = _env_bool("DEBUG") and not PRODUCTION
 SECRET_KEY = _secret("SECRET_KEY")
 CARBONPARK_MASTER_KEY = _secret("CARBONPARK_MASTER_KEY")
-ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "*").split(",") if h]
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "" if PRODUCTION else "*").split(",") if h.strip()]
+if PRODUCTION and (not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS):
+    raise ImproperlyConfigured("CARBONPARK_ENV=production needs ALLOWED_HOSTS: the host names the portal and API "
+                               "answer to, comma-separated (e.g. carbon.example.com), never *")
+if PRODUCTION:
+    # the supervisor's and the monitoring's probes of /healthz and /metrics on loopback
+    ALLOWED_HOSTS += [h for h in ("localhost", "127.0.0.1", "[::1]") if h not in ALLOWED_HOSTS]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+# Production sits behind the buffering TLS front (deploy/nginx): it terminates TLS and sets X-Forwarded-Proto,
+# which is trusted only there. Every value can be tuned from the environment (docs/production-settings.md).
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", True)
+    # probes of the supervisor and monitoring talk plain HTTP to gunicorn on loopback
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 86400)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", True)
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# Content Security Policy (django-csp 4), in every mode so the tests see what production serves: scripts only
+# from this origin or with the per-request nonce (no inline handlers), no plugins, no framing. Inline styles
+# stay allowed (the admin's own templates carry style blocks; styles cannot run code).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -56,6 +100,7 @@ INSTALLED_APPS = [
     "guardian",
     "simple_history",
     "django_celery_beat",
+    "csp",
     "apps.core",
     "apps.accounts",
     "apps.catalog",
@@ -77,6 +122,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
 
@@ -171,7 +217,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.openapi.CarbonParkAutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JSONParser", "rest_framework.parsers.FormParser",
                                "rest_framework.parsers.MultiPartParser"],
@@ -212,6 +258,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Links the API hands out (pagination next/previous) are built from this base, never from the request's Host
+# header; unset, they are relative to the server (/api/v1/...), e.g. PUBLIC_BASE_URL=https://carbon.example.com
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "")
 
 # How long an Idempotency-Key is remembered (interfaces.md §3); retries come within hours, not weeks.
 IDEMPOTENCY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_TTL_HOURS", "72"))

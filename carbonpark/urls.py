@@ -1,11 +1,11 @@
 from django.contrib import admin
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from apps.accounts.api import ParkViewSet
 from apps.catalog.api import CatalogClassViewSet, DataItemViewSet, EnumerationViewSet
-from apps.core.views import ErrorCodesView, healthz
+from apps.core.views import ErrorCodesView, api_not_found, healthz
 from apps.ingestion.api import ReadingsView
 from apps.ingestion.metrics import metrics_view
 from apps.sources.api import DataSourceViewSet
@@ -39,7 +39,10 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),  # Prometheus; docs/operations-health.md
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The split view serves Swagger UI's start-up script as a file (?script): the CSP runs no inline script.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    # Unknown API paths answer a JSON 404 (E1010), not the portal's login redirect below.
+    re_path(r"^api/", api_not_found, name="api-not-found"),
     # The portal is the admin; it comes last because its catch-all view would shadow the paths above.
     path("", admin.site.urls),
 ]

@@ -241,3 +241,88 @@ def test_alarm_visible_within_10_seconds(superuser, park_setup, live_server, pag
     assert row.count() == 1
     text = row.inner_text()
     assert "TP01-EM-0001" in text and "未处理" in text and "校验失败" in text
+
+
+def collect_csp_violations(page) -> list[str]:
+    """Every script, style or connection the Content Security Policy refused on this page, as the browser
+    reports it (securitypolicyviolation events, and the console's "Refused to ..." lines)."""
+    seen: list[str] = []
+    page.on("console", lambda msg: seen.append(msg.text) if "Content Security Policy" in msg.text else None)
+    page.add_init_script("document.addEventListener('securitypolicyviolation', e => console.error("
+                         "'Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI));")
+    return seen
+
+
+def test_swagger_ui_and_portal_work_under_the_csp(superuser, park_setup, page):
+    violations = collect_csp_violations(page)
+    page.goto("/api/docs/")
+    assert "script-src 'self'" in page.evaluate("() => fetch('/api/docs/').then(r => "
+                                                "r.headers.get('content-security-policy'))")
+    # Swagger UI starts (its start-up script comes as a file), loads the document and lists the operations.
+    page.wait_for_selector(".swagger-ui .info .title")
+    assert "CarbonPark API" in page.inner_text(".swagger-ui .info .title")
+    page.wait_for_selector("#operations-readings-readings_push, [id^='operations-'][id$='readings_push']")
+    # Try it out against the API, authenticated with the park's token.
+    page.click(".swagger-ui .auth-wrapper .authorize")
+    page.fill(".swagger-ui .modal-ux input[type=text]", f"Token {park_setup['key']}")
+    page.click(".swagger-ui .modal-ux .auth-btn-wrapper .authorize")
+    page.click(".swagger-ui .modal-ux .close-modal")
+    op = page.locator("[id$='v1_sources_list']").first
+    op.locator(".opblock-summary").click()
+    op.locator(".try-out__btn").click()
+    op.locator(".execute").click()
+    status = op.locator(".live-responses-table tbody .response-col_status").first
+    status.wait_for()
+    assert status.inner_text().strip().startswith("200")
+    assert "TP01-EM-0001" in op.locator(".live-responses-table .microlight").first.inner_text()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "swagger-ui.png"), full_page=True)
+
+    # The portal: login, the language menu (a script file, no inline handler), a change list with actions.
+    login(page)
+    with page.expect_navigation():
+        page.select_option("#language-select", "en")
+    assert page.inner_text("#content h1") == "Carbon data platform"
+    page.goto("/sources/datasource/")
+    assert result_rows(page).count() == 2
+    page.locator("#result_list tbody input.action-select").first.check()
+    assert page.locator(".actions .action-counter").inner_text().startswith("1 of 2")  # admin JS ran
+    assert violations == [], violations
+
+
+def test_alarm_list_fits_a_1400_px_screen(superuser, park_setup, page):
+    """Issue #7 item 11: long messages (a payload quoted back, an unbroken token) and every column of the
+    alarm list fit a 1 400 px wide window without horizontal scrolling, in Chinese and in English."""
+    from apps.quality.services import raise_alarm
+    from apps.sources.services import save_source
+
+    park = park_setup["park"]
+    long_id = "TP01-GATEWAY-CHANNEL-" + "X" * 40
+    source = save_source(actor="test", source_id=long_id, park=park, name="网关通道 " + "很长的名称" * 8)
+    token = "payload=" + "A1b2C3d4" * 30  # an unbroken run, as a base64 payload quoted in a message
+    meter = park.sources.get(source_id="TP01-EM-0001")
+    zh = f"数据源 {long_id} 的报文无法解码：{token}，已作为拒收记录保存，请检查设备固件。"
+    en = f"The payload of source {long_id} could not be decoded: {token}; kept as a rejection, check the firmware."
+    for n, (kind, code) in enumerate([("validation", "E3001"), ("offline", "E5101"), ("silent", "E5201"),
+                                      ("validation", "E5202"), ("validation", "E2008")]):
+        raise_alarm(park_id=park.pk, source_id=(source if n % 2 else meter).pk, kind=kind, code=code,
+                    message_zh=zh, message_en=en, count=n + 1)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    login(page)
+    for language in ("zh-hans", "en"):
+        if language == "en":
+            with page.expect_navigation():
+                page.select_option("#language-select", "en")
+        page.goto("/quality/alarm/")
+        assert result_rows(page).count() == 5
+        overflow = page.evaluate("() => { const s = document.scrollingElement;"
+                                 " return [s.scrollWidth, s.clientWidth]; }")
+        inner = page.evaluate("() => { const r = document.querySelector('#changelist .results');"
+                              " return [r.scrollWidth, r.clientWidth]; }")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"alarms-1400-{language}.png"), full_page=True)
+        assert overflow[0] <= overflow[1], f"alarm page is {overflow[0]} px wide in a {overflow[1]} px window"
+        assert inner[0] <= inner[1], f"alarm table scrolls: {inner[0]} px in a {inner[1]} px box"
+        # the filters stay in their sidebar beside the table
+        table, filters = page.locator("#result_list").bounding_box(), page.locator("#changelist-filter").bounding_box()
+        assert filters["x"] >= table["x"] + table["width"]

@@ -10,7 +10,8 @@ import pytest
 from apps.ingestion.codecs import hj212
 from apps.ingestion.codecs.hj212 import Hj212Error, Packet, PollutantEntry, PollutantMap
 
-VECTORS = [v for v in json.loads(Path("/work/shared/reference/protocol-vectors.json").read_text())
+VECTORS_FILE = Path(__file__).resolve().parent / "data" / "protocol-vectors.json"  # tests/data/README.md
+VECTORS = [v for v in json.loads(VECTORS_FILE.read_text())
            if v["protocol"].startswith("HJ 212")]
 
 

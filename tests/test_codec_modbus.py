@@ -8,7 +8,8 @@ import pytest
 
 from apps.ingestion.codecs import modbus as m
 
-VECTORS = {v["id"]: v for v in json.loads(Path("/work/shared/reference/protocol-vectors.json").read_text())
+VECTORS_FILE = Path(__file__).resolve().parent / "data" / "protocol-vectors.json"  # tests/data/README.md
+VECTORS = {v["id"]: v for v in json.loads(VECTORS_FILE.read_text())
            if v["protocol"].startswith("Modbus")}
 
 

@@ -46,7 +46,7 @@ def test_command_api_creates_lists_and_validates(api, meter):
     r = api.post(url, {"type": "rotate_key", "params": {}}, format="json")
     assert r.status_code == 400
     listed = api.get(url).json()
-    assert [c["type"] for c in listed] == ["set_interval"]
+    assert listed["count"] == 1 and [c["type"] for c in listed["results"]] == ["set_interval"]
 
 
 def test_dispatch_publishes_each_pending_command_once_and_expiry(meter):

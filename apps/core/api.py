@@ -7,6 +7,7 @@ import sys
 
 import psycopg
 from django import db
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, pagination
@@ -115,9 +116,40 @@ def exception_handler(exc, context):
     return response
 
 
+def public_url(request, query: str | None = None) -> str:
+    """A link to this endpoint that never echoes the request's Host header (a hostile Host would otherwise
+    be handed back to every client that follows ``next``): absolute under PUBLIC_BASE_URL when it is set,
+    else relative to the server (``/api/v1/...?page=2``), which clients resolve against the URL they called."""
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
+    path = request.path
+    if query is None:
+        query = request.META.get("QUERY_STRING", "")
+    return f"{base}{path}?{query}" if query else f"{base}{path}"
+
+
 class DefaultPagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def _link(self, number: int | None) -> str:
+        params = self.request.GET.copy()
+        if number is None or number == 1:
+            params.pop(self.page_query_param, None)
+        else:
+            params[self.page_query_param] = number
+        return public_url(self.request, params.urlencode())
+
+    def get_next_link(self):
+        return self._link(self.page.next_page_number()) if self.page.has_next() else None
+
+    def get_previous_link(self):
+        return self._link(self.page.previous_page_number()) if self.page.has_previous() else None
+
+    def get_paginated_response_schema(self, schema):
+        answer = super().get_paginated_response_schema(schema)
+        for key, page in (("next", 4), ("previous", 2)):
+            answer["properties"][key].update(format="uri-reference", example=f"/api/v1/sources/?page={page}")
+        return answer
 
 
 def server_error(request, *args, **kwargs):

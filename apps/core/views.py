@@ -3,12 +3,14 @@
 from django.db import connection
 from django.http import JsonResponse
 from django.utils.translation import get_language
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core import errors
 from apps.core import heartbeat
 from apps.core.errors import error_table
 
@@ -58,3 +60,12 @@ class ErrorCodesView(APIView):
         return Response([{"code": e.code, "http_status": e.http_status,
                           "message": e.message(lang), "message_zh": e.zh, "message_en": e.en, "clause": e.clause}
                          for e in error_table()])
+
+
+@csrf_exempt
+def api_not_found(request, *args, **kwargs):
+    """Any /api/ path no endpoint serves: a JSON 404 with its code (interfaces.md §3), for every method,
+    never the portal's login page (the admin's catch-all would redirect) nor a CSRF page."""
+    err = errors.E1010
+    return JsonResponse({"code": err.code, "message": err.message(detail=request.path)}, status=err.http_status,
+                        json_dumps_params={"ensure_ascii": False})

@@ -8,14 +8,22 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import get_language
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.selectors import park_ids_for, writable_park_ids
 from apps.core import errors
+from apps.core.api import public_url
 from apps.core.errors import CarbonParkError
+from apps.core.openapi import ErrorSerializer, error_response
 from apps.ingestion import selectors
 from apps.ingestion.channels.payloads import decode
 from apps.ingestion.config import current_config
@@ -50,6 +58,20 @@ IngestAnswer = inline_serializer("IngestAnswer", {
     "rejected": inline_serializer("RejectedRecord", {
         "index": serializers.IntegerField(), "code": serializers.CharField(),
         "message": serializers.CharField(), "field": serializers.CharField(required=False)}, many=True),
+})
+
+READING_OUT = {
+    "sourceId": serializers.CharField(), "dataCode": serializers.CharField(), "timestamp": serializers.CharField(),
+    "value": serializers.JSONField(allow_null=True, help_text="number, or string for enum/string/date items"),
+    "unit": serializers.CharField(allow_blank=True), "status": serializers.CharField(),
+    "backfill": serializers.BooleanField(), "flags": serializers.ListField(child=serializers.CharField()),
+    "receivedValue": serializers.JSONField(required=False, allow_null=True),
+    "receivedUnit": serializers.CharField(required=False, allow_blank=True, allow_null=True),
+}
+ReadingsPage = inline_serializer("ReadingsPage", {
+    "next": serializers.CharField(allow_null=True, help_text="link to the next page (cursor), or null"),
+    "previous": serializers.CharField(allow_null=True, help_text="link to the previous page, or null"),
+    "results": inline_serializer("ReadingOut", READING_OUT, many=True),
 })
 
 
@@ -111,8 +133,12 @@ class ReadingsView(APIView):
                                                 {"type": "array", "maxItems": 10000, "items": RECORD_SCHEMA}]}},
         parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
                                      description="Same key and body → same answer, stored once.")],
-        responses={200: IngestAnswer, 400: IngestAnswer, 409: OpenApiResponse(description="E1005"),
-                   413: OpenApiResponse(description="E1004")},
+        responses={200: IngestAnswer,
+                   # per-record rejections, or the request as a whole refused (E1001, E1002, E1003, E1014 ...)
+                   400: PolymorphicProxySerializer("IngestAnswerOrError", [IngestAnswer, ErrorSerializer],
+                                                   resource_type_field_name=None),
+                   409: error_response("E1005 Idempotency-Key reused with another body"),
+                   413: error_response("E1004 body too large")},
         description="Valid records are stored even when others are rejected (400 lists them by index). "
                     "The body may also be a CPE1 AES-256-GCM envelope (application/octet-stream, "
                     "interfaces.md §5) sealed with the source's key.",
@@ -140,7 +166,7 @@ class ReadingsView(APIView):
             OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"]),
             OpenApiParameter("cursor", OpenApiTypes.STR), OpenApiParameter("limit", OpenApiTypes.INT),
         ],
-        responses={200: OpenApiResponse(description="{next, previous, results: [record]} or CSV")},
+        responses={200: ReadingsPage, (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="format=csv")},
     )
     def get(self, request):
         query = selectors.ReadingQuery.from_params(request.query_params, park_ids_for(request.user))
@@ -150,14 +176,13 @@ class ReadingsView(APIView):
             return response
         page = selectors.readings_page(query, cursor=request.query_params.get("cursor"),
                                        limit=request.query_params.get("limit"))
-        base = request.build_absolute_uri(request.path)
         params = request.query_params.copy()
 
         def link(cursor):
             if cursor is None:
                 return None
             params["cursor"] = cursor
-            return f"{base}?{params.urlencode()}"
+            return public_url(request, params.urlencode())  # never the caller's Host header
 
         return Response({"next": link(page.next_cursor), "previous": link(page.prev_cursor),
                          "results": page.results})

@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
@@ -24,8 +26,9 @@ class RuleAdmin(ServiceAdmin, SimpleHistoryAdmin):
 
 @admin.register(Alarm)
 class AlarmAdmin(admin.ModelAdmin):
-    list_display = ["last_at", "state", "kind", "code", "park", "source", "count", "message"]
+    list_display = ["last_at", "state", "kind", "code", "park_code", "source_code", "count", "message"]
     list_filter = ["state", "kind", "code", "park"]
+    list_select_related = ["park", "source"]
     search_fields = ["message_zh", "message_en", "source__source_id"]
     readonly_fields = [f.name for f in Alarm._meta.fields]
     actions = ["acknowledge", "close"]
@@ -36,12 +39,26 @@ class AlarmAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    # Codes in the list, names in the tooltip: a park's or a source's name is on its own page.
+    @admin.display(description=_("park"), ordering="park__code")
+    def park_code(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.park, obj.park.code) if obj.park else "-"
+
+    @admin.display(description=_("data source"), ordering="source__source_id")
+    def source_code(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.source, obj.source.source_id) if obj.source else "-"
+
+    # A message quoting a payload back can run to hundreds of characters: the list shows its start (the whole
+    # text in the tooltip and on the alarm's page), so the list fits a 1 400 px screen (issue #7 item 11).
+    MESSAGE_LIST_CHARS = 160
+
     @admin.display(description=_("message"))
     def message(self, obj):
         """The alarm's message in the portal's language (English when chosen and present)."""
-        if (get_language() or "").startswith("en") and obj.message_en:
-            return obj.message_en
-        return obj.message_zh
+        text = obj.message_en if (get_language() or "").startswith("en") and obj.message_en else obj.message_zh
+        if len(text) <= self.MESSAGE_LIST_CHARS:
+            return text
+        return format_html('<span title="{}">{}</span>', text, Truncator(text).chars(self.MESSAGE_LIST_CHARS))
 
     @admin.action(description=_("Acknowledge the selected alarms"))
     def acknowledge(self, request, queryset):

@@ -1,12 +1,13 @@
 """Data sources: list, read, register and change (interfaces.md §3 /api/v1/sources/)."""
 
 from django.core.exceptions import ValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
+from rest_framework.utils import model_meta
 
 from apps.accounts.models import Park
 from apps.accounts.selectors import can_manage, parks_for
@@ -17,19 +18,73 @@ from apps.sources.selectors import sources_for
 from apps.sources.services import save_source
 from apps.sources.services.commands import create_command
 
+# interfaces.md names fields in camelCase. The snake_case names of release 1.0 stay readable for one release
+# (docs/api-field-names.md): accepted on input, and answered as deprecated read-only duplicates.
+SOURCE_LEGACY_NAMES = {"collection_method": "collectionMethod", "expected_interval_s": "expectedIntervalSeconds",
+                       "evidence_required": "evidenceRequired", "serial_number": "serialNumber"}
+COMMAND_LEGACY_NAMES = {"created_by": "createdBy", "created_at": "createdAt", "expires_at": "expiresAt",
+                        "published_at": "publishedAt", "acknowledged_at": "acknowledgedAt"}
 
-class DataSourceSerializer(serializers.ModelSerializer):
+
+def _deprecated(field: serializers.Field, new: str) -> serializers.Field:
+    field.help_text = f"Deprecated alias of {new}, answered until release 1.2 (docs/api-field-names.md)."
+    return field
+
+
+def _from_model(model, name: str) -> serializers.Field:
+    """The field ModelSerializer would build for the model field ``name`` (its validators, choices, limits
+    and label), under a camelCase name."""
+    info = model_meta.get_field_info(model)
+    field_class, kwargs = serializers.ModelSerializer().build_standard_field(name, info.fields[name])
+    return field_class(source=name, **kwargs)
+
+
+class LegacyNamesMixin:
+    """Accepts the old snake_case names on input (renamed to the camelCase ones; both at once must agree) and
+    answers them beside the camelCase ones, read-only, for one release."""
+
+    legacy_names: dict[str, str] = {}
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys") and any(old in data for old in self.legacy_names):
+            data = data.copy() if hasattr(data, "copy") else dict(data)
+            clashes = {}
+            for old, new in self.legacy_names.items():
+                if old not in data:
+                    continue
+                value = data.pop(old)
+                if hasattr(data, "setlist") and hasattr(value, "__iter__") and not isinstance(value, str):
+                    value = value[-1] if value else ""
+                if new in data and data[new] != value:
+                    clashes[old] = [f"{old} is the old name of {new}: send {new} only"]
+                data[new] = value
+            if clashes:
+                raise serializers.ValidationError(clashes)
+        return super().to_internal_value(data)
+
+
+@extend_schema_serializer(deprecate_fields=list(SOURCE_LEGACY_NAMES))
+class DataSourceSerializer(LegacyNamesMixin, serializers.ModelSerializer):
+    legacy_names = SOURCE_LEGACY_NAMES
     sourceId = serializers.CharField(source="source_id", max_length=64)
     park = serializers.SlugRelatedField(slug_field="code", queryset=Park.objects.all())
     dataCodes = serializers.SlugRelatedField(source="data_items", slug_field="code", many=True,
                                              queryset=DataItem.objects.all(), required=False)
     settings = ObjectField(required=False, help_text="protocol settings, a JSON object")
+    collectionMethod = _from_model(DataSource, "collection_method")
+    expectedIntervalSeconds = _from_model(DataSource, "expected_interval_s")
+    evidenceRequired = _from_model(DataSource, "evidence_required")
+    serialNumber = _from_model(DataSource, "serial_number")
+    collection_method = _deprecated(serializers.CharField(read_only=True), "collectionMethod")
+    expected_interval_s = _deprecated(serializers.IntegerField(read_only=True), "expectedIntervalSeconds")
+    evidence_required = _deprecated(serializers.BooleanField(read_only=True), "evidenceRequired")
+    serial_number = _deprecated(serializers.CharField(read_only=True), "serialNumber")
 
     class Meta:
         model = DataSource
-        fields = ["sourceId", "park", "name", "kind", "protocol", "dataCodes", "collection_method",
-                  "expected_interval_s", "enabled", "evidence_required", "manufacturer", "model", "serial_number",
-                  "location", "settings"]
+        fields = ["sourceId", "park", "name", "kind", "protocol", "dataCodes", "collectionMethod",
+                  "expectedIntervalSeconds", "enabled", "evidenceRequired", "manufacturer", "model", "serialNumber",
+                  "location", "settings", *SOURCE_LEGACY_NAMES]
 
     def validate_park(self, park):
         if park not in parks_for(self.context["request"].user):
@@ -37,19 +92,29 @@ class DataSourceSerializer(serializers.ModelSerializer):
         return park
 
 
+@extend_schema_serializer(deprecate_fields=list(COMMAND_LEGACY_NAMES))
 class CommandSerializer(serializers.ModelSerializer):
     cmdId = serializers.CharField(source="cmd_id", read_only=True)
     type = serializers.ChoiceField(choices=[c for c in Command.Type.choices if c[0] != Command.Type.ROTATE_KEY])
     params = ObjectField(required=False, help_text="the command's parameters, a JSON object (interfaces.md §2)")
     expiresIn = serializers.IntegerField(write_only=True, required=False, min_value=10, max_value=7 * 86400,
                                          help_text="seconds until the command expires (default 3600)")
+    createdBy = serializers.CharField(source="created_by", read_only=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    expiresAt = serializers.DateTimeField(source="expires_at", read_only=True)
+    publishedAt = serializers.DateTimeField(source="published_at", read_only=True, allow_null=True)
+    acknowledgedAt = serializers.DateTimeField(source="acknowledged_at", read_only=True, allow_null=True)
+    created_by = _deprecated(serializers.CharField(read_only=True), "createdBy")
+    created_at = _deprecated(serializers.DateTimeField(read_only=True), "createdAt")
+    expires_at = _deprecated(serializers.DateTimeField(read_only=True), "expiresAt")
+    published_at = _deprecated(serializers.DateTimeField(read_only=True, allow_null=True), "publishedAt")
+    acknowledged_at = _deprecated(serializers.DateTimeField(read_only=True, allow_null=True), "acknowledgedAt")
 
     class Meta:
         model = Command
-        fields = ["cmdId", "type", "params", "state", "created_by", "created_at", "expires_at", "expiresIn",
-                  "published_at", "acknowledged_at", "result", "message"]
-        read_only_fields = ["state", "created_by", "created_at", "expires_at", "published_at", "acknowledged_at",
-                            "result", "message"]
+        fields = ["cmdId", "type", "params", "state", "createdBy", "createdAt", "expiresAt", "expiresIn",
+                  "publishedAt", "acknowledgedAt", "result", "message", *COMMAND_LEGACY_NAMES]
+        read_only_fields = ["state", "result", "message"]
 
 
 class DataSourceViewSet(viewsets.ModelViewSet):
@@ -81,7 +146,8 @@ class DataSourceViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer):
         self._save(serializer, self.get_object())
 
-    @extend_schema(request=CommandSerializer, responses={200: CommandSerializer(many=True), 201: CommandSerializer})
+    @extend_schema(methods=["GET"], responses=CommandSerializer(many=True))
+    @extend_schema(methods=["POST"], request=CommandSerializer, responses={201: CommandSerializer})
     @action(detail=True, methods=["get", "post"], url_path="commands")
     def commands(self, request, sourceId=None):
         """Downlink commands of a source (R-5.3.1, interfaces.md §2): send one, or list them with their
@@ -90,8 +156,9 @@ class DataSourceViewSet(viewsets.ModelViewSet):
 
         source = self.get_object()
         if request.method == "GET":
-            page = source.commands.all()[:200]
-            return Response(CommandSerializer(page, many=True).data)
+            # paginated like every list of the API ({count, next, previous, results}, newest first)
+            page = self.paginate_queryset(source.commands.order_by("-created_at", "-pk"))
+            return self.get_paginated_response(CommandSerializer(page, many=True).data)
         if not can_manage(request.user, source.park):
             raise PermissionDenied(f"you do not administer park {source.park.code}")
         ser = CommandSerializer(data=request.data)
