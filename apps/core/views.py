@@ -10,8 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core import errors
-from apps.core import heartbeat
+from apps.core import errors, heartbeat
 from apps.core.errors import error_table
 
 
