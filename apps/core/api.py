@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core import errors
+from apps.core.db import database_unavailable
 from apps.core.text import pg_safe
 
 log = logging.getLogger(__name__)
@@ -22,16 +23,7 @@ log = logging.getLogger(__name__)
 # Seconds a client should wait before retrying while the database is unreachable: long enough not to
 # hammer a restarting server, short enough that a supervisor's restart (seconds) is not noticed.
 RETRY_AFTER_S = 5
-_UNAVAILABLE = (db.OperationalError, db.InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
 _UNSTORABLE = (db.DataError, psycopg.DataError, UnicodeEncodeError)
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """True when ``exc`` says the database cannot be reached or cannot serve now (connection refused or
-    lost, server shutting down, too many connections, a deadlock or serialization failure): nothing was
-    stored and the same request may be retried. Django wraps psycopg's errors; the ingest pipeline's
-    own cursor raises them bare."""
-    return isinstance(exc, _UNAVAILABLE)
 
 
 def error_response(err: errors.ErrorCode, *, field: str | None = None, status: int | None = None,

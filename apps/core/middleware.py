@@ -87,7 +87,8 @@ class RequestGuardMiddleware:
         return None
 
     def process_exception(self, request, exception):
-        from apps.core.api import database_unavailable, unavailable_response
+        from apps.core.api import unavailable_response
+        from apps.core.db import database_unavailable
 
         if database_unavailable(exception):
             return unavailable_response(exception)
