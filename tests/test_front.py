@@ -157,6 +157,26 @@ def test_a_body_over_the_apis_limit_refused_by_the_front_with_the_apis_code(pki,
         "Split it, or use the file upload API.")}
 
 
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_gunicorn_down_answers_the_apis_e1018_with_retry_after(tmp_path, pki, language):
+    """No gunicorn behind the front (stopped, or restarting under its supervisor): the client gets the API's
+    JSON E1018 and Retry-After, word for word the platform's own message, not nginx's HTML 502."""
+    from apps.core.errors import E1018
+
+    ca, cert, key = pki
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    with Nginx(tmp_path / "nginx", dead, cert, key) as nginx:
+        conn = http.client.HTTPSConnection("localhost", nginx.https_port, timeout=20, context=client_tls(ca))
+        conn.request("POST", "/api/v1/readings", body=b"[]",
+                     headers={"Content-Type": "application/json", "Accept-Language": language})
+        resp = conn.getresponse()
+        assert resp.status == 503 and resp.getheader("Retry-After") == "5"
+        assert resp.getheader("Content-Type") == "application/json"
+        assert orjson.loads(resp.read()) == {"code": "E1018", "message": E1018.message(language, retry_after=5)}
+
+
 @pytest.mark.parametrize("what", ["headers", "body"])
 def test_slow_clients_held_by_the_front_not_by_the_workers(pki, app, front, what):
     ca, _cert, _key = pki

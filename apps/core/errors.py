@@ -118,3 +118,8 @@ E1016 = define("E1016", 400, "{field} 中的值无法存储：{detail}。"
 E1017 = define("E1017", 500, "平台内部错误，请求未完成。错误已记录；请稍后重试，或将请求时间告知平台运维。",
                "Internal error: the request was not completed. It has been logged; retry later, or give the "
                "time of the request to the platform's operator.", "R-9.3.1")
+E1018 = define("E1018", 503, "服务暂时不可用（正在重启或维护），请求未处理，数据未保存。"
+               "请在 {retry_after} 秒后重试同一请求（带 Idempotency-Key 的重试不会重复存储）。",
+               "The service is unavailable for now (restarting or under maintenance); the request was not processed "
+               "and nothing was stored. Retry the same request in {retry_after} s (a retry with an Idempotency-Key "
+               "never stores twice).", "R-8.4.2.4")
