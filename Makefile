@@ -9,7 +9,7 @@ run: $(VENV)/.runtime
 	$(BIN)/python -m carbonpark.embedded run
 
 test: $(VENV)/.dev
-	@command -v chromium >/dev/null || scripts/install-chromium
+	@scripts/install-chromium
 	@scripts/install-mosquitto
 	@scripts/install-systemd-analyze
 	@scripts/install-nginx
