@@ -70,7 +70,12 @@ def remembered_ports(var: Path) -> dict[str, int]:
     ports = {}
     for name in PORT_NAMES:
         port = old.get(name)
-        ports[name] = port if port and port not in ports.values() and _port_free(port) else free_port()
+        if not (port and port not in ports.values() and _port_free(port)):
+            # free_port() may hand back a port it just gave out (nothing listens on it yet): never two alike.
+            port = free_port()
+            while port in ports.values():
+                port = free_port()
+        ports[name] = port
     if ports != old:
         var.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(ports, indent=1) + "\n")
