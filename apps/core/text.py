@@ -21,7 +21,7 @@ def is_storable(text: str) -> bool:
 
 
 def pg_safe(text: str) -> str:
-    """``text`` with NUL written as ``\\u0000`` and lone surrogates as ``\\udXXX``: storable, readable."""
+    """``text`` with NUL written as ``\\u0000`` and lone surrogates as ``\\ud800``-style escapes: storable, readable."""
     if not isinstance(text, str) or is_storable(text):
         return text
     return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
