@@ -88,7 +88,8 @@ CONTENT_SECURITY_POLICY = {
 }
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # the admin with the portal's park-scoped site as admin.site (apps/accounts/portal.py)
+    "apps.accounts.portal_app.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -236,6 +236,11 @@ for _label, _path, _shared in [
     ("catalog.dataitem", "park", True), ("catalog.catalogclass", "park", True),
     ("catalog.enumeration", None, True), ("catalog.enumvalue", None, True),
     ("core.auditentry", _audit_parks, False), ("core.configversion", None, False),
+    # Registered on the portal by Django and third-party apps: platform plumbing, system administrators only.
+    ("auth.user", None, False), ("auth.group", None, False),
+    ("django_celery_beat.periodictask", None, False), ("django_celery_beat.intervalschedule", None, False),
+    ("django_celery_beat.crontabschedule", None, False), ("django_celery_beat.solarschedule", None, False),
+    ("django_celery_beat.clockedschedule", None, False),
 ]:
     register(_label, _path, shared=_shared)
 
@@ -247,17 +252,22 @@ def path_of(model: type[Model]) -> ParkPath:
         raise LookupError(f"{model._meta.label} has no park path: register it in apps.accounts.access") from None
 
 
-def restrict(qs: QuerySet, principal, action: Action | str = Action.VIEW) -> QuerySet:
+def restrict(qs: QuerySet, principal, action: Action | str = Action.VIEW, *, within=None) -> QuerySet:
     """The rows of ``qs`` in parks where ``principal`` may do ``action`` (R-7.3.3). A constant number of
-    queries whatever the number of rows: the park ids are read once per principal."""
+    queries whatever the number of rows: the park ids are read once per principal.
+
+    ``within``: park ids to narrow to further (the portal's park switcher, ``portal_park_ids``); rows of
+    no park (shared rows, platform plumbing) are not narrowed by it."""
     spec = path_of(qs.model)
     action = Action(action)
     ids = park_ids(principal, action)
+    if within is not None:
+        ids = list(within) if ids is None else [i for i in ids if i in set(within)]
     if ids is None:
         return qs
     shared_view = spec.shared and action is Action.VIEW and bool(getattr(principal, "is_authenticated", False))
     if spec.path is None:
-        return qs if shared_view else qs.none()
+        return qs if shared_view or is_system(principal) else qs.none()
     if callable(spec.path):
         return qs.filter(spec.path(ids))
     cond = Q(**{f"{spec.path}__in": ids})

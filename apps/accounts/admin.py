@@ -3,13 +3,17 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from apps.accounts import services
+from apps.accounts import access, services
+from apps.accounts.access import Action
 from apps.accounts.models import ApiToken, Membership, Park
-from apps.core.admin import ServiceAdmin
+from apps.accounts.portal import SYSTEM_ONLY, PortalAdmin
+from apps.core.admin import AuditEntryAdmin, ConfigVersionAdmin, ServiceAdmin
+from apps.core.models import AuditEntry, ConfigVersion
 
 
 @admin.register(Park)
-class ParkAdmin(ServiceAdmin, SimpleHistoryAdmin):
+class ParkAdmin(PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
+    add_action = delete_action = SYSTEM_ONLY  # a park administrator edits its park; parks come and go by the platform
     list_display = ["code", "name_zh", "name_en", "time_zone", "uscc"]
     search_fields = ["code", "name_zh", "name_en", "uscc"]
 
@@ -19,10 +23,27 @@ class ParkAdmin(ServiceAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(ServiceAdmin):
+class MembershipAdmin(PortalAdmin, ServiceAdmin):
     list_display = ["user", "park", "role"]
     list_filter = ["role", "park"]
+    list_select_related = ["user", "park"]
     autocomplete_fields = ["park"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # a membership is a user's role in one park: another user or park is another membership
+        return ["user", "park"] if obj else []
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not access.is_system(request.user):
+            # a park administrator picks among its parks' people and people of no park yet, never the
+            # staff of parks it does not manage
+            from django.contrib.auth import get_user_model
+            from django.db.models import Q
+
+            managed = access.park_ids(request.user, Action.MANAGE)
+            kwargs["queryset"] = get_user_model().objects.filter(
+                Q(memberships__park__in=managed) | Q(memberships__isnull=True), is_active=True).distinct()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_via_service(self, request, obj, form, change):
         services.set_membership(actor=request.user, user=obj.user, park=obj.park, role=obj.role)
@@ -35,10 +56,11 @@ class TokenForm(forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(ServiceAdmin):
+class ApiTokenAdmin(PortalAdmin, ServiceAdmin):
     form = TokenForm
     list_display = ["name", "park", "role", "prefix", "is_active", "created_at", "last_used_at"]
     list_filter = ["park", "role", "is_active"]
+    list_select_related = ["park"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -53,3 +75,15 @@ class ApiTokenAdmin(ServiceAdmin):
         else:
             stored = ApiToken.objects.get(pk=obj.pk)
             services.update_token(actor=request.user, token=stored, role=obj.role, is_active=obj.is_active)
+
+
+@admin.register(AuditEntry)
+class PortalAuditEntryAdmin(PortalAdmin, AuditEntryAdmin):
+    """The audit trail: its parks' records for auditors and park administrators (AUDIT)."""
+
+    view_action = Action.AUDIT
+
+
+@admin.register(ConfigVersion)
+class PortalConfigVersionAdmin(PortalAdmin, ConfigVersionAdmin):
+    """Plumbing: system administrators only (no park path in apps/accounts/access.py)."""

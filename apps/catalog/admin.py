@@ -1,15 +1,17 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from apps.accounts.portal import PortalAdmin, PortalTabularInline
 from apps.catalog import services
 from apps.catalog.models import CatalogClass, DataItem, Enumeration, EnumValue
 from apps.core.admin import ServiceAdmin
 
 
 @admin.register(CatalogClass)
-class CatalogClassAdmin(ServiceAdmin):
+class CatalogClassAdmin(PortalAdmin, ServiceAdmin):
     list_display = ["code", "level", "name_zh", "name_en", "park"]
     list_filter = ["level"]
+    list_select_related = ["park"]
     search_fields = ["code", "name_zh", "name_en"]
 
     def save_via_service(self, request, obj, form, change):
@@ -18,7 +20,7 @@ class CatalogClassAdmin(ServiceAdmin):
 
 
 @admin.register(DataItem)
-class DataItemAdmin(ServiceAdmin, SimpleHistoryAdmin):
+class DataItemAdmin(PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
     list_display = ["code", "name_zh", "name_en", "data_type", "unit", "precision", "default_frequency", "park",
                     "is_active"]
     list_filter = ["table", "data_type", "park", "is_active"]
@@ -30,13 +32,13 @@ class DataItemAdmin(ServiceAdmin, SimpleHistoryAdmin):
         services.save_data_item(actor=request.user, item=obj if change else None, **fields)
 
 
-class EnumValueInline(admin.TabularInline):
+class EnumValueInline(PortalTabularInline):
     model = EnumValue
     extra = 1
 
 
 @admin.register(EnumValue)
-class EnumValueAdmin(admin.ModelAdmin):
+class EnumValueAdmin(PortalAdmin):
     list_display = ["enumeration", "code", "label_zh", "label_en", "order"]
     list_filter = ["enumeration"]
     search_fields = ["code", "label_zh", "label_en"]
@@ -48,7 +50,7 @@ class EnumValueAdmin(admin.ModelAdmin):
 
 
 @admin.register(Enumeration)
-class EnumerationAdmin(admin.ModelAdmin):
+class EnumerationAdmin(PortalAdmin):
     list_display = ["code", "name_zh", "name_en"]
     inlines = [EnumValueInline]
 

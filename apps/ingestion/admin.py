@@ -4,7 +4,8 @@ from django.contrib import admin
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
-from apps.accounts.models import Park
+from apps.accounts import access
+from apps.accounts.portal import PortalAdmin
 from apps.catalog.models import DataItem
 from apps.core.admin import EstimatedCountPaginator, ReadOnlyAdmin
 from apps.ingestion.models import Flag, IdempotencyKey, IngestBatch, Reading, Rejection, ValidationEvent
@@ -69,7 +70,7 @@ class ParkFilter(admin.SimpleListFilter):
     parameter_name = "park"
 
     def lookups(self, request, model_admin):
-        return [(p.pk, str(p)) for p in Park.objects.all()]
+        return [(p.pk, str(p)) for p in access.parks(request.user)]
 
     def queryset(self, request, queryset):
         return queryset.filter(park_id=self.value()) if self.value() else queryset
@@ -80,7 +81,7 @@ class ItemFilter(admin.SimpleListFilter):
     parameter_name = "code"
 
     def lookups(self, request, model_admin):
-        return [(i.code, str(i)) for i in DataItem.objects.all()]
+        return [(i.code, str(i)) for i in access.restrict(DataItem.objects.all(), request.user)]
 
     def queryset(self, request, queryset):
         return queryset.filter(data_item__code=self.value()) if self.value() else queryset
@@ -101,7 +102,7 @@ class FlagFilter(admin.SimpleListFilter):
 
 
 @admin.register(Reading)
-class ReadingAdmin(ReadOnlyAdmin):
+class ReadingAdmin(PortalAdmin, ReadOnlyAdmin):
     list_display = ["collected", "source", "data_item", "value_display", "unit", "status", "flag_names", "received",
                     "channel"]
     list_filter = [ParkFilter, SourceFilter, ItemFilter, FlagFilter, StartFilter, EndFilter, "status"]
@@ -138,7 +139,7 @@ class ReadingAdmin(ReadOnlyAdmin):
 
 
 @admin.register(IngestBatch)
-class IngestBatchAdmin(ReadOnlyAdmin):
+class IngestBatchAdmin(PortalAdmin, ReadOnlyAdmin):
     list_display = ["id", "received_at", "channel", "actor_label", "park", "total", "accepted", "duplicates",
                     "rejected", "flagged", "warned"]
     list_filter = ["channel", "park"]
@@ -157,7 +158,7 @@ class LocalizedMessage:
 
 
 @admin.register(Rejection)
-class RejectionAdmin(LocalizedMessage, ReadOnlyAdmin):
+class RejectionAdmin(PortalAdmin, LocalizedMessage, ReadOnlyAdmin):
     list_display = ["received_at", "code", "source_ref", "data_code", "field", "message", "batch"]
     list_filter = ["code", "park"]
     search_fields = ["source_ref", "raw"]
@@ -166,7 +167,7 @@ class RejectionAdmin(LocalizedMessage, ReadOnlyAdmin):
 
 
 @admin.register(ValidationEvent)
-class ValidationEventAdmin(LocalizedMessage, ReadOnlyAdmin):
+class ValidationEventAdmin(PortalAdmin, LocalizedMessage, ReadOnlyAdmin):
     list_display = ["batch", "index", "kind", "code", "source_ref", "data_code", "ts", "value_repr", "message"]
     list_filter = ["kind", "code"]
     search_fields = ["source_ref"]
@@ -175,7 +176,7 @@ class ValidationEventAdmin(LocalizedMessage, ReadOnlyAdmin):
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(ReadOnlyAdmin):
+class IdempotencyKeyAdmin(PortalAdmin, ReadOnlyAdmin):
     list_display = ["created_at", "scope", "key", "status_code", "batch"]
     search_fields = ["key", "scope"]
     paginator = EstimatedCountPaginator

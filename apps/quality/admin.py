@@ -5,6 +5,8 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from apps.accounts.access import Action
+from apps.accounts.portal import NOBODY, PortalAdmin
 from apps.core.admin import ServiceAdmin
 from apps.quality import services
 from apps.quality.models import Alarm, Rule
@@ -12,7 +14,7 @@ from apps.quality.services import RULE_FIELDS
 
 
 @admin.register(Rule)
-class RuleAdmin(ServiceAdmin, SimpleHistoryAdmin):
+class RuleAdmin(PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
     list_display = ["name", "kind", "severity", "park", "source", "data_item", "params", "enabled"]
     list_filter = ["kind", "severity", "enabled", "park"]
     search_fields = ["name"]
@@ -25,19 +27,16 @@ class RuleAdmin(ServiceAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(Alarm)
-class AlarmAdmin(admin.ModelAdmin):
+class AlarmAdmin(PortalAdmin):
+    # alarms are raised by the platform; acknowledging one changes stored data of its park (MODIFY)
+    add_action = delete_action = NOBODY
+    change_action = Action.MODIFY
     list_display = ["last_at", "state", "kind", "code", "park_code", "source_code", "count", "message"]
     list_filter = ["state", "kind", "code", "park"]
     list_select_related = ["park", "source"]
     search_fields = ["message_zh", "message_en", "source__source_id"]
     readonly_fields = [f.name for f in Alarm._meta.fields]
     actions = ["acknowledge", "close"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     # Codes in the list, names in the tooltip: a park's or a source's name is on its own page.
     @admin.display(description=_("park"), ordering="park__code")
@@ -60,12 +59,12 @@ class AlarmAdmin(admin.ModelAdmin):
             return text
         return format_html('<span title="{}">{}</span>', text, Truncator(text).chars(self.MESSAGE_LIST_CHARS))
 
-    @admin.action(description=_("Acknowledge the selected alarms"))
+    @admin.action(description=_("Acknowledge the selected alarms"), permissions=["change"])
     def acknowledge(self, request, queryset):
         for alarm in queryset:
             services.acknowledge_alarm(actor=request.user, alarm=alarm)
 
-    @admin.action(description=_("Close the selected alarms"))
+    @admin.action(description=_("Close the selected alarms"), permissions=["change"])
     def close(self, request, queryset):
         for alarm in queryset:
             services.acknowledge_alarm(actor=request.user, alarm=alarm, close=True)

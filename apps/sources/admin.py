@@ -3,10 +3,12 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from apps.accounts.portal import NOBODY, PortalAdmin
 from apps.core.admin import ReadOnlyAdmin, ServiceAdmin
 from apps.sources.models import Command, DataSource, DeviceState, SourceKey, StateChange
 from apps.sources.services import SOURCE_FIELDS, save_source
@@ -22,7 +24,7 @@ def _age(since):
 
 
 @admin.register(DataSource)
-class DataSourceAdmin(ServiceAdmin, SimpleHistoryAdmin):
+class DataSourceAdmin(PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
     list_display = ["source_id", "name", "park", "kind", "protocol", "device_state", "last_seen", "key_age",
                     "expected_interval_s", "enabled", "encryption_required"]
     list_filter = ["park", "kind", "protocol", "enabled", "collection_method", "encryption_required",
@@ -31,6 +33,11 @@ class DataSourceAdmin(ServiceAdmin, SimpleHistoryAdmin):
     filter_horizontal = ["data_items"]
     list_select_related = ["park", "device_state"]
     actions = ["provision_key", "rotate_key"]
+
+    def get_queryset(self, request):
+        # the key age column: the active key's activation time in the same query, not one per row
+        active = SourceKey.objects.filter(source=OuterRef("pk"), state=SourceKey.State.ACTIVE).order_by("pk")
+        return super().get_queryset(request).annotate(active_key_since=Subquery(active.values("activated_at")[:1]))
 
     def save_via_service(self, request, obj, form, change):
         fields = {k: form.cleaned_data[k] for k in SOURCE_FIELDS if k in form.cleaned_data}
@@ -52,10 +59,12 @@ class DataSourceAdmin(ServiceAdmin, SimpleHistoryAdmin):
 
     @admin.display(description=_("key age"))
     def key_age(self, obj):
+        if getattr(obj, "active_key_since", None) is not None:
+            return _age(obj.active_key_since)
         key = obj.keys.filter(state=SourceKey.State.ACTIVE).first()
         return _age(key.activated_at) if key else "—"
 
-    @admin.action(description=_("Provision a first encryption key (shown once)"))
+    @admin.action(description=_("Provision a first encryption key (shown once)"), permissions=["change"])
     def provision_key(self, request, queryset):
         for source in queryset:
             try:
@@ -67,7 +76,8 @@ class DataSourceAdmin(ServiceAdmin, SimpleHistoryAdmin):
                                          "device now, it is not shown again)") % {
                 "source": source.source_id, "key_id": key.key_id, "material": material}, messages.WARNING)
 
-    @admin.action(description=_("Rotate the encryption key (sent to the device with rotate_key)"))
+    @admin.action(description=_("Rotate the encryption key (sent to the device with rotate_key)"),
+                  permissions=["change"])
     def rotate_key(self, request, queryset):
         for source in queryset:
             cmd = key_services.rotate_key(actor=request.user, source=source)
@@ -89,19 +99,18 @@ class CommandForm(forms.ModelForm):
 
 
 @admin.register(Command)
-class CommandAdmin(admin.ModelAdmin):
+class CommandAdmin(PortalAdmin):
+    change_action = delete_action = NOBODY  # a command is sent once; its fate is the device's answer
     form = CommandForm
     list_display = ["created_at", "source", "type", "params_shown", "state", "published_at", "acknowledged_at",
                     "result", "message", "expires_at"]
     list_filter = ["state", "type"]
     search_fields = ["cmd_id", "source__source_id"]
     autocomplete_fields = ["source"]
+    list_select_related = ["source"]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Command._meta.fields] if obj else []
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("parameters"))
     def params_shown(self, obj):
@@ -116,7 +125,7 @@ class CommandAdmin(admin.ModelAdmin):
 
 
 @admin.register(SourceKey)
-class SourceKeyAdmin(ReadOnlyAdmin):
+class SourceKeyAdmin(PortalAdmin, ReadOnlyAdmin):
     list_display = ["key_id", "source", "park", "state", "age", "created_at", "activated_at", "retired_at",
                     "decrypt_until"]
     list_filter = ["state"]
@@ -129,7 +138,7 @@ class SourceKeyAdmin(ReadOnlyAdmin):
 
 
 @admin.register(DeviceState)
-class DeviceStateAdmin(ReadOnlyAdmin):
+class DeviceStateAdmin(PortalAdmin, ReadOnlyAdmin):
     list_display = ["source", "state", "state_since", "last_seen_at", "silent", "last_good_poll_at",
                     "consecutive_failures", "last_error_code", "last_error"]
     list_filter = ["state", "silent", "last_error_code"]
@@ -137,7 +146,7 @@ class DeviceStateAdmin(ReadOnlyAdmin):
 
 
 @admin.register(StateChange)
-class StateChangeAdmin(ReadOnlyAdmin):
+class StateChangeAdmin(PortalAdmin, ReadOnlyAdmin):
     list_display = ["at", "source", "state", "reason"]
     list_filter = ["state"]
     search_fields = ["source__source_id"]

@@ -1,0 +1,104 @@
+"""Two parks with a row of every model the portal shows, and one user per role (tests of the scoped portal).
+
+Made through the services wherever one writes the model; the plumbing rows no service writes for a park
+(idempotency keys, beat schedules, groups) directly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+
+PASSWORD = "s3cret-Portal-pw"
+MEMBER_ROLES = ["viewer", "operator", "approver", "auditor", "admin"]
+ROLES = [*MEMBER_ROLES, "system"]
+
+
+@dataclass
+class World:
+    park_a: object
+    park_b: object
+    users: dict = field(default_factory=dict)  # role -> user (member of park A only; "system": a superuser)
+
+
+def fill_park(park, n_sources: int = 2):
+    from apps.accounts.services import issue_token
+    from apps.catalog.models import DataItem
+    from apps.catalog.services import save_catalog_class, save_data_item
+    from apps.ingestion.services import ingest_readings
+    from apps.quality.services import raise_alarm, save_rule
+    from apps.sources.services import save_source
+    from apps.sources.services.commands import create_command
+    from apps.sources.services.keys import provision_key
+    from apps.sources.services.state import record_status
+
+    items = list(DataItem.objects.filter(code="CS010201"))
+    sources = [save_source(actor="test", source_id=f"{park.code}-EM-{n:04d}", park=park, name=f"电表 {n}",
+                           data_items=items) for n in range(1, n_sources + 1)]
+    for source in sources:
+        ingest_readings([
+            {"sourceId": source.source_id, "timestamp": "2026-11-23 10:00:00", "value": 1.5},
+            {"sourceId": source.source_id, "timestamp": "2026-11-23 10:05:00", "value": 2.5, "backfill": True},
+            {"sourceId": source.source_id, "timestamp": "2026-11-23 10:05:00", "value": 2.5},  # duplicate
+            {"sourceId": source.source_id, "timestamp": "2026-11-23 10:10:00", "value": -1},  # rejected, alarm
+        ], channel="test", actor="test")
+        create_command(actor="test", source=source, type="poll_now", params={})
+        provision_key(actor="test", source=source)
+        record_status(source=source, state="offline", reason="test")
+        save_rule(actor="test", name=f"max {source.source_id}", kind="range", params={"max": 1000},
+                  severity="flag", park=park, source=source)
+        raise_alarm(park_id=park.pk, source_id=source.pk, kind="validation", code="E5202", message_zh="测试",
+                    message_en="test")
+    code = {"TPA": "CS98", "TPB": "CS97"}.get(park.code, "CS96")
+    save_catalog_class(actor="test", code=code, name_zh=f"{park.code} 自定义", park=park)
+    save_catalog_class(actor="test", code=f"{code}01", name_zh=f"{park.code} 自定义小类", park=park)
+    for n in (1, 2):
+        save_data_item(actor="test", code=f"{code}010{n}", park=park, name_zh=f"{park.code} 自定义 {n}",
+                       data_type="number", unit="kWh", methods=["realtime"])
+        issue_token(actor="test", park=park, name=f"integrator {n}")
+    return sources
+
+
+def plumbing_rows():
+    from django.contrib.auth.models import Group
+    from django.utils import timezone
+    from django_celery_beat.models import (
+        ClockedSchedule,
+        CrontabSchedule,
+        IntervalSchedule,
+        PeriodicTask,
+        SolarSchedule,
+    )
+
+    from apps.core.services import bump_config_version
+    from apps.ingestion.models import IdempotencyKey
+
+    bump_config_version()
+    Group.objects.get_or_create(name="portal-test")
+    interval, _ = IntervalSchedule.objects.get_or_create(every=10, period="seconds")
+    CrontabSchedule.objects.get_or_create(minute="5", hour="*")
+    SolarSchedule.objects.get_or_create(event="sunrise", latitude=31.2, longitude=121.5)
+    ClockedSchedule.objects.get_or_create(clocked_time=timezone.now())
+    PeriodicTask.objects.get_or_create(name="portal-test", defaults={"task": "x.y", "interval": interval})
+    IdempotencyKey.objects.get_or_create(scope="test", key="k1", defaults={"request_hash": "0" * 64,
+                                                                           "created_at": timezone.now()})
+
+
+def build_world() -> World:
+    from apps.accounts.services import save_park, set_membership
+
+    park_a = save_park(actor="test", code="TPA", name_zh="甲园区", name_en="Park A", time_zone="Asia/Shanghai")
+    park_b = save_park(actor="test", code="TPB", name_zh="乙园区", name_en="Park B", time_zone="Asia/Shanghai")
+    fill_park(park_a)
+    fill_park(park_b)
+    plumbing_rows()
+    world = World(park_a, park_b)
+    users = get_user_model().objects
+    for role in MEMBER_ROLES:
+        world.users[role] = users.create_user(f"{role}-a", f"{role}@example.invalid", PASSWORD)
+        set_membership(actor="test", user=world.users[role], park=park_a, role=role)
+    # park B has staff of its own (its memberships are park B's rows)
+    set_membership(actor="test", user=users.create_user("viewer-b", "vb@example.invalid", PASSWORD), park=park_b,
+                   role="viewer")
+    world.users["system"] = users.create_superuser("root", "root@example.invalid", PASSWORD)
+    return world
