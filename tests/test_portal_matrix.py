@@ -81,7 +81,7 @@ def may(user, action, model, obj=None) -> bool:
     if action == SYSTEM_ONLY:
         return False
     spec = access.path_of(model)
-    if spec.path is None and not spec.shared:
+    if spec.path is None and (not spec.shared or action is not Action.VIEW):
         return False
     parks = [pid for pid in access.park_ids(user, action) if access.check(user, action, pid)]  # no owners yet
     if obj is None:
@@ -296,3 +296,18 @@ def test_switcher_narrows_changelists_and_refuses_foreign_parks(world, clients):
     assert viewer.post("/switch-park/", {"park": world.park_b.pk}).status_code == 403
     assert viewer.get("/switch-park/").status_code == 405
     assert client.post("/switch-park/", {"park": "", "next": "https://evil.example/"})["Location"] == "/"
+
+
+@pytest.mark.django_db
+def test_members_sign_in_without_is_staff_and_others_do_not(world):
+    from django.contrib.auth import get_user_model
+
+    from tests.portal_world import PASSWORD
+
+    get_user_model().objects.create_user("nobody", "n@example.invalid", PASSWORD, is_staff=True)
+    for username, allowed in (("viewer-a", True), ("nobody", False)):
+        client = Client()
+        r = client.post("/login/?next=/", {"username": username, "password": PASSWORD, "next": "/"})
+        assert (r.status_code == 302) == allowed, (username, r.status_code)
+        assert (client.get("/").status_code == 200) == allowed
+    assert not world.users["viewer"].is_staff

@@ -128,9 +128,9 @@ class PortalAdmin(admin.ModelAdmin):
             return False
         if access.is_system(user):
             return True
-        if action == SYSTEM_ONLY or is_plumbing(self.model):
-            return False
         spec = spec_of(self.model)
+        if action == SYSTEM_ONLY or is_plumbing(self.model) or (spec.path is None and action is not Action.VIEW):
+            return False  # plumbing, and shared rows of no park (enumerations): the system administrator's
         if obj is None:
             if spec.shared and action is Action.VIEW:
                 return True

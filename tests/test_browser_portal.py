@@ -1,0 +1,118 @@
+"""The portal per park and role in a real browser (issue #8): a park administrator never sees another park,
+an auditor reads history and cannot save. Debian's Chromium through Playwright, as tests/test_browser_admin.py.
+
+Screenshots at 1 400 px in Chinese go to docs/screenshots/ (committed; docs/portal-access.md shows them)."""
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.portal_world import PASSWORD, fill_park
+from tests.test_browser_admin import CHROMIUM, login, page, result_rows  # noqa: F401 - the page fixture
+
+DOCS_SHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's Chromium is not installed"),
+]
+
+
+@pytest.fixture
+def two_parks(django_user_model):
+    from apps.accounts.services import save_park, set_membership
+
+    a = save_park(actor="test", code="TPA", name_zh="甲园区", name_en="Park A", time_zone="Asia/Shanghai")
+    b = save_park(actor="test", code="TPB", name_zh="乙园区", name_en="Park B", time_zone="Asia/Shanghai")
+    fill_park(a, n_sources=3)
+    fill_park(b, n_sources=2)
+    users = {}
+    for role in ("admin", "auditor"):
+        users[role] = django_user_model.objects.create_user(f"{role}-a", f"{role}@example.invalid", PASSWORD)
+        set_membership(actor="test", user=users[role], park=a, role=role)
+    return {"a": a, "b": b, "users": users}
+
+
+def test_a_park_administrator_never_sees_another_park(two_parks, page):  # noqa: F811
+    from apps.sources.models import DataSource
+
+    login(page, "admin-a")
+    # the switcher offers the user's park only
+    options = page.locator("#park-select option").all_inner_texts()
+    assert any("TPA" in o for o in options) and not any("TPB" in o for o in options), options
+    for path in ("/sources/datasource/", "/ingestion/reading/", "/quality/alarm/", "/accounts/apitoken/",
+                 "/accounts/membership/", "/catalog/dataitem/?q=CS97", "/core/auditentry/", "/accounts/park/"):
+        page.goto(path)
+        assert page.locator("#result_list, #changelist").count(), path
+        text = page.inner_text("#content")
+        assert "TPB" not in text and "乙园区" not in text, (path, text[:500])
+    page.goto("/sources/datasource/")
+    assert result_rows(page).count() == 3
+    page.set_viewport_size({"width": 1400, "height": 900})
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS_SHOTS / "portal-park-admin-sources-zh.png"), full_page=True)
+
+    # autocomplete boxes: the rule form's source box offers park A's sources only
+    page.goto("/quality/rule/add/")
+    page.locator(".field-source .select2-selection").click()
+    page.locator(".select2-search__field").fill("TP")
+    page.wait_for_function("() => document.querySelector('.select2-results__option') &&"
+                           " !document.querySelector('.select2-results__option.loading-results')")
+    offered = page.locator(".select2-results__option").all_inner_texts()
+    assert offered and all("TPA" in o for o in offered), offered
+    answer = page.evaluate("() => fetch('/autocomplete/?term=TPB&app_label=quality&model_name=rule"
+                           "&field_name=source').then(r => r.json())")
+    assert answer["results"] == []
+
+    # a direct URL to B's source: not there for this user
+    theirs = DataSource.objects.filter(park=two_parks["b"]).first()
+    page.goto(f"/sources/datasource/{theirs.pk}/change/")
+    assert theirs.source_id not in page.inner_text("#content")
+    assert "/change/" not in page.url  # sent back to the index with "does not exist"
+    status = page.evaluate(f"() => fetch('/sources/datasource/{theirs.pk}/history/', {{redirect: 'manual'}})"
+                           ".then(r => r.status)")
+    assert status in (0, 403, 404)  # 0: an opaque redirect
+    # the plumbing is not in the menus
+    page.goto("/")
+    nav = page.inner_text("#content")
+    for hidden in ("周期任务", "Periodic tasks", "幂等", "配置版本", "组"):
+        assert hidden not in nav, hidden
+
+
+def test_an_auditor_reads_history_and_cannot_save(two_parks, page):  # noqa: F811
+    from apps.sources.models import DataSource
+    from apps.sources.services import save_source
+
+    ours = DataSource.objects.filter(park=two_parks["a"]).order_by("pk").first()
+    save_source(actor="test", source=ours, name="电表 1（已更名）")  # a second version in the history
+    login(page, "auditor-a")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"/sources/datasource/{ours.pk}/change/")
+    assert page.locator("input[name=_save], input[name=_continue], input[name=_addanother]").count() == 0
+    assert page.locator("a.deletelink").count() == 0
+    assert "电表 1（已更名）" in page.inner_text("#content")
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS_SHOTS / "portal-auditor-readonly-zh.png"), full_page=True)
+
+    page.goto("/sources/datasource/")
+    assert page.locator("#changelist .object-tools a.addlink").count() == 0
+    assert page.locator("select[name=action]").count() == 0  # no bulk actions either
+
+    page.goto(f"/sources/datasource/{ours.pk}/change/")
+    with page.expect_navigation():
+        page.locator(".object-tools a.historylink").click()
+    assert "/history/" in page.url
+    assert page.locator("#change-history tbody tr").count() >= 2  # created, renamed
+
+    # a POST of the change form is refused whatever the page shows
+    status = page.evaluate("""async ([url, park]) => {
+        const token = document.cookie.split('; ').find(c => c.startsWith('csrftoken=')).split('=')[1];
+        const body = new URLSearchParams({csrfmiddlewaretoken: token, name: 'taken', park: park,
+                                          source_id: 'X', _save: '1'});
+        const r = await fetch(url, {method: 'POST', body, headers: {'X-CSRFToken': token}});
+        return r.status; }""", [f"/sources/datasource/{ours.pk}/change/", str(two_parks["a"].pk)])
+    assert status == 403
+    ours.refresh_from_db()
+    assert ours.name == "电表 1（已更名）"
