@@ -311,3 +311,18 @@ def test_members_sign_in_without_is_staff_and_others_do_not(world):
         assert (r.status_code == 302) == allowed, (username, r.status_code)
         assert (client.get("/").status_code == 200) == allowed
     assert not world.users["viewer"].is_staff
+
+
+@pytest.mark.django_db
+def test_history_versions_are_scoped_like_their_objects(world, clients):
+    """simple-history's page of one past version (/<pk>/history/<version>/) follows the object's park."""
+    from apps.sources.models import DataSource
+
+    for park, allowed in ((world.park_a, True), (world.park_b, False)):
+        source = DataSource.objects.filter(park=park).first()
+        version = source.history.order_by("history_id").first()
+        path = f"/sources/datasource/{source.pk}/history/{version.history_id}/"
+        assert (clients["auditor"].get(path).status_code == 200) == allowed, path
+        assert clients["viewer"].get(path).status_code == 403, path  # no AUDIT: no history, even its own park
+        r = clients["auditor"].post(path, {"name": "reverted"})
+        assert r.status_code == 403, path  # reverting is a change

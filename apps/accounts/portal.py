@@ -232,6 +232,13 @@ class PortalAdmin(admin.ModelAdmin):
             raise PermissionDenied
         return super().history_view(request, object_id, extra_context)
 
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        """simple-history's page of one version; posting it reverts the object, a change."""
+        if request.method == "POST" and not self.has_change_permission(
+                request, self.get_object(request, unquote(object_id))):
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
     # --- writes -----------------------------------------------------------------------------------
 
     def require_write(self, request, obj, change):
