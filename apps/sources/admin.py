@@ -25,7 +25,9 @@ def _age(since):
 
 @admin.register(DataSource)
 class DataSourceAdmin(PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
-    list_display = ["source_id", "name", "park", "kind", "protocol", "device_state", "last_seen", "key_age",
+    # "state", not "device_state": that name is the reverse one-to-one relation, which the list would show
+    # as the raw DeviceState row ("1 offline") instead of the method below
+    list_display = ["source_id", "name", "park", "kind", "protocol", "state", "last_seen", "key_age",
                     "expected_interval_s", "enabled", "encryption_required"]
     list_filter = ["park", "kind", "protocol", "enabled", "collection_method", "encryption_required",
                    "device_state__state"]
@@ -46,7 +48,7 @@ class DataSourceAdmin(PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
         obj.pk = saved.pk
 
     @admin.display(description=_("state"))
-    def device_state(self, obj):
+    def state(self, obj):
         st = getattr(obj, "device_state", None)
         if st is None:
             return DeviceState.State.UNKNOWN.label
