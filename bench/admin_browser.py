@@ -196,13 +196,13 @@ def main():
             resp = client.get(url)
             assert resp.status_code == 200, (url, resp.status_code)
         # alternated, so that other load on the machine falls on both figures alike
-        samples = {label: [] for label in clients}
+        samples = {who: [] for who in clients}
         for _ in range(7):
-            for label, client in clients.items():
+            for who, client in clients.items():
                 t = time.perf_counter()
                 client.get(url)
-                samples[label].append((time.perf_counter() - t) * 1000)
-        su, scoped = (statistics.median(samples[label]) for label in clients)
+                samples[who].append((time.perf_counter() - t) * 1000)
+        su, scoped = (statistics.median(samples[who]) for who in clients)
         worst, worst_ratio = max(worst, su, scoped), max(worst_ratio, scoped / su)
         base = "—"
         if count_filter is not None:
