@@ -326,3 +326,27 @@ def test_history_versions_are_scoped_like_their_objects(world, clients):
         assert clients["viewer"].get(path).status_code == 403, path  # no AUDIT: no history, even its own park
         r = clients["auditor"].post(path, {"name": "reverted"})
         assert r.status_code == 403, path  # reverting is a change
+
+
+@pytest.mark.django_db
+def test_choices_offer_only_what_the_user_may_write(world, clients):
+    """Park and source boxes of a park administrator's forms, the membership form's people, the
+    autocomplete: park A's only (never park B's, never a superuser)."""
+    from apps.accounts.models import Park
+    from apps.sources.models import DataSource
+
+    admin_a = clients["admin"]
+    form = admin_a.get("/sources/datasource/add/").context["adminform"].form
+    assert set(form.fields["park"].queryset) == {world.park_a}
+    form = admin_a.get("/sources/command/add/").context["adminform"].form
+    assert set(form.fields["source"].queryset) == set(DataSource.objects.filter(park=world.park_a))
+    people = set(admin_a.get("/accounts/membership/add/").context["adminform"].form.fields["user"].queryset
+                 .values_list("username", flat=True))
+    assert "viewer-b" not in people and "root" not in people and "auditor-a" in people
+    answer = admin_a.get("/autocomplete/", {"term": "", "app_label": "accounts", "model_name": "membership",
+                                            "field_name": "park"}).json()
+    assert [r["id"] for r in answer["results"]] == [str(world.park_a.pk)]
+    # the readings browser's park filter lists the user's parks only
+    page = admin_a.get("/ingestion/reading/")
+    assert world.park_b.name_zh not in page.content.decode()
+    assert Park.objects.count() >= 2

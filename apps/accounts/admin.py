@@ -42,7 +42,8 @@ class MembershipAdmin(PortalAdmin, ServiceAdmin):
 
             managed = access.park_ids(request.user, Action.MANAGE)
             kwargs["queryset"] = get_user_model().objects.filter(
-                Q(memberships__park__in=managed) | Q(memberships__isnull=True), is_active=True).distinct()
+                Q(memberships__park__in=managed) | Q(memberships__isnull=True), is_active=True,
+                is_superuser=False).distinct()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_via_service(self, request, obj, form, change):
