@@ -91,6 +91,9 @@ class PortalChangeList(ChangeList):
         return super().get_queryset(request, exclude_parameters)
 
 
+_CHANGELISTS: dict = {}
+
+
 class PortalAdmin(admin.ModelAdmin):
     """The seam in the admin. Declare what a model needs:
 
@@ -172,7 +175,9 @@ class PortalAdmin(admin.ModelAdmin):
         base = super().get_changelist(request, **kwargs)
         if issubclass(base, PortalChangeList):
             return base
-        return type("Portal" + base.__name__, (PortalChangeList, base), {})
+        if base not in _CHANGELISTS:
+            _CHANGELISTS[base] = type("Portal" + base.__name__, (PortalChangeList, base), {})
+        return _CHANGELISTS[base]
 
     def get_list_select_related(self, request):
         """Every foreign key the list shows, nullable ones included (Django's default follows only the
