@@ -1,17 +1,15 @@
 """The portal per park and role in a real browser (issue #8): a park administrator never sees another park,
 an auditor reads history and cannot save. Debian's Chromium through Playwright, as tests/test_browser_admin.py.
 
-Screenshots at 1 400 px in Chinese go to docs/screenshots/ (committed; docs/portal-access.md shows them)."""
+Screenshots at 1 400 px in Chinese go to var/screenshots/ (copies committed in docs/screenshots/, shown by
+docs/portal-access.md), so that a test run leaves the repository clean."""
 
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from tests.portal_world import PASSWORD, fill_park
-from tests.test_browser_admin import CHROMIUM, login, page, result_rows  # noqa: F401 - the page fixture
-
-DOCS_SHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
+from tests.test_browser_admin import CHROMIUM, SCREENSHOTS, login, page, result_rows  # noqa: F401 - page fixture
 
 pytestmark = [
     pytest.mark.browser,
@@ -28,10 +26,13 @@ def two_parks(django_user_model):
     b = save_park(actor="test", code="TPB", name_zh="乙园区", name_en="Park B", time_zone="Asia/Shanghai")
     fill_park(a, n_sources=3)
     fill_park(b, n_sources=2)
+    c = save_park(actor="test", code="TPC", name_zh="丙园区", name_en="Park C", time_zone="Asia/Shanghai")
+    fill_park(c, n_sources=1)
     users = {}
     for role in ("admin", "auditor"):
         users[role] = django_user_model.objects.create_user(f"{role}-a", f"{role}@example.invalid", PASSWORD)
         set_membership(actor="test", user=users[role], park=a, role=role)
+    set_membership(actor="test", user=users["admin"], park=c, role="viewer")  # a second park, to switch to
     return {"a": a, "b": b, "users": users}
 
 
@@ -39,9 +40,9 @@ def test_a_park_administrator_never_sees_another_park(two_parks, page):  # noqa:
     from apps.sources.models import DataSource
 
     login(page, "admin-a")
-    # the switcher offers the user's park only
+    # the switcher offers the user's parks only
     options = page.locator("#park-select option").all_inner_texts()
-    assert any("TPA" in o for o in options) and not any("TPB" in o for o in options), options
+    assert options == ["我的全部园区（2 个）", "TPA 甲园区", "TPC 丙园区"], options
     for path in ("/sources/datasource/", "/ingestion/reading/", "/quality/alarm/", "/accounts/apitoken/",
                  "/accounts/membership/", "/catalog/dataitem/?q=CS97", "/core/auditentry/", "/accounts/park/"):
         page.goto(path)
@@ -49,12 +50,23 @@ def test_a_park_administrator_never_sees_another_park(two_parks, page):  # noqa:
         text = page.inner_text("#content")
         assert "TPB" not in text and "乙园区" not in text, (path, text[:500])
     page.goto("/sources/datasource/")
+    assert result_rows(page).count() == 4  # A's three, C's one
+    # the switcher: park A only, then back to all
+    with page.expect_navigation():
+        page.select_option("#park-select", label="TPA 甲园区")
+    assert page.url.endswith("/sources/datasource/")
     assert result_rows(page).count() == 3
+    assert all("TPA" in t for t in page.locator("#result_list tbody th").all_inner_texts())
+    assert page.locator("#park-select").input_value() == str(two_parks["a"].pk)
     page.set_viewport_size({"width": 1400, "height": 900})
-    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_SHOTS / "portal-park-admin-sources-zh.png"), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "portal-park-admin-sources-zh.png"), full_page=True)
 
-    # autocomplete boxes: the rule form's source box offers park A's sources only
+    with page.expect_navigation():
+        page.select_option("#park-select", index=0)
+    assert result_rows(page).count() == 4
+
+    # autocomplete boxes: the rule form's source box offers the sources the user manages (park A's) only
     page.goto("/quality/rule/add/")
     page.locator(".field-source .select2-selection").click()
     page.locator(".select2-search__field").fill("TP")
@@ -93,8 +105,8 @@ def test_an_auditor_reads_history_and_cannot_save(two_parks, page):  # noqa: F81
     assert page.locator("input[name=_save], input[name=_continue], input[name=_addanother]").count() == 0
     assert page.locator("a.deletelink").count() == 0
     assert "电表 1（已更名）" in page.inner_text("#content")
-    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_SHOTS / "portal-auditor-readonly-zh.png"), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "portal-auditor-readonly-zh.png"), full_page=True)
 
     page.goto("/sources/datasource/")
     assert page.locator("#changelist .object-tools a.addlink").count() == 0
