@@ -25,6 +25,7 @@ from apps.accounts.access import Action
 
 VERSION_ACTIONS = {"+": "version.created", "~": "version.changed", "-": "version.deleted"}
 LABEL_FIELDS = ("code", "source_id", "name", "name_zh", "username")
+HIDDEN_FIELDS = {"digest", "password"}  # a token's key digest: not for the browser or an export
 ACTIONS_RANK = 0
 
 
@@ -62,7 +63,7 @@ def history_sources() -> tuple[HistorySource, ...]:
         park_field = "id" if spec.path == "pk" else "park"
         access.register(historical, park_field, shared=spec.shared)
         concrete = [f for f in historical._meta.concrete_fields if not f.name.startswith("history_")]
-        fields = tuple(f.attname for f in concrete if f.attname != "id")
+        fields = tuple(f.attname for f in concrete if f.attname != "id" and f.name not in HIDDEN_FIELDS)
         texts = {f.name for f in concrete if not f.is_relation and f.get_internal_type() in ("CharField", "TextField")}
         found.append((label, model, historical, park_field, fields, tuple(n for n in LABEL_FIELDS if n in texts)))
     found.sort(key=lambda item: item[0])

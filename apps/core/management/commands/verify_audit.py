@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.translation import gettext as _
 
 from apps.core.selectors import audit_chains, verify_chain, verify_heads
 
@@ -30,7 +29,7 @@ class Command(BaseCommand):
         reports = [verify_chain(code) for code in chains]
         broken = 0
         for report in reports:
-            name = report.park_code or _("(platform)")
+            name = report.park_code or "(platform)"
             if report.ok:
                 self.stdout.write(f"OK      {name}: {report.records} records, head #{report.head_seq} "
                                   f"{report.head_hash}")
@@ -43,7 +42,7 @@ class Command(BaseCommand):
             known = json.loads(heads.read_text()) if heads.exists() else {}
             for code, problem in verify_heads(known, only=chains if park is not None else None):
                 broken += 1
-                self.stdout.write(f"BROKEN  {code or _('(platform)')}: {problem}")
+                self.stdout.write(f"BROKEN  {code or '(platform)'}: {problem}")
             if not broken:
                 known.update({r.park_code: {"seq": r.head_seq, "hash": r.head_hash} for r in reports})
                 heads.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
