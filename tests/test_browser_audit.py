@@ -7,7 +7,10 @@ import io
 import pytest
 from django.conf import settings
 
-from tests.test_browser_admin import CHROMIUM, SCREENSHOTS, login, page, park_setup  # noqa: F401 - fixtures
+from tests import test_browser_admin as base
+
+CHROMIUM, SCREENSHOTS, login = base.CHROMIUM, base.SCREENSHOTS, base.login
+page, park_setup = base.page, base.park_setup  # the portal's browser fixtures, shared
 
 pytestmark = [
     pytest.mark.browser,
@@ -82,7 +85,8 @@ def test_auditor_reads_the_audit_trail_of_its_park(django_user_model, park_setup
     # Export what is selected
     with page.expect_download() as download:
         page.click("#export-csv")
-    rows = list(csv.reader(io.StringIO(open(download.value.path(), encoding="utf-8-sig").read())))
+    with open(download.value.path(), encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(io.StringIO(fh.read())))
     assert rows[0][0] == "时间" and len(rows) == 3 and {r[3] for r in rows[1:]} == {"source.create"}
 
     # An action record opens read-only with its place in the chain

@@ -21,11 +21,21 @@ def client_ip(request) -> str:
 
 
 def lockout_response(request, original_response=None, credentials=None):
-    """django-axes' answer to a locked-out log-in: the portal's page, in the portal's language, 429."""
+    """django-axes' answer to a locked-out log-in: the portal's page, in the portal's language, 429; on an
+    API path (a password-checking DRF authentication, should one be enabled) a JSON body with Retry-After."""
     from django.contrib import admin
 
-    context = {**admin.site.each_context(request),
-               "cooloff_minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60),
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    if request.path_info.startswith("/api/"):
+        from django.http import JsonResponse
+        from django.utils.translation import gettext
+
+        response = JsonResponse({"detail": gettext("Too many failed log-ins for this user name from this address. "
+                                                    "Try again in %(minutes)s minutes.") % {"minutes": minutes}},
+                                status=429)
+        response["Retry-After"] = str(minutes * 60)
+        return response
+    context = {**admin.site.each_context(request), "cooloff_minutes": minutes,
                "failure_limit": settings.AXES_FAILURE_LIMIT}
     return TemplateResponse(request, "accounts/lockout.html", context, status=429).render()
 
