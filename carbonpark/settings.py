@@ -305,6 +305,11 @@ AXES_LOCKOUT_CALLABLE = "apps.accounts.auth_events.lockout_response"
 # Behind the TLS front the client's address is the X-Real-IP nginx sets (deploy/nginx), never a client's header.
 AXES_CLIENT_IP_CALLABLE = "apps.accounts.auth_events.client_ip"
 AXES_VERBOSE = False
+# The audit trail already records every log-in and log-out (axes' own access log would repeat it), and axes'
+# admin pages have no Chinese: locks are seen in the audit trail (auth.lockout) and lifted with
+# `manage.py axes_reset_username NAME` (docs/audit-trail.md).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
 # Sessions: at most SESSION_HOURS after log-in, SESSION_IDLE_MINUTES without a request (0: no idle limit), and
 # gone when the browser closes unless SESSION_EXPIRE_AT_BROWSER_CLOSE=0.
 SESSION_COOKIE_AGE = int(float(os.environ.get("SESSION_HOURS", "8")) * 3600)
