@@ -153,3 +153,16 @@ def test_a_viewer_gets_no_audit_trail(django_user_model, park):
     client.force_login(viewer)
     assert client.get(BROWSER).status_code == 403
     assert client.get(BROWSER + "export/", {"format": "csv"}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_park_switcher_picks_the_park_shown_first(client_of, auditor, other_park, park):
+    from apps.accounts import access
+
+    set_membership(actor="test", user=auditor, park=other_park, role="auditor")
+    assert {r.park_code for r in rows(client_of.get(BROWSER))} == {"TP01", "TP02"}
+    session = client_of.session
+    session[access.SESSION_PARK] = other_park.pk
+    session.save()
+    assert {r.park_code for r in rows(client_of.get(BROWSER))} == {"TP02"}
+    assert {r.park_code for r in rows(client_of.get(BROWSER, {"park": ""}))} == {"TP01", "TP02"}

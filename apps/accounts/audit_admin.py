@@ -102,7 +102,14 @@ class AuditTrailAdmin(ReadOnlyAdmin):
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        form = TimelineForm(request.GET or None, user=request.user)
+        query = request.GET
+        picked = request.session.get(access.SESSION_PARK) if not query else None
+        if picked is not None:  # the park switcher's park, until the user asks for something else
+            from apps.accounts.models import Park
+
+            code = Park.objects.filter(pk=picked).values_list("code", flat=True).first()
+            query = {"park": code} if code else query
+        form = TimelineForm(query or None, user=request.user)
         filters = form.timeline_filter()
         page = (audit.timeline(request.user, filters, cursor=request.GET.get("cursor"), limit=PAGE_SIZE)
                 if filters is not None else audit.TimelinePage([], None))

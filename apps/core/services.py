@@ -36,7 +36,8 @@ def record_change(*, actor: Any, action: str, obj: Any = None, object_type: str 
     back), so a chain never forks and its ``seq`` has no gaps; the unique (park_code, seq) constraint holds
     even if the lock were skipped. Different parks never wait for each other. A transaction that records in
     several parks takes their locks in the order it records; PostgreSQL breaks the rare opposite-order pair
-    with a deadlock error (retryable, SQLSTATE 40P01)."""
+    with a deadlock error (retryable, SQLSTATE 40P01). A long transaction should record at its end: the
+    chain's lock is held from the record to the commit."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
