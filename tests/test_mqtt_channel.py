@@ -10,8 +10,8 @@ import pytest
 
 from apps.catalog.models import DataItem
 from apps.ingestion.channels.mqtt import MqttIngest
-from apps.ingestion.codecs import envelope, tlv
 from apps.ingestion.models import Reading, Rejection
+from apps.protocols.codecs import envelope, tlv
 from apps.quality.models import Alarm
 from apps.sources.models import Command, DeviceState, SourceKey, StateChange
 from apps.sources.services import keys as key_services

@@ -107,7 +107,7 @@ class DemoDevices:
     def publish(self, records):
         import orjson
 
-        from apps.ingestion.codecs import envelope, tlv
+        from apps.protocols.codecs import envelope, tlv
         from apps.sources.models import SourceKey
         from apps.sources.services.keys import key_material
 
