@@ -220,7 +220,7 @@ def serving(run: Run, timeout=20):
 
 
 def hj212_upload(run: Run, port: int, at: datetime) -> bool:
-    from apps.ingestion.management.commands.simulate import DEMO_HJ212_MN
+    from apps.demo.management.commands.simulate import DEMO_HJ212_MN
     from apps.protocols.simulators.hj212_station import Hj212Station
 
     async def main():

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from apps.core.management.commands.demo_setup import DEMO_PARK
+from apps.demo.management.commands.demo_setup import DEMO_PARK
 from apps.ingestion.services import ingest_readings
 
 SHAPES = {
