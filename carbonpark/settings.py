@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "apps.sources",
     "apps.quality",
     "apps.ingestion",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
