@@ -25,7 +25,7 @@ def _canonical_json(value):
     """The JSON value as PostgreSQL's jsonb gives it back: a float with no fraction reads back as an
     integer (2.0 and 1e16 may come back as 2 and 10000000000000000), so both are hashed as integers."""
     if isinstance(value, dict):
-        return {str(k): _canonical_json(v) for k, v in value.items()}
+        return {k: _canonical_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_canonical_json(v) for v in value]
     if isinstance(value, float) and value.is_integer():
@@ -40,8 +40,9 @@ def canonical_bytes(fields: dict) -> bytes:
         at = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     payload = {name: fields.get(name) for name in HASHED_FIELDS}
     payload["at"] = at
-    payload["before"] = _canonical_json(payload["before"])
-    payload["after"] = _canonical_json(payload["after"])
+    for name in ("before", "after"):
+        # through JSON first, as the JSON field stores it (non-string keys become strings, tuples lists)
+        payload[name] = _canonical_json(json.loads(json.dumps(payload[name], allow_nan=False)))
     for name in ("prev_hash", "actor_label", "action", "object_type", "object_id", "object_repr", "park_code",
                  "reason"):
         payload[name] = payload[name] or ""
