@@ -63,6 +63,11 @@ def test_admin_of_a_viewer_of_b_cannot_take_over_b_source_or_custom_code(parks_a
     set_membership(actor="t", user=user, park=b, role="admin")
     assert client.patch("/api/v1/sources/TP02-EM-0001/", {"park": "TP01"}, format="json").status_code == 200
     assert DataSource.objects.get(source_id="TP02-EM-0001").park == a
+    # a source moves without the codes of the park it leaves
+    assert client.patch("/api/v1/sources/TP01-EM-0001/", {"dataCodes": ["CS010291"]}, format="json").status_code == 200
+    r = client.patch("/api/v1/sources/TP01-EM-0001/", {"park": "TP02"}, format="json")
+    assert r.status_code == 400 and r.json()["field"] == "data_items"
+    assert DataSource.objects.get(source_id="TP01-EM-0001").park == a
 
 
 def test_admin_of_a_without_role_in_b_gets_404_and_nothing_changes(parks_a_b):
