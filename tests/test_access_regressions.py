@@ -16,6 +16,7 @@ from apps.ingestion.services import ingest_readings
 from apps.sources.models import DataSource
 from apps.sources.services.commands import create_command
 from tests.conftest import add_source
+from tests.test_api_contract import assert_matches, openapi  # noqa: F401 (a fixture)
 
 
 def custom_item(park, code):
@@ -81,7 +82,7 @@ def test_admin_of_a_without_role_in_b_gets_404_and_nothing_changes(parks_a_b):
     assert DataItem.objects.get(code="CS010292").park == b
 
 
-def test_device_token_pushes_but_reads_nothing_of_its_park(parks_a_b):
+def test_device_token_pushes_but_reads_nothing_of_its_park(parks_a_b, openapi):  # noqa: F811
     a, _b = parks_a_b
     _token, key = issue_token(actor="t", park=a, name="meter-gw", role="device")
     client = APIClient()
@@ -92,6 +93,7 @@ def test_device_token_pushes_but_reads_nothing_of_its_park(parks_a_b):
         r = client.get(path)
         assert r.status_code == 403 and r.json()["code"] == "E1008", path
         assert "TP01-EM" not in r.content.decode() and "settings" not in r.json()
+    assert_matches(openapi, "/api/v1/sources/", "get", client.get("/api/v1/sources/"))  # a documented 403
     r = client.post("/api/v1/sources/TP01-EM-0001/commands", {"type": "poll_now"}, format="json")
     assert r.status_code == 403
     # the standard's catalog is reference data; its park's own codes are not a device's to read

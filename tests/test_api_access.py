@@ -25,6 +25,7 @@ from apps.catalog.services import save_catalog_class, save_data_item
 from apps.ingestion.services import ingest_readings
 from apps.sources.services.commands import create_command
 from tests.conftest import add_source
+from tests.test_api_contract import assert_matches, openapi  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMBER_ROLES = ["viewer", "operator", "approver", "auditor", "admin"]
@@ -210,14 +211,16 @@ def test_api_permission_matrix(role, park, other_park):
 
 
 @pytest.mark.django_db
-def test_roles_are_published_in_docs_and_served(client):
+def test_roles_are_published_in_docs_and_served(client, openapi):  # noqa: F811
     from apps.accounts.management.commands.access_matrix import render
 
     doc = (ROOT / "docs" / "roles.md").read_text(encoding="utf-8")
     assert doc == render(), "docs/roles.md is out of step: run make docs"
     for role in access.ROLES.values():
         assert f"**{role.code}**" in doc
-    body = client.get("/api/v1/roles", HTTP_ACCEPT_LANGUAGE="en").json()  # public, like the error table
+    # public, like the error table, and as its OpenAPI schema says
+    body = assert_matches(openapi, "/api/v1/roles", "get", client.get("/api/v1/roles", HTTP_ACCEPT_LANGUAGE="en"))
+    assert "manage" in openapi["paths"]["/api/v1/sources/{sourceId}/"]["patch"]["responses"]["403"]["description"]
     served = {r["code"]: r for r in body["roles"]}
     assert set(served) == set(access.ROLES)
     assert served["device"]["actions"] == {"push": "all"} and served["approver"]["actions"]["approve"] == "others"
