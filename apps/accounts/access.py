@@ -311,6 +311,10 @@ def park_of(obj: Model):
         park = getattr(obj, "park_id", None)
         if park is None and getattr(obj, "source_id", None) is not None:
             park = obj.source.park_id
+        if park is None and getattr(obj, "park_code", ""):  # audit entries name their park by code
+            from apps.accounts.models import Park
+
+            park = Park.objects.filter(code=obj.park_code).values_list("pk", flat=True).first()
         return park
     if spec.path == "pk":
         return obj.pk
