@@ -60,9 +60,9 @@ How refusals read, whatever the role:
   (`sourceId`, `dataCode`) it is `E1009`, as for unknown ones. Naming such a park in a body (`"park"`)
   is refused like an unknown park code (`400`, field `park`).
 
-What stays visible: data codes are one platform-wide namespace (a reading names only its code), so
-registering a code another park already uses is refused ("this code exists already") without saying who
-holds it.
+What stays visible: source IDs and data codes are platform-wide namespaces (a reading names only its
+`sourceId` and `dataCode`, an MQTT topic only its source), so registering a source ID or a code that
+another park already uses is refused as taken, without saying who holds it.
 
 ## Processes
 
