@@ -48,7 +48,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AlterModelOptions(
             name='park',
-            options={'ordering': ['code'], 'permissions': [('park_view', 'park: view'), ('park_push', 'park: push readings'), ('park_enter', 'park: enter data'), ('park_modify', 'park: modify'), ('park_delete', 'park: delete'), ('park_approve', 'park: approve'), ('park_audit', 'park: read history and audit trail'), ('park_export', 'park: export'), ('park_manage', 'park: manage park')], 'verbose_name': 'park', 'verbose_name_plural': 'parks'},
+            options={'ordering': ['code'], 'permissions': [('park_view', 'park: view'), ('park_push', 'park: push'), ('park_enter', 'park: enter'), ('park_modify', 'park: modify'), ('park_delete', 'park: delete'), ('park_approve', 'park: approve'), ('park_audit', 'park: audit'), ('park_export', 'park: export'), ('park_manage', 'park: manage')], 'verbose_name': 'park', 'verbose_name_plural': 'parks'},
         ),
         migrations.RunPython(mirror_memberships, migrations.RunPython.noop),
     ]
