@@ -32,7 +32,7 @@ class ParkFigures:
     online: int = 0
     offline: int = 0
     unknown: int = 0
-    silent: int = 0  # counted apart: a silent source can still be "online" by its status topic
+    silent: int = 0  # online by its status topic (or unknown) but no data for three expected intervals
     alarms: int = 0
     alarms_by_severity: dict[str, int] = field(default_factory=dict)
     alarms_by_kind: dict[str, int] = field(default_factory=dict)
@@ -46,6 +46,12 @@ class ParkFigures:
     def activity(self) -> int:
         """How much there is to look at: what ranks parks when there are too many to show as cards."""
         return self.readings + self.rejections + 100 * self.alarms
+
+    @property
+    def rejection_rate(self) -> float | None:
+        """Rejected records as a share of all records received today (percent), None when none came."""
+        received = self.readings + self.rejections
+        return round(100.0 * self.rejections / received, 1) if received else None
 
     @property
     def channels(self) -> list[str]:
@@ -104,15 +110,17 @@ def landing_figures(principal, park_ids: list[int] | None = None, *, now: dateti
     for row in sources.order_by():
         f = figures[row["park_id"]]
         f.sources += row["n"]
+        # Each source counts once: offline (its status topic or Last Will said so), else silent (no data
+        # for three expected intervals, whatever its status says), else online, else unknown.
         state = row["device_state__state"] or DeviceState.State.UNKNOWN
-        if state == DeviceState.State.ONLINE:
-            f.online += row["n"]
-        elif state == DeviceState.State.OFFLINE:
+        if state == DeviceState.State.OFFLINE:
             f.offline += row["n"]
+        elif row["device_state__silent"]:
+            f.silent += row["n"]
+        elif state == DeviceState.State.ONLINE:
+            f.online += row["n"]
         else:
             f.unknown += row["n"]
-        if row["device_state__silent"]:
-            f.silent += row["n"]
 
     alarms = (access.restrict(Alarm.objects.filter(park__in=ids, state=Alarm.State.OPEN), principal, Action.VIEW)
               .values("park_id", "severity", "kind").annotate(n=Count("pk")))

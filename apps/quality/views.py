@@ -62,6 +62,8 @@ def shortcuts(user) -> list[dict]:
 CHANNEL_LABELS = {"http": "HTTP", "mqtt": "MQTT", "hj212": "HJ 212", "poller": _("polling"), "file": _("files"),
                   "form": _("forms"), "third_party": _("third parties"), "demo": _("demo")}
 SEVERITY_ORDER = [Severity.REJECT, Severity.FLAG, Severity.WARN]
+# An alarm's severity is that of the rule that raised it; on the landing page it reads as urgency.
+ALARM_SEVERITY = {Severity.REJECT: _("critical"), Severity.FLAG: _("to review"), Severity.WARN: _("warning")}
 
 
 def channel_label(code: str):
@@ -79,7 +81,7 @@ def park_links(park_id: int) -> dict:
 
 def card(f: ParkFigures, role) -> dict:
     """What one park's card shows, labels resolved (the template only lays it out)."""
-    severities = dict(Severity.choices)
+    severities = ALARM_SEVERITY
     kinds = dict(Alarm.Kind.choices)
     return {
         "f": f, "links": park_links(f.park.pk), "role": role, "chart_id": f"chart-{f.park.pk}",
