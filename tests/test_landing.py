@@ -171,3 +171,15 @@ def test_menu_puts_data_and_people_first_and_plumbing_last(client):
     assert apps[-2:] == ["core", "django_celery_beat"]
     ingestion = client.get("/").context["app_list"][0]
     assert [m["object_name"] for m in ingestion["models"]][:2] == ["Reading", "Rejection"]
+
+
+@pytest.mark.django_db
+def test_the_park_switchers_pick_narrows_the_figures(scene, client):
+    from apps.accounts.access import SESSION_PARK
+
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.invalid", "pw-Landing-123"))
+    session = client.session
+    session[SESSION_PARK] = scene["b"].pk
+    session.save()
+    d = client.get("/").context["dashboard"]
+    assert [c["f"].park.code for c in d["cards"]] == ["TP02"] and d["park_count"] == 1
