@@ -37,7 +37,10 @@ def order_app_list(app_list: list[dict]) -> list[dict]:
     return sorted(app_list, key=app_key)
 
 
-class PortalSite(AdminSite):
+class LandingPagesMixin:
+    """The landing page, the role matrix page and the menu order, for whichever AdminSite the portal uses
+    (a mixin so that the park-scoped site of apps/accounts/portal.py can take it as is)."""
+
     def get_app_list(self, request, app_label=None):
         return order_app_list(super().get_app_list(request, app_label))
 
@@ -50,3 +53,7 @@ class PortalSite(AdminSite):
         from apps.quality.views import landing_context
 
         return super().index(request, {**landing_context(request), **(extra_context or {})})
+
+
+class PortalSite(LandingPagesMixin, AdminSite):
+    pass
