@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "apps.sources",
     "apps.quality",
     "apps.ingestion",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [

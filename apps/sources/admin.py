@@ -9,7 +9,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from apps.core.admin import ReadOnlyAdmin, ServiceAdmin
 from apps.sources.models import Command, DataSource, DeviceState, SourceKey, StateChange
-from apps.sources.services import SOURCE_FIELDS, save_source
+from apps.sources.services import SOURCE_FIELDS, rotation, save_source
 from apps.sources.services import keys as key_services
 from apps.sources.services.commands import create_command
 
@@ -70,7 +70,7 @@ class DataSourceAdmin(ServiceAdmin, SimpleHistoryAdmin):
     @admin.action(description=_("Rotate the encryption key (sent to the device with rotate_key)"))
     def rotate_key(self, request, queryset):
         for source in queryset:
-            cmd = key_services.rotate_key(actor=request.user, source=source)
+            cmd = rotation.rotate_key(actor=request.user, source=source)
             self.message_user(request, _("%(source)s: rotate_key command %(cmd)s queued") % {
                 "source": source.source_id, "cmd": cmd.cmd_id})
 

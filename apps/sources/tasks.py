@@ -1,11 +1,11 @@
 from celery import shared_task
 
-from apps.sources.services import commands, keys, state
+from apps.sources.services import commands, rotation, state
 
 
 @shared_task(time_limit=300)
 def rotate_due_keys():
-    return keys.rotate_due_keys()
+    return rotation.rotate_due_keys()
 
 
 @shared_task(time_limit=120)

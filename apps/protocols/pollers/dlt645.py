@@ -8,9 +8,9 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from apps.ingestion.codecs import dlt645 as codec
-from apps.ingestion.pollers import Backoff, PollResult, poll_started, stamp
-from apps.ingestion.pollers.serial import SerialLine
+from apps.protocols.codecs import dlt645 as codec
+from apps.protocols.pollers import Backoff, PollResult, poll_started, stamp
+from apps.protocols.pollers.serial import SerialLine
 
 
 @dataclass

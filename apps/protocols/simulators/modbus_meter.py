@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from apps.ingestion.codecs import modbus as codec
+from apps.protocols.codecs import modbus as codec
 
 # Demand period (minutes) at holding 40003, as on Eastron meters (protocols.md §3.2).
 _HOLDING = [codec.Point("demand_period", 3, 0x0002, "float32", unit="min")]

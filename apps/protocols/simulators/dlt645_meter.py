@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Iterable
 
-from apps.ingestion.codecs import dlt645 as codec
+from apps.protocols.codecs import dlt645 as codec
 
 ERR_NO_DATA = 0x02
 

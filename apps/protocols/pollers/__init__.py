@@ -1,4 +1,5 @@
-"""Device pollers (R-5.2.1.3, R-7.1.1.2): Modbus TCP/RTU and DL/T 645 over serial-to-TCP gateways.
+"""Device pollers (R-5.2.1.3, R-7.1.1.2): Modbus TCP/RTU, DL/T 645 over serial-to-TCP gateways or RS-485
+lines, and OPC UA (``opcua``: the platform's; the edge agent's wheel does not ship it).
 
 No Django here: the edge agent and the platform's poll task both use them. A poller owns one bus (a TCP
 endpoint or a serial line), runs one transaction at a time on it, and backs off a device that does not

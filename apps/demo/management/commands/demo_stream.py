@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from apps.core.management.commands.demo_setup import DEMO_PARK
+from apps.demo.management.commands.demo_setup import DEMO_PARK
 from apps.ingestion.services import ingest_readings
 
 SHAPES = {
@@ -107,7 +107,7 @@ class DemoDevices:
     def publish(self, records):
         import orjson
 
-        from apps.ingestion.codecs import envelope, tlv
+        from apps.protocols.codecs import envelope, tlv
         from apps.sources.models import SourceKey
         from apps.sources.services.keys import key_material
 

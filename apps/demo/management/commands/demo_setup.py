@@ -1,4 +1,5 @@
-"""Create the demo park, its sources, an administrator and an integrator token (idempotent)."""
+"""Create the demo park, its sources, an administrator, one user per park role and an integrator token
+(idempotent)."""
 
 import os
 import secrets
@@ -7,10 +8,14 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from apps.accounts.models import ApiToken, Park
+from apps.accounts.models import ApiToken, Membership, Park
 from apps.accounts.services import issue_token, save_park, set_membership
 from apps.catalog.models import DataItem
 from apps.core.validators import uscc_check_char
+from apps.demo.management.commands.simulate import DEMO_DLT645_ADDRESS, DEMO_HJ212_MN
+from apps.sources.models import DataSource, SourceKey
+from apps.sources.services import save_source
+from apps.sources.services.keys import provision_key
 from carbonpark.embedded import VAR_DIR
 
 DEMO_PARK = "JSTZ01"
@@ -28,19 +33,35 @@ DEMO_SOURCES = [
 ]
 
 
+
+
+def demo_role_users() -> dict[str, str]:
+    """role → user name of the demo park's people, one per park role: ``jstz01-viewer``, ``jstz01-operator``
+    (data entry), ``jstz01-approver``, ``jstz01-auditor``, ``jstz01-admin`` (park administrator)."""
+    return {role: f"{DEMO_PARK.lower()}-{role}" for role in Membership.Role.values}
+
+
+def generated_password(user_name: str) -> str:
+    """The password of a demo login: made once, kept in ``var/<user name>_password`` (mode 0600) and
+    reused on the next starts, never in git."""
+    password_file = VAR_DIR / f"{user_name}_password"
+    if not password_file.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        password_file.write_text(secrets.token_urlsafe(12))
+        password_file.chmod(0o600)
+    return password_file.read_text().strip()
+
+
 def demo_uscc() -> str:
     first17 = "91321200MA1DEMO0"[:16].replace("O", "0").replace("I", "1").replace("S", "5") + "1"
     return first17 + uscc_check_char(first17)
 
 
 class Command(BaseCommand):
-    help = "Create the demo park, sources, admin user and integrator token; print the URL and login."
+    help = "Create the demo park, sources, admin user, one user per park role and an integrator token."
 
     @transaction.atomic
     def handle(self, *args, **options):
-        from apps.sources.models import DataSource
-        from apps.sources.services import save_source
-
         actor = "demo_setup"
         park = Park.objects.filter(code=DEMO_PARK).first() or save_park(
             actor=actor, code=DEMO_PARK, name_zh="泰州零碳示范园区（演示）", name_en="Taizhou Zero-Carbon Demo Park",
@@ -50,27 +71,25 @@ class Command(BaseCommand):
                 save_source(actor=actor, source_id=sid, park=park, name=name, kind=kind, protocol=protocol,
                             collection_method="manual" if kind == "form" else "realtime",
                             expected_interval_s=interval, data_items=list(DataItem.objects.filter(code__in=codes)))
-        from apps.sources.models import SourceKey
-        from apps.sources.services.keys import provision_key
-
         configure_simulated_sources(actor)
 
         ccus = DataSource.objects.get(source_id="JSTZ01-CCUS-0001")
         if not SourceKey.objects.filter(source=ccus).exists():
             provision_key(actor=actor, source=ccus)
         User = get_user_model()
-        password_file = VAR_DIR / "admin_password"
-        password = os.environ.get("CARBONPARK_ADMIN_PASSWORD")
-        if not password:
-            if not password_file.exists():
-                VAR_DIR.mkdir(parents=True, exist_ok=True)
-                password_file.write_text(secrets.token_urlsafe(12))
-                password_file.chmod(0o600)
-            password = password_file.read_text().strip()
+        password = os.environ.get("CARBONPARK_ADMIN_PASSWORD") or generated_password("admin")
         admin = User.objects.filter(username="admin").first()
         if admin is None:
             admin = User.objects.create_superuser("admin", "admin@example.invalid", password)
             set_membership(actor=actor, user=admin, park=park, role="admin")
+        # The demo park's people, one per role, to try the portal as each would (staff: the portal is the admin).
+        for role, name in demo_role_users().items():
+            user = User.objects.filter(username=name).first()
+            if user is None:
+                user = User.objects.create_user(name, f"{name}@example.invalid", generated_password(name),
+                                                is_staff=True)
+            if not Membership.objects.filter(user=user, park=park).exists():
+                set_membership(actor=actor, user=user, park=park, role=role)
         token_file = VAR_DIR / "demo_token"
         if not ApiToken.objects.filter(park=park, name="demo-integrator").exists() or not token_file.exists():
             ApiToken.objects.filter(park=park, name="demo-integrator").delete()
@@ -78,17 +97,14 @@ class Command(BaseCommand):
             token_file.write_text(key)
             token_file.chmod(0o600)
         # The run command prints the URL, the login and the token once gunicorn answers (not before).
-        self.stdout.write(f"demo park {park.code} ready: admin login and API token in {VAR_DIR}")
+        self.stdout.write(f"demo park {park.code} ready: logins (admin, {', '.join(demo_role_users().values())}) "
+                          f"and API token in {VAR_DIR}")
 
 
 def configure_simulated_sources(actor) -> None:
     """Point the demo's field-protocol sources at the simulators `make run` started (their ports change
     every start): DL/T 645 and Modbus meters and an OPC UA server polled by the platform, an HJ 212
     station pushing to the listener."""
-    from apps.ingestion.management.commands.simulate import DEMO_DLT645_ADDRESS, DEMO_HJ212_MN
-    from apps.sources.models import DataSource
-    from apps.sources.services import save_source
-
     ports = {k: os.environ.get(k) for k in ("CARBONPARK_SIM_MODBUS_PORT", "CARBONPARK_SIM_DLT645_PORT",
                                              "CARBONPARK_SIM_OPCUA_PORT")}
     if not all(ports.values()):

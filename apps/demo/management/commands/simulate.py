@@ -33,8 +33,8 @@ class Command(BaseCommand):
             asyncio.run(self._run(which, host, port, units, interval, mn))
 
     async def _run(self, which, host, port, units, interval, mn):
-        from apps.ingestion.simulators import dlt645_meter, modbus_meter
-        from apps.ingestion.simulators.opcua_server import OpcuaMeterServer
+        from apps.protocols.simulators import dlt645_meter, modbus_meter
+        from apps.protocols.simulators.opcua_server import OpcuaMeterServer
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -72,7 +72,7 @@ class Command(BaseCommand):
             await sim.stop()
 
     async def _station(self, host, port, mn, interval):
-        from apps.ingestion.simulators import hj212_station
+        from apps.protocols.simulators import hj212_station
 
         while True:  # the listener may start after us, or restart: keep reconnecting
             try:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from apps.ingestion.codecs import modbus as codec
-from apps.ingestion.pollers import Backoff, PollResult, poll_started, stamp
+from apps.protocols.codecs import modbus as codec
+from apps.protocols.pollers import Backoff, PollResult, poll_started, stamp
 
 
 @dataclass

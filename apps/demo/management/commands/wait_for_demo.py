@@ -3,7 +3,9 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from apps.core.management.commands.demo_setup import DEMO_PARK
+from apps.accounts.models import Park
+from apps.demo.management.commands.demo_setup import DEMO_PARK
+from apps.sources.models import DataSource
 
 
 class Command(BaseCommand):
@@ -13,9 +15,6 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=300)
 
     def handle(self, *args, timeout, **options):
-        from apps.accounts.models import Park
-        from apps.sources.models import DataSource
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

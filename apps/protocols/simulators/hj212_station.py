@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from apps.ingestion.codecs import hj212
+from apps.protocols.codecs import hj212
 
 DEFAULT_REALTIME = {"w00000": 4.2, "w01018": 38.0}  # flow L/s, COD mg/L
 DEFAULT_MINUTE = {"w00000": (2.1, 4.2, 6.0, 25.2), "w01018": (36.0, 38.0, 41.0, None)}  # min, avg, max, cou
