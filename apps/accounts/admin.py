@@ -4,12 +4,13 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from apps.accounts import services
+from apps.accounts.audit_admin import AuditHistoryMixin
 from apps.accounts.models import ApiToken, Membership, Park
 from apps.core.admin import ServiceAdmin
 
 
 @admin.register(Park)
-class ParkAdmin(ServiceAdmin, SimpleHistoryAdmin):
+class ParkAdmin(AuditHistoryMixin, ServiceAdmin, SimpleHistoryAdmin):
     list_display = ["code", "name_zh", "name_en", "time_zone", "uscc"]
     search_fields = ["code", "name_zh", "name_en", "uscc"]
 
@@ -19,7 +20,7 @@ class ParkAdmin(ServiceAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(ServiceAdmin):
+class MembershipAdmin(AuditHistoryMixin, ServiceAdmin):
     list_display = ["user", "park", "role"]
     list_filter = ["role", "park"]
     autocomplete_fields = ["park"]
@@ -35,7 +36,7 @@ class TokenForm(forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(ServiceAdmin):
+class ApiTokenAdmin(AuditHistoryMixin, ServiceAdmin):
     form = TokenForm
     list_display = ["name", "park", "role", "prefix", "is_active", "created_at", "last_used_at"]
     list_filter = ["park", "role", "is_active"]

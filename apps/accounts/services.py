@@ -92,3 +92,55 @@ def revoke_token(*, actor, token: ApiToken, reason: str = "") -> ApiToken:
     record_change(actor=actor, action="token.revoke", obj=token, before={"is_active": True},
                   after={"is_active": False}, reason=reason, park_code=token.park.code)
     return token
+
+
+# --- log-ins (issue #8 deliverable 4): each one an audit record in the platform's chain --------------------
+
+
+def _login_context(request) -> dict:
+    if request is None:
+        return {}
+    from apps.accounts.auth_events import client_ip
+
+    return {"ip": client_ip(request), "user_agent": request.META.get("HTTP_USER_AGENT", "")[:200],
+            "path": request.path[:200]}
+
+
+def record_login(*, user, request=None):
+    """A user logged in (R-7.1.2: authentication on every interface; R-7.3.2: who did what, when)."""
+    return record_change(actor=user, action="auth.login", obj=user, after=_login_context(request))
+
+
+def record_login_failure(*, username: str, request=None, locked_out: bool = False):
+    """A log-in was refused: wrong password, unknown or inactive user, or a locked-out name and address
+    (R-7.1.2). The password is never recorded; the name as typed is (it may be a mistyped password)."""
+    username = (username or "")[:150]
+    return record_change(actor=f"anonymous:{username}" if username else "anonymous",
+                         action="auth.login_refused" if locked_out else "auth.login_failed",
+                         object_type="auth.user", object_id=username[:64], after=_login_context(request))
+
+
+def record_lockout(*, username: str, request=None):
+    """django-axes locked a user name and address out after the configured failures (R-7.1.2)."""
+    from django.conf import settings
+
+    username = (username or "")[:150]
+    return record_change(actor=f"anonymous:{username}" if username else "anonymous", action="auth.lockout",
+                         object_type="auth.user", object_id=username[:64],
+                         after={**_login_context(request), "failure_limit": settings.AXES_FAILURE_LIMIT,
+                                "cooloff_minutes": settings.AXES_COOLOFF_TIME.total_seconds() / 60})
+
+
+def record_logout(*, user, request=None, reason: str = ""):
+    """A user logged out, or the session ended for being idle (``reason``)."""
+    if user is None or not getattr(user, "pk", None):
+        return None
+    return record_change(actor=user, action="auth.logout", obj=user, after=_login_context(request), reason=reason)
+
+
+def record_audit_export(*, actor, filters: dict, file_format: str, rows: int | None = None):
+    """An auditor exported the audit trail (R-7.3.2: reading the trail out is itself on the trail)."""
+    return record_change(actor=actor, action="audit.export", object_type="core.auditentry", object_id="",
+                         after={"format": file_format, "filters": filters, **({"rows": rows} if rows is not None
+                                                                               else {})},
+                         park_code=filters.get("park", ""))

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from apps.accounts.audit_admin import AuditHistoryMixin
 from apps.catalog import services
 from apps.catalog.models import CatalogClass, DataItem, Enumeration, EnumValue
 from apps.core.admin import ServiceAdmin
@@ -18,7 +19,7 @@ class CatalogClassAdmin(ServiceAdmin):
 
 
 @admin.register(DataItem)
-class DataItemAdmin(ServiceAdmin, SimpleHistoryAdmin):
+class DataItemAdmin(AuditHistoryMixin, ServiceAdmin, SimpleHistoryAdmin):
     list_display = ["code", "name_zh", "name_en", "data_type", "unit", "precision", "default_frequency", "park",
                     "is_active"]
     list_filter = ["table", "data_type", "park", "is_active"]

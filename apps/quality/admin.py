@@ -5,6 +5,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from apps.accounts.audit_admin import AuditHistoryMixin
 from apps.core.admin import ServiceAdmin
 from apps.quality import services
 from apps.quality.models import Alarm, Rule
@@ -12,7 +13,7 @@ from apps.quality.services import RULE_FIELDS
 
 
 @admin.register(Rule)
-class RuleAdmin(ServiceAdmin, SimpleHistoryAdmin):
+class RuleAdmin(AuditHistoryMixin, ServiceAdmin, SimpleHistoryAdmin):
     list_display = ["name", "kind", "severity", "park", "source", "data_item", "params", "enabled"]
     list_filter = ["kind", "severity", "enabled", "park"]
     search_fields = ["name"]

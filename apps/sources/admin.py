@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from apps.accounts.audit_admin import AuditHistoryMixin
 from apps.core.admin import ReadOnlyAdmin, ServiceAdmin
 from apps.sources.models import Command, DataSource, DeviceState, SourceKey, StateChange
 from apps.sources.services import SOURCE_FIELDS, rotation, save_source
@@ -22,7 +23,7 @@ def _age(since):
 
 
 @admin.register(DataSource)
-class DataSourceAdmin(ServiceAdmin, SimpleHistoryAdmin):
+class DataSourceAdmin(AuditHistoryMixin, ServiceAdmin, SimpleHistoryAdmin):
     list_display = ["source_id", "name", "park", "kind", "protocol", "device_state", "last_seen", "key_age",
                     "expected_interval_s", "enabled", "encryption_required"]
     list_filter = ["park", "kind", "protocol", "enabled", "collection_method", "encryption_required",
