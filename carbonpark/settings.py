@@ -227,7 +227,8 @@ REST_FRAMEWORK = {
         "apps.accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Signed in, then the operation's park action (each view's access_rules; apps/accounts/permissions.py).
+    "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.permissions.ParkAccess"],
     "DEFAULT_SCHEMA_CLASS": "apps.core.openapi.CarbonParkAutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JSONParser", "rest_framework.parsers.FormParser",

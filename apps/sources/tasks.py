@@ -1,3 +1,6 @@
+"""Celery tasks of sources. They act for the platform, on behalf of no one: every park (the system;
+docs/roles.md, "Processes")."""
+
 from celery import shared_task
 
 from apps.sources.services import commands, rotation, state

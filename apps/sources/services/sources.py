@@ -35,6 +35,8 @@ def save_source(*, actor, source: DataSource | None = None, data_items=None, rea
         setattr(source, key, value)
     source.full_clean(exclude=["data_items"])
     source.save()
+    if data_items is None and before is not None and before["park"] != source.park_id:
+        data_items = list(source.data_items.all())  # a move: the codes it keeps must suit its new park
     if data_items is not None:
         foreign = [i.code for i in data_items if i.park_id not in (None, source.park_id)]
         if foreign:
