@@ -13,6 +13,7 @@ PUBLIC_BASE_URL            base of the links the API hands out (default: relativ
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
@@ -88,8 +89,7 @@ CONTENT_SECURITY_POLICY = {
 }
 
 INSTALLED_APPS = [
-    # the admin with the portal's park-scoped site as admin.site (apps/accounts/portal.py)
-    "apps.accounts.portal_app.PortalAdminConfig",
+    "carbonpark.apps.PortalAdminConfig",  # django.contrib.admin with the portal's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -102,12 +102,14 @@ INSTALLED_APPS = [
     "simple_history",
     "django_celery_beat",
     "csp",
+    "axes",
     "apps.core",
     "apps.accounts",
     "apps.catalog",
     "apps.sources",
     "apps.quality",
     "apps.ingestion",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
@@ -125,6 +127,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Log-ins: a session idle too long ends; django-axes answers a locked-out log-in (keep it last).
+    "apps.accounts.middleware.IdleSessionMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "carbonpark.urls"
@@ -183,12 +188,17 @@ CACHES = {
 }
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username+address before any password is checked (accounts section below).
+    "apps.accounts.auth_events.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": int(os.environ.get("PASSWORD_MIN_LENGTH", "10"))}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "zh-hans"
@@ -217,7 +227,8 @@ REST_FRAMEWORK = {
         "apps.accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Signed in, then the operation's park action (each view's access_rules; apps/accounts/permissions.py).
+    "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.permissions.ParkAccess"],
     "DEFAULT_SCHEMA_CLASS": "apps.core.openapi.CarbonParkAutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JSONParser", "rest_framework.parsers.FormParser",
@@ -281,3 +292,28 @@ METRICS_CELERY_QUEUES = [q.strip() for q in os.environ.get("METRICS_CELERY_QUEUE
 # prometheus_client's multiprocess mode: every process of one machine writes its counters under this
 # directory and /metrics adds them up. The run command sets it and empties it at start.
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+
+# Accounts (issue #8, R-7.1.2): log-in lockout, sessions that end. Every log-in, failure, lockout and log-out is
+# an audit record (apps.accounts.auth_events → apps.accounts.services).
+# django-axes: LOGIN_FAILURE_LIMIT failed log-ins for one user name from one address lock that pair out for
+# LOGIN_COOLOFF_MINUTES (another address, or the same address with another name, is not locked). A success resets.
+AXES_ENABLED = _env_bool("LOGIN_LOCKOUT", True)
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the lock ends LOGIN_COOLOFF_MINUTES after it began
+AXES_LOCKOUT_CALLABLE = "apps.accounts.auth_events.lockout_response"
+# Behind the TLS front the client's address is the X-Real-IP nginx sets (deploy/nginx), never a client's header.
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.auth_events.client_ip"
+AXES_VERBOSE = False
+# The audit trail already records every log-in and log-out (axes' own access log would repeat it), and axes'
+# admin pages have no Chinese: locks are seen in the audit trail (auth.lockout) and lifted with
+# `manage.py axes_reset_username NAME` (docs/audit-trail.md).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+# Sessions: at most SESSION_HOURS after log-in, SESSION_IDLE_MINUTES without a request (0: no idle limit), and
+# gone when the browser closes unless SESSION_EXPIRE_AT_BROWSER_CLOSE=0.
+SESSION_COOKIE_AGE = int(float(os.environ.get("SESSION_HOURS", "8")) * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = _env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", True)
+SESSION_IDLE_SECONDS = int(float(os.environ.get("SESSION_IDLE_MINUTES", "60")) * 60)

@@ -1,14 +1,20 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import APIRootView, DefaultRouter
 
-from apps.accounts.api import ParkViewSet
+from apps.accounts.api import ParkViewSet, RolesView
 from apps.catalog.api import CatalogClassViewSet, DataItemViewSet, EnumerationViewSet
 from apps.core.views import ErrorCodesView, api_not_found, healthz
 from apps.ingestion.api import ReadingsView
 from apps.ingestion.metrics import metrics_view
 from apps.sources.api import DataSourceViewSet
+
+
+class ApiRootView(APIRootView):
+    """The index of /api/v1/: links to the lists, no park data."""
+
+    access_rules = {"GET": None}  # apps.accounts.permissions: any signed-in caller
 
 
 class OptionalSlashRouter(DefaultRouter):
@@ -18,6 +24,8 @@ class OptionalSlashRouter(DefaultRouter):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.trailing_slash = "/?"
+
+    APIRootView = ApiRootView
 
 
 router = OptionalSlashRouter()
@@ -30,6 +38,7 @@ router.register("sources", DataSourceViewSet, basename="source")
 api_v1 = [
     path("readings", ReadingsView.as_view(), name="readings"),
     path("errors", ErrorCodesView.as_view(), name="error-codes"),
+    path("roles", RolesView.as_view(), name="roles"),
     path("", include(router.urls)),
 ]
 

@@ -63,3 +63,15 @@ def test_tokens(park, other_park):
     assert access.park_ids(principal, Action.PUSH) == [park.pk]
     assert access.park_ids(principal, Action.VIEW) == []
     assert not access.restrict(DataSource.objects.all(), principal, Action.VIEW).exists()
+
+
+@pytest.mark.django_db
+def test_audit_entries_belong_to_the_park_they_name(park, other_park):
+    from apps.core.models import AuditEntry
+
+    auditor = member(park, "auditor")
+    mine, theirs = (AuditEntry.objects.filter(park_code=p.code).first() for p in (park, other_park))
+    assert access.check_object(auditor, Action.AUDIT, mine)
+    assert not access.check_object(auditor, Action.AUDIT, theirs)
+    assert set(access.restrict(AuditEntry.objects.all(), auditor, Action.AUDIT).values_list("park_code", flat=True)) \
+        == {park.code}

@@ -61,12 +61,14 @@ def test_device_token_cannot_manage_sources(park):
 
 
 def test_session_user_without_membership_sees_nothing_and_cannot_push(client, meter):
+    """No role in any park: every park operation answers 403 (docs/roles.md), whatever it names."""
     user = get_user_model().objects.create_user("visitor", password="pw-123456789")
     client.force_login(user)
-    assert client.get("/api/v1/parks/").json()["results"] == []
+    r = client.get("/api/v1/parks/")
+    assert r.status_code == 403 and r.json()["code"] == "E1008"
     r = client.post("/api/v1/readings", {"sourceId": "TP01-EM-0001", "timestamp": "2026-11-23 10:00:00",
                                          "value": 1}, content_type="application/json")
-    assert r.json()["rejected"][0]["code"] == "E2003"
+    assert r.status_code == 403 and r.json()["code"] == "E1008"
 
 
 def test_healthz_reports_database_and_redis(client, db):

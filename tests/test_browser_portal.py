@@ -116,7 +116,8 @@ def test_an_auditor_reads_history_and_cannot_save(two_parks, page):  # noqa: F81
     with page.expect_navigation():
         page.locator(".object-tools a.historylink").click()
     assert "/history/" in page.url
-    assert page.locator("#change-history tbody tr").count() >= 2  # created, renamed
+    rows = page.locator("#audit-timeline tbody tr")  # row versions and action records (apps/accounts/audit_admin)
+    assert rows.count() >= 2 and "电表 1（已更名）" in page.inner_text("#audit-timeline")
 
     # a POST of the change form is refused whatever the page shows
     status = page.evaluate("""async ([url, park]) => {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.ingestion.codecs import dlt645 as d
+from apps.protocols.codecs import dlt645 as d
 
 VECTORS_FILE = Path(__file__).resolve().parent / "data" / "protocol-vectors.json"  # tests/data/README.md
 VECTORS = [v for v in json.loads(VECTORS_FILE.read_text())

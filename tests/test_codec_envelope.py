@@ -3,7 +3,7 @@
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from apps.ingestion.codecs.envelope import (
+from apps.protocols.codecs.envelope import (
     CONTENT_FILE,
     CONTENT_JSON,
     CONTENT_TLV,

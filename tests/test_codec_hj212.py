@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from apps.ingestion.codecs import hj212
-from apps.ingestion.codecs.hj212 import Hj212Error, Packet, PollutantEntry, PollutantMap
+from apps.protocols.codecs import hj212
+from apps.protocols.codecs.hj212 import Hj212Error, Packet, PollutantEntry, PollutantMap
 
 VECTORS_FILE = Path(__file__).resolve().parent / "data" / "protocol-vectors.json"  # tests/data/README.md
 VECTORS = [v for v in json.loads(VECTORS_FILE.read_text())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.ingestion.codecs import modbus as m
+from apps.protocols.codecs import modbus as m
 
 VECTORS_FILE = Path(__file__).resolve().parent / "data" / "protocol-vectors.json"  # tests/data/README.md
 VECTORS = {v["id"]: v for v in json.loads(VECTORS_FILE.read_text())

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from apps.ingestion.codecs import dlt645, envelope, hj212, modbus, tlv
-from apps.ingestion.codecs.dlt645.identifiers import _ENERGY_2007, _INSTANT_2007, _SPECIAL_2007, _TABLE_1997
-from apps.ingestion.codecs.dlt645.identifiers import lookup as dlt645_lookup
-from apps.ingestion.codecs.hj212.constants import KNOWN_CNS
+from apps.protocols.codecs import dlt645, envelope, hj212, modbus, tlv
+from apps.protocols.codecs.dlt645.identifiers import _ENERGY_2007, _INSTANT_2007, _SPECIAL_2007, _TABLE_1997
+from apps.protocols.codecs.dlt645.identifiers import lookup as dlt645_lookup
+from apps.protocols.codecs.hj212.constants import KNOWN_CNS
 from tests.fuzzing import scaled  # also loads the hypothesis profile
 
 # --- hostile bytes ---------------------------------------------------------------------------------

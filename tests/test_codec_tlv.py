@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from apps.ingestion.codecs.tlv import (
+from apps.protocols.codecs.tlv import (
     TlvError,
     TlvRecord,
     decode_frame,

@@ -641,15 +641,15 @@ def test_field_driver_config(tmp_path):
 
 
 def test_edge_imports_no_framework_at_runtime():
-    script = ("import sys, apps.edge.agent, apps.edge.drivers, apps.ingestion.pollers.modbus, "
-              "apps.ingestion.pollers.dlt645; assert not [m for m in sys.modules if m.startswith('django')]")
+    script = ("import sys, apps.edge.agent, apps.edge.drivers, apps.protocols.pollers.modbus, "
+              "apps.protocols.pollers.dlt645; assert not [m for m in sys.modules if m.startswith('django')]")
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
 
 
 @needs_mosquitto
 def test_modbus_tcp_agent_with_a_silent_unit_backed_off(tmp_path):
-    from apps.ingestion.simulators import modbus_meter
+    from apps.protocols.simulators import modbus_meter
 
     sim_box: dict = {}
     ready = threading.Event()
@@ -718,7 +718,7 @@ def test_modbus_tcp_agent_with_a_silent_unit_backed_off(tmp_path):
 
 @needs_mosquitto
 def test_dlt645_tcp_agent_behind_a_transparent_gateway(tmp_path):
-    from apps.ingestion.simulators import dlt645_meter
+    from apps.protocols.simulators import dlt645_meter
 
     sim_box: dict = {}
     ready = threading.Event()

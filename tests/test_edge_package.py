@@ -199,9 +199,11 @@ def test_the_wheel_installs_alone_and_runs_without_django(tmp_path):
     requires = sorted(line.split(":", 1)[1].split()[0].split("<")[0].split(">")[0]
                       for line in meta.splitlines() if line.startswith("Requires-Dist:"))
     assert requires == ["paho-mqtt", "pymodbus", "pyserial"]
-    shipped = ("apps/__init__", "apps/edge/", "apps/ingestion/__init__", "apps/ingestion/codecs/",
-               "apps/ingestion/pollers/")
+    shipped = ("apps/__init__", "apps/edge/", "apps/protocols/__init__", "apps/protocols/codecs/",
+               "apps/protocols/pollers/")
     assert not [n for n in names if n.startswith("apps/") and not n.startswith(shipped)]
+    assert "apps/protocols/pollers/modbus.py" in names and "apps/protocols/codecs/dlt645/frames.py" in names
+    assert not [n for n in names if n.startswith("apps/ingestion")], "a Django app's package is in the wheel"
     assert not [n for n in names if re.search(r"(models|views|api|admin|services|tasks)\.py$", n)]
 
     # a fresh virtual environment (no site packages): the wheel installed by pip, its declared requirements
@@ -230,6 +232,7 @@ def test_the_wheel_installs_alone_and_runs_without_django(tmp_path):
         assert importlib.util.find_spec("django") is None, "django is importable in the fresh environment"
         import apps.edge.__main__ as cli
         assert cli.__file__.startswith({str(site)!r}), cli.__file__
+        assert importlib.util.find_spec("apps.ingestion") is None, "the platform's ingestion app is installed"
         from apps.edge.config import load
         from apps.edge.drivers import make_driver
         cfg = load({str(config)!r})

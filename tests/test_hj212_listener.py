@@ -6,8 +6,8 @@ import time
 import pytest
 
 from apps.ingestion.channels.hj212 import Hj212Listener, make_ingest_callback
-from apps.ingestion.codecs import hj212
-from apps.ingestion.simulators.hj212_station import Hj212Station
+from apps.protocols.codecs import hj212
+from apps.protocols.simulators.hj212_station import Hj212Station
 
 MN = "010000A8900016F000169DC0"
 

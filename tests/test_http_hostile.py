@@ -324,7 +324,7 @@ def test_a_value_the_database_still_refuses_is_a_400_not_a_500(db):
 def test_a_sealed_body_nested_2000_deep_is_a_400(api, meter):
     import base64
 
-    from apps.ingestion.codecs import envelope
+    from apps.protocols.codecs import envelope
     from apps.sources.services import keys as key_services
 
     key, material_b64 = key_services.provision_key(actor="t", source=meter)

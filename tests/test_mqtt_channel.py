@@ -10,11 +10,12 @@ import pytest
 
 from apps.catalog.models import DataItem
 from apps.ingestion.channels.mqtt import MqttIngest
-from apps.ingestion.codecs import envelope, tlv
 from apps.ingestion.models import Reading, Rejection
+from apps.protocols.codecs import envelope, tlv
 from apps.quality.models import Alarm
 from apps.sources.models import Command, DeviceState, SourceKey, StateChange
 from apps.sources.services import keys as key_services
+from apps.sources.services import rotation
 from apps.sources.services.commands import create_command
 from tests.brokers import Mosquitto, TestClient, make_ca
 from tests.conftest import add_source
@@ -206,7 +207,7 @@ def test_key_rotation_switches_only_after_the_device_acknowledges(broker, consum
     old, old_b64 = key_services.provision_key(actor="t", source=meter)
     with device(broker, "dev-key") as dev:
         dev.subscribe(topic("cmd"))
-        cmd = key_services.rotate_key(actor="t", source=meter)
+        cmd = rotation.rotate_key(actor="t", source=meter)
         body = orjson.loads(dev.expect(timeout=5).payload)
         assert body["type"] == "rotate_key"
         new_id, new_key = body["params"]["keyId"], base64.b64decode(body["params"]["key"])

@@ -6,8 +6,8 @@ import statistics
 
 import pytest
 
-from apps.ingestion.channels.opcua import OpcuaPoint, OpcuaSubscription, read_points
-from apps.ingestion.simulators.opcua_server import OpcuaMeterServer
+from apps.protocols.pollers.opcua import OpcuaPoint, OpcuaSubscription, read_points
+from apps.protocols.simulators.opcua_server import OpcuaMeterServer
 from carbonpark.embedded import free_port
 from tests.asyncio_helpers import closing
 

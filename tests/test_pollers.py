@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from apps.ingestion.codecs import modbus as codec
-from apps.ingestion.pollers.dlt645 import Dlt645Meter, Dlt645Poller, MeterPoint
-from apps.ingestion.pollers.modbus import ModbusDevice, ModbusPoller
-from apps.ingestion.simulators import dlt645_meter, modbus_meter
+from apps.protocols.codecs import modbus as codec
+from apps.protocols.pollers.dlt645 import Dlt645Meter, Dlt645Poller, MeterPoint
+from apps.protocols.pollers.modbus import ModbusDevice, ModbusPoller
+from apps.protocols.simulators import dlt645_meter, modbus_meter
 from tests.asyncio_helpers import closing
 
 

@@ -12,12 +12,12 @@ import tty
 
 import pytest
 
-from apps.ingestion.codecs import dlt645
-from apps.ingestion.codecs import modbus as codec
-from apps.ingestion.pollers.dlt645 import Dlt645Meter, Dlt645Poller, MeterPoint
-from apps.ingestion.pollers.modbus import ModbusDevice, ModbusPoller
-from apps.ingestion.pollers.serial import SerialLine
-from apps.ingestion.simulators.dlt645_meter import Dlt645MeterSimulator
+from apps.protocols.codecs import dlt645
+from apps.protocols.codecs import modbus as codec
+from apps.protocols.pollers.dlt645 import Dlt645Meter, Dlt645Poller, MeterPoint
+from apps.protocols.pollers.modbus import ModbusDevice, ModbusPoller
+from apps.protocols.pollers.serial import SerialLine
+from apps.protocols.simulators.dlt645_meter import Dlt645MeterSimulator
 
 
 def pty_parity() -> str:

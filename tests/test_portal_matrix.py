@@ -134,7 +134,8 @@ def test_admin_matrix(world, clients, model, model_admin):
         r = client.get(url(model, "changelist"))
         expect(role, "changelist", "-", r.status_code, can_view, r)
         if r.status_code == 200:
-            shown = r.context["cl"].queryset
+            # a stock changelist's rows, or those a custom one (the audit browser) starts from
+            shown = r.context["cl"].queryset if "cl" in r.context else model_admin.get_queryset(r.wsgi_request)
             for where, obj in objects.items():
                 if shown.filter(pk=obj.pk).exists() != may(user, model_admin.view_action, model, obj):
                     wrong.append(f"{role} changelist shows {where} object: {not may(user, Action.VIEW, model, obj)}")
@@ -191,6 +192,8 @@ def test_changelists_take_a_constant_number_of_queries(world):
         if not may(user, model_admin.view_action, model):
             continue
         path = url(model, "changelist")
+        if "cl" not in client.get(path).context:
+            continue  # a page of its own (the audit browser: cursor-paged, its own query-count test)
         counts, rows = [], []
         saved = model_admin.list_per_page
         try:

@@ -220,8 +220,8 @@ def serving(run: Run, timeout=20):
 
 
 def hj212_upload(run: Run, port: int, at: datetime) -> bool:
-    from apps.ingestion.management.commands.simulate import DEMO_HJ212_MN
-    from apps.ingestion.simulators.hj212_station import Hj212Station
+    from apps.demo.management.commands.simulate import DEMO_HJ212_MN
+    from apps.protocols.simulators.hj212_station import Hj212Station
 
     async def main():
         async with Hj212Station("127.0.0.1", port, DEMO_HJ212_MN) as station:

@@ -7,9 +7,9 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
-from apps.ingestion.codecs import dlt645 as d
-from apps.ingestion.codecs import modbus as m
-from apps.ingestion.simulators import dlt645_meter, modbus_meter
+from apps.protocols.codecs import dlt645 as d
+from apps.protocols.codecs import modbus as m
+from apps.protocols.simulators import dlt645_meter, modbus_meter
 
 
 def run(coro):

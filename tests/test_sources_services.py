@@ -11,6 +11,7 @@ from apps.ingestion.services import ingest_readings
 from apps.quality.models import Alarm
 from apps.sources.models import Command, DeviceState, SourceKey
 from apps.sources.services import keys as key_services
+from apps.sources.services import rotation
 from apps.sources.services.commands import create_command, dispatch_pending, expire_overdue, record_ack
 from apps.sources.services.state import flag_silent_sources
 
@@ -74,10 +75,10 @@ def test_keys_rotate_when_due_and_a_refused_rotation_leaves_the_old_key(meter):
     old, _material = key_services.provision_key(actor="t", source=meter)
     with pytest.raises(ValueError):
         key_services.provision_key(actor="t", source=meter)
-    assert key_services.rotate_due_keys() == 0
+    assert rotation.rotate_due_keys() == 0
     SourceKey.objects.filter(pk=old.pk).update(activated_at=timezone.now() - timedelta(days=31))
-    assert key_services.rotate_due_keys() == 1
-    assert key_services.rotate_due_keys() == 0  # a rotation is already under way
+    assert rotation.rotate_due_keys() == 1
+    assert rotation.rotate_due_keys() == 0  # a rotation is already under way
     cmd = Command.objects.get(type="rotate_key")
     record_ack(source=meter, payload={"cmdId": cmd.cmd_id, "result": "error", "message": "no flash space"})
     pending = SourceKey.objects.get(key_id=cmd.params["keyId"])
@@ -97,7 +98,7 @@ def test_keys_are_sealed_at_rest(meter):
 
 def test_expired_rotation_abandons_the_pending_key(meter):
     key_services.provision_key(actor="t", source=meter)
-    cmd = key_services.rotate_key(actor="t", source=meter)
+    cmd = rotation.rotate_key(actor="t", source=meter)
     Command.objects.filter(pk=cmd.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert expire_overdue() == 1
     assert SourceKey.objects.get(key_id=cmd.params["keyId"]).state == "retired"

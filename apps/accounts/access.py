@@ -87,6 +87,29 @@ def role_of_token(token) -> Role:
     return ROLES[token.role]
 
 
+class SystemPrincipal:
+    """A trusted process acting for the platform, on behalf of no one: a manage.py command, a Celery task, a
+    consumer loop. It may do everything in every park, like a system administrator; processes that pass a
+    principal to the seam use one to say so (``SystemPrincipal("manage.py sync_park_permissions")``)."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = True
+    token = None
+    pk = None
+
+    def __init__(self, label: str):
+        self.audit_label = label
+
+    def get_username(self) -> str:
+        return self.audit_label
+
+    def __str__(self):
+        return self.audit_label
+
+
 def is_system(principal) -> bool:
     """A superuser: every park, every action (approving its own work excepted)."""
     return bool(principal is not None and getattr(principal, "is_superuser", False)
@@ -171,14 +194,29 @@ def require(principal, action: Action | str, *parks, owner=None) -> None:
     """``check`` for every park given (the park an object is in now and the one it would be in after)."""
     for park in parks:
         if not check(principal, action, park, owner=owner):
-            code = getattr(park, "code", park)
-            raise AccessDenied(f"not allowed to {Action(action).value} in park {code}")
+            where = "the platform's shared data" if park is None else f"park {getattr(park, 'code', park)}"
+            raise AccessDenied(f"not allowed to {Action(action).value} {where}")
 
 
 def require_move(principal, action: Action | str, current_park, new_park) -> None:
     """A change that moves an object between parks needs the right in both."""
     parks = [current_park] if _park_id(current_park) == _park_id(new_park) else [current_park, new_park]
     require(principal, action, *parks)
+
+
+def actions_in(principal, park) -> frozenset[Action]:
+    """The actions ``principal`` has in ``park`` in any scope (what guardian's ``park_<action>`` rows mirror;
+    the scope itself, own or others', is only this module's to judge)."""
+    role = role_in(principal, park) if park is not None else (SYSTEM if is_system(principal) else None)
+    return frozenset(role.actions) if role else frozenset()
+
+
+PERMISSION_PREFIX = "park_"
+
+
+def permission_codename(action: Action | str) -> str:
+    """The django-guardian object permission on a Park that mirrors ``action`` (``accounts.park_view`` …)."""
+    return PERMISSION_PREFIX + Action(action).value
 
 
 def park_ids(principal, action: Action | str) -> list[int] | None:
@@ -283,6 +321,10 @@ def park_of(obj: Model):
         park = getattr(obj, "park_id", None)
         if park is None and getattr(obj, "source_id", None) is not None:
             park = obj.source.park_id
+        if park is None and getattr(obj, "park_code", ""):  # audit entries name their park by code
+            from apps.accounts.models import Park
+
+            park = Park.objects.filter(code=obj.park_code).values_list("pk", flat=True).first()
         return park
     if spec.path == "pk":
         return obj.pk

@@ -5,14 +5,15 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from apps.accounts import access, services
 from apps.accounts.access import Action
+from apps.accounts.audit_admin import AuditHistoryMixin
 from apps.accounts.models import ApiToken, Membership, Park
 from apps.accounts.portal import SYSTEM_ONLY, PortalAdmin
-from apps.core.admin import AuditEntryAdmin, ConfigVersionAdmin, ServiceAdmin
-from apps.core.models import AuditEntry, ConfigVersion
+from apps.core.admin import ConfigVersionAdmin, ServiceAdmin
+from apps.core.models import ConfigVersion
 
 
 @admin.register(Park)
-class ParkAdmin(PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
+class ParkAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
     add_action = delete_action = SYSTEM_ONLY  # a park administrator edits its park; parks come and go by the platform
     list_display = ["code", "name_zh", "name_en", "time_zone", "uscc"]
     search_fields = ["code", "name_zh", "name_en", "uscc"]
@@ -23,7 +24,7 @@ class ParkAdmin(PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(PortalAdmin, ServiceAdmin):
+class MembershipAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
     list_display = ["user", "park", "role"]
     list_filter = ["role", "park"]
     list_select_related = ["user", "park"]
@@ -57,7 +58,7 @@ class TokenForm(forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(PortalAdmin, ServiceAdmin):
+class ApiTokenAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
     form = TokenForm
     list_display = ["name", "park", "role", "prefix", "is_active", "created_at", "last_used_at"]
     list_filter = ["park", "role", "is_active"]
@@ -76,13 +77,6 @@ class ApiTokenAdmin(PortalAdmin, ServiceAdmin):
         else:
             stored = ApiToken.objects.get(pk=obj.pk)
             services.update_token(actor=request.user, token=stored, role=obj.role, is_active=obj.is_active)
-
-
-@admin.register(AuditEntry)
-class PortalAuditEntryAdmin(PortalAdmin, AuditEntryAdmin):
-    """The audit trail: its parks' records for auditors and park administrators (AUDIT)."""
-
-    view_action = Action.AUDIT
 
 
 @admin.register(ConfigVersion)

@@ -7,4 +7,4 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Parks and accounts")
 
     def ready(self):
-        from apps.accounts import schema  # noqa: F401 - registers the OpenAPI extension
+        from apps.accounts import auth_events, schema  # noqa: F401 - log-in audit receivers; the OpenAPI extension

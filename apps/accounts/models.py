@@ -9,6 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from apps.accounts.access import Action, permission_codename
 from apps.core.history import history_user
 from apps.core.validators import validate_uscc
 
@@ -37,6 +38,10 @@ class Park(models.Model):
         verbose_name = _("park")
         verbose_name_plural = _("parks")
         ordering = ["code"]
+        # One per action of the seam, held per park through django-guardian; mirrors of the memberships
+        # written by apps.accounts.services (never granted by hand: `manage.py sync_park_permissions` repairs).
+        # (Names in English, not translated labels: evaluated at import, they would follow the active language.)
+        permissions = [(permission_codename(a), f"park: {a.value}") for a in Action]
 
     def __str__(self):
         return f"{self.code} {self.name_zh}"

@@ -5,7 +5,7 @@ permissions are ``access.check``/``check_object`` on the object's park, a save t
 between parks needs the right in both (``access.require_move``), and the choices it offers (parks,
 sources, catalog items) are the ones the user may write. Our admins inherit it explicitly; the ones Django
 and third-party apps register (auth, django_celery_beat) are wrapped by ``adopt``
-(called by ``apps.accounts.portal_app.PortalAdminConfig``).
+(called by ``carbonpark.apps.PortalAdminConfig``).
 
 ``PortalSite`` lets in every active user with a membership (no ``is_staff``), puts the park switcher in
 every page's context and serves the switch itself (``SESSION_PARK``).
@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import access
 from apps.accounts.access import SESSION_PARK, Action
+from carbonpark.admin_site import LandingPagesMixin
 
 SYSTEM_ONLY = "system"  # an add/change/delete action only system administrators have
 NOBODY = "nobody"  # read-only for everyone (logs and stored data)
@@ -348,7 +349,10 @@ class PortalAuthenticationForm(AdminAuthenticationForm):
                                   params={"username": self.username_field.verbose_name})
 
 
-class PortalSite(admin.AdminSite):
+class PortalSite(LandingPagesMixin, admin.AdminSite):
+    """The portal's site: the landing pages and menu order of carbonpark/admin_site.py, park staff let in by
+    their memberships, the park switcher."""
+
     login_form = PortalAuthenticationForm
 
     def has_permission(self, request):

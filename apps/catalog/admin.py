@@ -1,6 +1,7 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from apps.accounts.audit_admin import AuditHistoryMixin
 from apps.accounts.portal import PortalAdmin, PortalTabularInline
 from apps.catalog import services
 from apps.catalog.models import CatalogClass, DataItem, Enumeration, EnumValue
@@ -20,7 +21,7 @@ class CatalogClassAdmin(PortalAdmin, ServiceAdmin):
 
 
 @admin.register(DataItem)
-class DataItemAdmin(PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
+class DataItemAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
     list_display = ["code", "name_zh", "name_en", "data_type", "unit", "precision", "default_frequency", "park",
                     "is_active"]
     list_filter = ["table", "data_type", "park", "is_active"]

@@ -7,8 +7,6 @@ from django.db import connection
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.models import AuditEntry
-
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Logs and stored data: visible, never edited here (history is new rows, never overwrites)."""
@@ -77,16 +75,8 @@ class EstimatedCountPaginator(Paginator):
         return qs.order_by()[: self.CAP + 1].count()
 
 
-# Registered on the portal by apps/accounts/admin.py, through the park-access seam (apps/accounts/portal.py):
-# the ground floor imports no app.
-class AuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ["at", "actor_label", "action", "object_type", "object_repr", "park_code", "reason"]
-    list_filter = ["action", "object_type", "park_code"]
-    search_fields = ["object_id", "object_repr", "actor_label", "reason"]
-    date_hierarchy = "at"
-    readonly_fields = [f.name for f in AuditEntry._meta.fields]
-
-
+# AuditEntry's page is the audit browser, which needs the access seam: apps.accounts.audit_admin registers it.
+# ConfigVersion's is registered through the seam by apps/accounts/admin.py: the ground floor imports no app.
 class ConfigVersionAdmin(ReadOnlyAdmin):
     list_display = ["name", "version"]
 

@@ -2,13 +2,19 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
 class AuditEntry(models.Model):
-    """Who changed what, when, from what to what, and why (R-7.3.2, R-9.3.2.3). Never updated."""
+    """Who changed what, when, from what to what, and why (R-7.3.2, R-9.3.2.3). Never updated.
 
-    at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    Written only by apps.core.services.record_change. Each record carries the SHA-256 of the previous
+    record of its chain (one chain per park, ``park_code``; "" is the platform's chain), so an edit, a
+    deletion or an insertion made in SQL is found by ``manage.py verify_audit`` (apps.core.chain). A
+    database trigger refuses UPDATE and DELETE on the table (migration 0003)."""
+
+    at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("user"), null=True, blank=True,
                               on_delete=models.SET_NULL, related_name="+")
     actor_label = models.CharField(_("actor"), max_length=150, blank=True,
@@ -21,12 +27,16 @@ class AuditEntry(models.Model):
     before = models.JSONField(_("before"), null=True, blank=True)
     after = models.JSONField(_("after"), null=True, blank=True)
     reason = models.TextField(_("reason"), blank=True)
+    seq = models.BigIntegerField(_("position in chain"), editable=False)
+    prev_hash = models.CharField(_("previous record's hash"), max_length=64, editable=False)
+    hash = models.CharField(_("hash"), max_length=64, editable=False)
 
     class Meta:
         verbose_name = _("audit entry")
         verbose_name_plural = _("audit trail")
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["object_type", "object_id"])]
+        constraints = [models.UniqueConstraint(fields=["park_code", "seq"], name="uniq_audit_chain_seq")]
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.object_repr}"

@@ -46,11 +46,40 @@ BODY_ERRORS = {
 
 
 class CarbonParkAutoSchema(AutoSchema):
+    def _park_rules(self) -> dict[str, str]:
+        """The park actions this operation needs, from the view's ``access_rules`` (apps/accounts/permissions.py:
+        keyed by the viewset action, else the method; "GET format=csv" style variants): {"": "view", …}."""
+        rules = getattr(self.view, "access_rules", None) or {}
+        key = getattr(self.view, "action", None) or self.method
+        found = {}
+        for name, action in rules.items():
+            base, _, variant = name.partition(" ")
+            if base == key and action is not None:
+                found[variant] = str(action)
+        return found
+
+    def _forbidden_text(self) -> str:
+        rules = self._park_rules()
+        if not rules:
+            return COMMON_ERRORS["403"]
+        need = "; ".join(f"`{a}`" + (f" with {v}" if v else "") for v, a in sorted(rules.items()))
+        return (f"E1008 the caller lacks the park action {need} (in no park at all, or not in this object's park; "
+                "docs/roles.md lists the roles that hold it). An object of a park the caller may not view "
+                "answers 404, like an unknown one")
+
+    def get_description(self):
+        description = super().get_description() or ""
+        rules = self._park_rules()
+        if rules:
+            need = "; ".join(f"`{a}`" + (f" (with {v})" if v else "") for v, a in sorted(rules.items()))
+            description = (description + "\n\n" if description else "") + f"Park action needed: {need} (docs/roles.md)."
+        return description
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
-        extra = dict(COMMON_ERRORS)
+        extra = dict(COMMON_ERRORS, **{"403": self._forbidden_text()})
         if self.method in ("POST", "PUT", "PATCH"):
             extra.update(BODY_ERRORS)
         if not self.get_auth():

@@ -49,6 +49,7 @@ class ErrorCodesView(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes = []
+    access_rules = {"GET": None}  # public: no park data (apps.accounts.permissions)
 
     @extend_schema(operation_id="error_codes", responses=inline_serializer("ErrorCode", {
         "code": serializers.CharField(), "http_status": serializers.IntegerField(),

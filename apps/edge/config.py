@@ -241,7 +241,7 @@ def parse(data: dict, base_dir: Path | None = None) -> Config:
         raw_points += [{"name": name, "data_code": code} for name, code in codes.items()]
         device = Device(register_map=register_map, **d)
         if register_map is not None:
-            from apps.ingestion.codecs.modbus import REGISTER_MAPS  # a pure codec
+            from apps.protocols.codecs.modbus import REGISTER_MAPS  # a pure codec
 
             if device.driver not in MODBUS_DRIVERS:
                 raise ConfigError(f"[{where}] map is for the modbus drivers")
@@ -293,7 +293,7 @@ def _point(raw: dict, pw: str, device: Device) -> Point:
         if point.name is not None:
             raise ConfigError(f"[{pw}] name (a register map point) is for the modbus drivers")
         return point
-    from apps.ingestion.codecs import modbus as codec  # a pure codec
+    from apps.protocols.codecs import modbus as codec  # a pure codec
 
     if point.name is not None:
         if device.register_map is None:
@@ -316,7 +316,7 @@ def modbus_point(point: Point, register_map: str | None = None):
     the explicit one (value = raw × scale + offset)."""
     from dataclasses import replace
 
-    from apps.ingestion.codecs import modbus as codec
+    from apps.protocols.codecs import modbus as codec
 
     if point.name is not None and register_map is not None:
         known = next(p for p in codec.load_map(codec.REGISTER_MAPS[register_map]) if p.name == point.name)

@@ -1,6 +1,6 @@
 """Device drivers: ``read()`` returns {data_code: value} for the device's points (raises on failure).
 
-The field drivers are thin adapters over the platform's framework-free pollers (``apps.ingestion.pollers``):
+The field drivers are thin adapters over the framework-free pollers (``apps.protocols.pollers``):
 
 - ``modbus_tcp`` / ``modbus_rtu``: ``ModbusPoller`` (pymodbus, async) with coalesced block reads
   (``codecs.modbus.plan_reads``) and a per-device ``Backoff``;
@@ -137,7 +137,7 @@ class ModbusDriver(_PollerDriver):
     """Modbus TCP (``host``/``port``) or RTU (``serial``/``baudrate``) on a ``ModbusPoller`` shared per bus."""
 
     def __init__(self, device: Device, *, shared: bool = True) -> None:
-        from apps.ingestion.pollers.modbus import ModbusDevice, ModbusPoller
+        from apps.protocols.pollers.modbus import ModbusDevice, ModbusPoller
 
         key = device.bus
 
@@ -162,7 +162,7 @@ class Dlt645TcpDriver(_PollerDriver):
     (``dlt645_serial``), on a ``Dlt645Poller`` shared per gateway or line."""
 
     def __init__(self, device: Device, *, shared: bool = True) -> None:
-        from apps.ingestion.pollers.dlt645 import Dlt645Meter, Dlt645Poller, MeterPoint
+        from apps.protocols.pollers.dlt645 import Dlt645Meter, Dlt645Poller, MeterPoint
 
         key = device.bus
         if device.driver == "dlt645_serial":

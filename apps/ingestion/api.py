@@ -19,7 +19,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.selectors import park_ids_for, writable_park_ids
+from apps.accounts import access
+from apps.accounts.access import Action
 from apps.core import errors
 from apps.core.api import public_url
 from apps.core.errors import CarbonParkError
@@ -28,6 +29,7 @@ from apps.ingestion import selectors
 from apps.ingestion.channels.payloads import decode
 from apps.ingestion.config import current_config
 from apps.ingestion.jsonbody import decode_batch
+from apps.ingestion.models import Reading
 from apps.ingestion.services import ingest_readings, request_fingerprint
 
 IDEMPOTENCY_HEADER = "HTTP_IDEMPOTENCY_KEY"
@@ -125,7 +127,14 @@ def read_records(request, limit: int):
 
 
 class ReadingsView(APIView):
-    """Push readings (one record or an array of at most 10 000) and query their history."""
+    """Push readings (one record or an array of at most 10 000) and query their history.
+
+    Pushing needs ``push`` (a device or integrator token, a data-entry clerk, a park administrator): a record
+    of a source in a park the caller may not push to is rejected like one of an unknown source (E2003).
+    Reading needs ``view``; ``format=csv`` is an export and needs ``export`` (docs/roles.md)."""
+
+    access_model = Reading
+    access_rules = {"GET": Action.VIEW, "GET format=csv": Action.EXPORT, "POST": Action.PUSH}
 
     @extend_schema(
         operation_id="readings_push",
@@ -146,7 +155,7 @@ class ReadingsView(APIView):
     def post(self, request):
         records, body, refused, sealed = read_records(request, settings.READINGS_MAX_BATCH)
         key = check_idempotency_key(request)
-        parks = writable_park_ids(request.user)
+        parks = access.park_ids(request.user, Action.PUSH)  # None: a system administrator, every park
         result = ingest_readings(records, channel="http", actor=request.user, parks=parks,
                                  idempotency_key=key, request_hash=request_fingerprint(body) if key else None,
                                  refused=refused, sealed=sealed)
@@ -169,8 +178,10 @@ class ReadingsView(APIView):
         responses={200: ReadingsPage, (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="format=csv")},
     )
     def get(self, request):
-        query = selectors.ReadingQuery.from_params(request.query_params, park_ids_for(request.user))
-        if request.query_params.get("format") == "csv":
+        export = request.query_params.get("format") == "csv"
+        query = selectors.ReadingQuery.from_params(request.query_params, request.user,
+                                                   Action.EXPORT if export else Action.VIEW)
+        if export:
             response = StreamingHttpResponse(selectors.readings_csv(query), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = 'attachment; filename="readings.csv"'
             return response

@@ -255,7 +255,10 @@ def normalize(records, cfg: IngestConfig, *, allowed_parks: frozenset | None, no
                 item = src.items.get(code)
                 if item is None:
                     code_ref = code[:40]
-                    if code not in cfg.items:
+                    known = cfg.items.get(code)
+                    # another park's own code is refused like an unknown one: no existence oracle
+                    if known is None or (known.park_id is not None and allowed_parks is not None
+                                         and known.park_id not in allowed_parks):
                         raise Refused(errors.E2004, "dataCode", code=code[:40])
                     raise Refused(errors.E2005, "dataCode", source=sid, code=code)
             code_ref = code

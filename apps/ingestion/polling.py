@@ -20,7 +20,7 @@ async def _opcua(source, settings: dict, mode: str, since) -> list[dict]:
 
     from asyncua import ua
 
-    from apps.ingestion.channels.opcua import OpcuaPoint, read_history, read_points
+    from apps.protocols.pollers.opcua import OpcuaPoint, read_history, read_points
 
     cfg = settings["opcua"]
     points = [OpcuaPoint(p["node"], p["data_code"], p.get("unit")) for p in cfg["nodes"]]
@@ -44,8 +44,8 @@ async def _modbus_tcp(source, settings: dict, mode: str, since) -> list[dict]:
     "codes": {point name: data code}}: the mapped points of one meter behind a Modbus TCP endpoint."""
     from dataclasses import replace
 
-    from apps.ingestion.codecs import modbus as codec
-    from apps.ingestion.pollers.modbus import ModbusDevice, ModbusPoller
+    from apps.protocols.codecs import modbus as codec
+    from apps.protocols.pollers.modbus import ModbusDevice, ModbusPoller
 
     cfg = settings["modbus"]
     points = codec.load_map(codec.REGISTER_MAPS[cfg["map"]]) if cfg.get("map") else [
@@ -60,7 +60,7 @@ async def _modbus_tcp(source, settings: dict, mode: str, since) -> list[dict]:
 async def _dlt645(source, settings: dict, mode: str, since) -> list[dict]:
     """settings["dlt645"] = {"host", "port", "address", "points": [{"di", "data_code", "unit"}]}: a meter
     behind a serial-to-TCP transparent gateway."""
-    from apps.ingestion.pollers.dlt645 import Dlt645Meter, Dlt645Poller, MeterPoint
+    from apps.protocols.pollers.dlt645 import Dlt645Meter, Dlt645Poller, MeterPoint
 
     cfg = settings["dlt645"]
     meter = Dlt645Meter(cfg["address"], source.source_id, [MeterPoint(**p) for p in cfg["points"]])

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db.models import F, Q, QuerySet
 
+from apps.accounts import access
+from apps.accounts.access import Action
 from apps.core import errors
 from apps.core.errors import CarbonParkError
 from apps.ingestion.config import current_config
@@ -25,27 +27,36 @@ MAX_LIMIT = 5000
 
 @dataclass
 class ReadingQuery:
-    park_ids: list[int]
+    """A history query of the caller: ``principal`` and ``action`` (view, or export for a download) scope
+    it through the park-access seam; ``park_ids`` are the parks that leaves (None: every park)."""
+
+    principal: object
+    action: Action
+    park_ids: list[int] | None
     source_pks: list[int] | None = None
     item_pks: list[int] | None = None
     start: datetime | None = None
     end: datetime | None = None
     flag: int | None = None
 
+    def visible(self, park_id: int | None) -> bool:
+        return self.park_ids is None or park_id in self.park_ids
+
     @classmethod
-    def from_params(cls, params, park_ids) -> ReadingQuery:
+    def from_params(cls, params, principal, action: Action = Action.VIEW) -> ReadingQuery:
+        """Another park's source or data code is refused exactly like an unknown one (E1009)."""
         cfg = current_config()
-        q = cls(park_ids=list(park_ids))
+        q = cls(principal=principal, action=action, park_ids=access.park_ids(principal, action))
         tz = None
         if params.get("sourceId"):
             q.source_pks = []
             for sid in params["sourceId"].split(","):
                 src = cfg.sources.get(sid.strip())
-                if src is None or src.park_id not in q.park_ids:
+                if src is None or not q.visible(src.park_id):
                     raise CarbonParkError(errors.E1009, param="sourceId", detail=f"unknown source {sid}")
                 q.source_pks.append(src.pk)
                 tz = cfg.parks[src.park_id].tz
-        if tz is None and len(q.park_ids) == 1 and q.park_ids[0] in cfg.parks:
+        if tz is None and q.park_ids is not None and len(q.park_ids) == 1 and q.park_ids[0] in cfg.parks:
             tz = cfg.parks[q.park_ids[0]].tz
         if tz is None:
             import zoneinfo
@@ -55,7 +66,7 @@ class ReadingQuery:
             q.item_pks = []
             for code in params["dataCode"].split(","):
                 item = cfg.items.get(code.strip())
-                if item is None:
+                if item is None or (item.park_id is not None and not q.visible(item.park_id)):
                     raise CarbonParkError(errors.E1009, param="dataCode", detail=f"unknown code {code}")
                 q.item_pks.append(item.pk)
         for name in ("start", "end"):
@@ -72,7 +83,7 @@ class ReadingQuery:
         return q
 
     def queryset(self) -> QuerySet[Reading]:
-        qs = Reading.objects.filter(park_id__in=self.park_ids)
+        qs = access.restrict(Reading.objects.all(), self.principal, self.action)
         if self.source_pks is not None:
             qs = qs.filter(source_id__in=self.source_pks)
         if self.item_pks is not None:

@@ -21,7 +21,7 @@ from apps.core.text import pg_safe
 from apps.ingestion import errors, metrics, store
 from apps.ingestion.config import current_config
 from apps.ingestion.normalize import Problem, Undecodable, normalize, short_repr
-from apps.quality.services import raise_alarm
+from apps.quality.services import AlarmRaise, raise_alarms
 from apps.sources.services.state import touch
 
 log = logging.getLogger(__name__)
@@ -203,13 +203,14 @@ def _alarm_on(rejected: list[Problem], notes: list[Problem], batch_park, channel
     first = {}
     for p in [*rejected, *notes]:
         first.setdefault((p.park_id or batch_park, p.source_pk, p.error.code), p)
+    alarms = []
     for (park_id, source_pk, code), count in groups.items():
         p = first[(park_id, source_pk, code)]
         zh, en = p.messages()
         where = pg_safe(p.source_ref) or "?"
-        raise_alarm(park_id=park_id, source_id=source_pk, kind="validation", code=code,
-                    severity="reject" if p in rejected else "flag",
-                    message_zh=f"[{channel}] {where}: {zh}", message_en=f"[{channel}] {where}: {en}", count=count)
+        alarms.append(AlarmRaise(park_id, source_pk, "validation", code, f"[{channel}] {where}: {zh}",
+                                 f"[{channel}] {where}: {en}", count, "reject" if p in rejected else "flag"))
+    raise_alarms(alarms)  # one statement for the batch, in its transaction
 
 
 def purge_idempotency_keys(now: datetime | None = None) -> int:

@@ -1,3 +1,6 @@
+"""Celery tasks of ingestion. They act for the platform, on behalf of no one: every park (the system;
+docs/roles.md, "Processes")."""
+
 from celery import shared_task
 
 from apps.ingestion.services import purge_idempotency_keys as purge

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from apps.accounts.access import Action
+from apps.accounts.audit_admin import AuditHistoryMixin
 from apps.accounts.portal import NOBODY, PortalAdmin
 from apps.core.admin import ServiceAdmin
 from apps.quality import services
@@ -14,7 +15,7 @@ from apps.quality.services import RULE_FIELDS
 
 
 @admin.register(Rule)
-class RuleAdmin(PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
+class RuleAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
     list_display = ["name", "kind", "severity", "park", "source", "data_item", "params", "enabled"]
     list_filter = ["kind", "severity", "enabled", "park"]
     search_fields = ["name"]

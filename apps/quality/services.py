@@ -1,9 +1,15 @@
-"""Writes for the rule library and alarms."""
+"""Writes for the rule library and alarms. Alarms are written here only (tests/test_layering.py): the
+ingest pipeline, the device-state and gateway-health services call the functions below."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+from typing import NamedTuple
+
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.forms.models import model_to_dict
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -42,22 +48,82 @@ def save_rule(*, actor, rule: Rule | None = None, reason: str = "", **fields) ->
     return rule
 
 
+class AlarmRaise(NamedTuple):
+    """One problem to alarm on: the open alarm for (park, source, kind, code) counts ``count`` more."""
+
+    park_id: int | None
+    source_id: int | None
+    kind: str
+    code: str
+    message_zh: str
+    message_en: str
+    count: int = 1
+    severity: str = "reject"
+
+
+# One statement for a whole batch of problems, in key order (two batches raising the same alarms lock them
+# in the same order). The partial unique index uniq_open_alarm (NULLS NOT DISTINCT) is the conflict target.
+ALARMS_UPSERT = """
+INSERT INTO quality_alarm (park_id, source_id, kind, code, severity, message_zh, message_en, count, first_at,
+                           last_at, state)
+SELECT p, s, k, c, sv, mz, me, n, now(), now(), 'open'
+FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[])
+     AS u(p, s, k, c, sv, mz, me, n)
+ORDER BY p NULLS FIRST, s NULLS FIRST, k, c
+ON CONFLICT (park_id, source_id, kind, code) WHERE state = 'open'
+DO UPDATE SET count = quality_alarm.count + EXCLUDED.count, last_at = now(),
+              message_zh = EXCLUDED.message_zh, message_en = EXCLUDED.message_en
+"""
+
+
+def raise_alarms(problems: Iterable[AlarmRaise]) -> None:
+    """Open an alarm per problem, or count more occurrences of the open alarm for the same problem
+    (R-5.2.3.5: visible in the admin as soon as the caller's transaction commits, R-5.3.3). Set-based:
+    one statement however many, in the caller's transaction (the ingest pipeline's hot path). Problems
+    with the same key are merged: counts added, the last one's messages and severity kept."""
+    merged: dict[tuple, AlarmRaise] = {}
+    for a in problems:
+        key = (a.park_id, a.source_id, a.kind, a.code)
+        seen = merged.get(key)
+        merged[key] = a._replace(count=a.count + seen.count) if seen else a
+    if not merged:
+        return
+    rows = list(merged.values())
+    with connection.cursor() as cur:
+        cur.execute(ALARMS_UPSERT, [[a.park_id for a in rows], [a.source_id for a in rows], [a.kind for a in rows],
+                                    [a.code for a in rows], [a.severity for a in rows],
+                                    [a.message_zh for a in rows], [a.message_en for a in rows],
+                                    [a.count for a in rows]])
+
+
 def raise_alarm(*, park_id: int | None, source_id: int | None, kind: str, code: str, message_zh: str,
                 message_en: str, count: int = 1, severity: str = "reject") -> None:
     """Open an alarm, or count one more occurrence of the open alarm for the same problem
     (R-5.2.3.5: visible in the admin as soon as the ingest transaction commits)."""
-    with connection.cursor() as cur:
-        cur.execute(
-            """
-            INSERT INTO quality_alarm (park_id, source_id, kind, code, severity, message_zh, message_en,
-                                       count, first_at, last_at, state)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now(), now(), 'open')
-            ON CONFLICT (park_id, source_id, kind, code) WHERE state = 'open'
-            DO UPDATE SET count = quality_alarm.count + EXCLUDED.count, last_at = now(),
-                          message_zh = EXCLUDED.message_zh, message_en = EXCLUDED.message_en
-            """,
-            [park_id, source_id, kind, code, severity, message_zh, message_en, count],
-        )
+    raise_alarms([AlarmRaise(park_id, source_id, kind, code, message_zh, message_en, count, severity)])
+
+
+def refresh_alarm(*, source, code: str, message_zh: str, message_en: str, at: datetime) -> bool:
+    """The open alarm on ``source`` for ``code`` now says this, last seen ``at``, without counting an
+    occurrence (a state reported again, e.g. a device still failing, R-8.1.2.1). False when none is open."""
+    return bool(Alarm.objects.filter(source=source, code=code, state=Alarm.State.OPEN).update(
+        message_zh=message_zh, message_en=message_en, last_at=at))
+
+
+def close_alarms(*, source=None, sources: QuerySet | None = None, kind: str | None = None,
+                 code: str | None = None) -> int:
+    """The problem is gone (the device is back online, the gateway no longer refused, data came): close
+    the open alarms of ``source`` (or of every source of the queryset ``sources``, in one statement) of
+    this ``kind`` and/or ``code``. They stay, closed, as the record of the problem (R-5.3.3)."""
+    if (source is None) == (sources is None) or (kind is None and code is None):
+        raise ValueError("close_alarms needs one of source or sources, and a kind or a code")
+    alarms = Alarm.objects.filter(state=Alarm.State.OPEN)
+    alarms = alarms.filter(source=source) if source is not None else alarms.filter(source__in=sources)
+    if kind is not None:
+        alarms = alarms.filter(kind=kind)
+    if code is not None:
+        alarms = alarms.filter(code=code)
+    return alarms.update(state=Alarm.State.CLOSED)
 
 
 @transaction.atomic

@@ -8,10 +8,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from apps.accounts.audit_admin import AuditHistoryMixin
 from apps.accounts.portal import NOBODY, PortalAdmin
 from apps.core.admin import ReadOnlyAdmin, ServiceAdmin
 from apps.sources.models import Command, DataSource, DeviceState, SourceKey, StateChange
-from apps.sources.services import SOURCE_FIELDS, save_source
+from apps.sources.services import SOURCE_FIELDS, rotation, save_source
 from apps.sources.services import keys as key_services
 from apps.sources.services.commands import create_command
 
@@ -24,7 +25,7 @@ def _age(since):
 
 
 @admin.register(DataSource)
-class DataSourceAdmin(PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
+class DataSourceAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
     # "state", not "device_state": that name is the reverse one-to-one relation, which the list would show
     # as the raw DeviceState row ("1 offline") instead of the method below
     list_display = ["source_id", "name", "park", "kind", "protocol", "state", "last_seen", "key_age",
@@ -82,7 +83,7 @@ class DataSourceAdmin(PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
                   permissions=["change"])
     def rotate_key(self, request, queryset):
         for source in queryset:
-            cmd = key_services.rotate_key(actor=request.user, source=source)
+            cmd = rotation.rotate_key(actor=request.user, source=source)
             self.message_user(request, _("%(source)s: rotate_key command %(cmd)s queued") % {
                 "source": source.source_id, "cmd": cmd.cmd_id})
 

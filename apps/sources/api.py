@@ -4,17 +4,18 @@ from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 from rest_framework.utils import model_meta
 
+from apps.accounts import access
+from apps.accounts.access import Action
+from apps.accounts.api import ScopedSlugField
 from apps.accounts.models import Park
-from apps.accounts.selectors import can_manage, parks_for
 from apps.catalog.models import DataItem
 from apps.core.parsers import ObjectField
 from apps.sources.models import Command, DataSource
-from apps.sources.selectors import sources_for
+from apps.sources.selectors import commands_of, sources_for
 from apps.sources.services import save_source
 from apps.sources.services.commands import create_command
 
@@ -67,9 +68,8 @@ class LegacyNamesMixin:
 class DataSourceSerializer(LegacyNamesMixin, serializers.ModelSerializer):
     legacy_names = SOURCE_LEGACY_NAMES
     sourceId = serializers.CharField(source="source_id", max_length=64)
-    park = serializers.SlugRelatedField(slug_field="code", queryset=Park.objects.all())
-    dataCodes = serializers.SlugRelatedField(source="data_items", slug_field="code", many=True,
-                                             queryset=DataItem.objects.all(), required=False)
+    park = ScopedSlugField(Park, slug_field="code")
+    dataCodes = ScopedSlugField(DataItem, source="data_items", slug_field="code", many=True, required=False)
     settings = ObjectField(required=False, help_text="protocol settings, a JSON object")
     collectionMethod = _from_model(DataSource, "collection_method")
     expectedIntervalSeconds = _from_model(DataSource, "expected_interval_s")
@@ -85,11 +85,6 @@ class DataSourceSerializer(LegacyNamesMixin, serializers.ModelSerializer):
         fields = ["sourceId", "park", "name", "kind", "protocol", "dataCodes", "collectionMethod",
                   "expectedIntervalSeconds", "enabled", "evidenceRequired", "manufacturer", "model", "serialNumber",
                   "location", "settings", *SOURCE_LEGACY_NAMES]
-
-    def validate_park(self, park):
-        if park not in parks_for(self.context["request"].user):
-            raise serializers.ValidationError("not one of your parks")
-        return park
 
 
 @extend_schema_serializer(deprecate_fields=list(COMMAND_LEGACY_NAMES))
@@ -118,22 +113,26 @@ class CommandSerializer(serializers.ModelSerializer):
 
 
 class DataSourceViewSet(viewsets.ModelViewSet):
+    """Sources of the caller's parks. Reading them needs ``view``; registering, changing and sending commands
+    need ``manage`` in the source's park, and in the park it moves to (docs/roles.md). A source of a park the
+    caller cannot view answers 404, like one that does not exist."""
+
     serializer_class = DataSourceSerializer
     lookup_field = "source_id"
     lookup_url_kwarg = "sourceId"
     lookup_value_regex = r"[A-Za-z0-9._:-]{1,64}"
     http_method_names = ["get", "post", "patch", "head", "options"]
+    access_rules = {"list": Action.VIEW, "retrieve": Action.VIEW, "create": Action.MANAGE,
+                    "partial_update": Action.MANAGE, "commands": Action.VIEW, "send_command": Action.MANAGE}
 
     def get_queryset(self):
-        qs = sources_for(self.request.user)
-        park = self.request.query_params.get("park")
-        return qs.filter(park__code=park) if park else qs
+        return sources_for(self.request.user, Action.VIEW, park_code=self.request.query_params.get("park"))
 
     def _save(self, serializer, source=None):
         data = dict(serializer.validated_data)
         park = data.get("park") or source.park
-        if not can_manage(self.request.user, park):
-            raise PermissionDenied(f"you do not administer park {park.code}")
+        # the park it is in now and the park it would be in after (a PATCH {"park": …} is a move)
+        access.require_move(self.request.user, Action.MANAGE, source.park if source else park, park)
         items = data.pop("data_items", None)
         try:
             serializer.instance = save_source(actor=self.request.user, source=source, data_items=items, **data)
@@ -144,23 +143,25 @@ class DataSourceViewSet(viewsets.ModelViewSet):
         self._save(serializer)
 
     def perform_update(self, serializer):
-        self._save(serializer, self.get_object())
+        self._save(serializer, serializer.instance)
 
-    @extend_schema(methods=["GET"], responses=CommandSerializer(many=True))
-    @extend_schema(methods=["POST"], request=CommandSerializer, responses={201: CommandSerializer})
-    @action(detail=True, methods=["get", "post"], url_path="commands")
+    @extend_schema(responses=CommandSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="commands")
     def commands(self, request, sourceId=None):
-        """Downlink commands of a source (R-5.3.1, interfaces.md §2): send one, or list them with their
-        delivery state (pending → delivered → acknowledged / failed / expired)."""
+        """Downlink commands of a source (R-5.3.1, interfaces.md §2) with their delivery state (pending →
+        delivered → acknowledged / failed / expired), newest first."""
+        source = self.get_object()
+        # paginated like every list of the API ({count, next, previous, results})
+        page = self.paginate_queryset(commands_of(source, request.user))
+        return self.get_paginated_response(CommandSerializer(page, many=True).data)
+
+    @extend_schema(request=CommandSerializer, responses={201: CommandSerializer})
+    @commands.mapping.post
+    def send_command(self, request, sourceId=None):
+        """Send a downlink command to a source (R-5.3.1, interfaces.md §2); needs ``manage`` in its park."""
         from datetime import timedelta
 
         source = self.get_object()
-        if request.method == "GET":
-            # paginated like every list of the API ({count, next, previous, results}, newest first)
-            page = self.paginate_queryset(source.commands.order_by("-created_at", "-pk"))
-            return self.get_paginated_response(CommandSerializer(page, many=True).data)
-        if not can_manage(request.user, source.park):
-            raise PermissionDenied(f"you do not administer park {source.park.code}")
         ser = CommandSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         data = ser.validated_data

@@ -1,11 +1,14 @@
+"""Celery tasks of sources. They act for the platform, on behalf of no one: every park (the system;
+docs/roles.md, "Processes")."""
+
 from celery import shared_task
 
-from apps.sources.services import commands, keys, state
+from apps.sources.services import commands, rotation, state
 
 
 @shared_task(time_limit=300)
 def rotate_due_keys():
-    return keys.rotate_due_keys()
+    return rotation.rotate_due_keys()
 
 
 @shared_task(time_limit=120)

@@ -4,9 +4,9 @@ TCP simulators (cycle time, CPU), and the replay of 1 000 000 buffered readings 
     .venv/bin/python -m bench.edge_poll            # 20 polling cycles per variant, 1 000 000 readings replayed
     .venv/bin/python -m bench.edge_poll --quick    # 5 cycles, 100 000 readings
 
-Polling: 10 Modbus TCP simulator servers (apps.ingestion.simulators.modbus_meter, in a child process) with
+Polling: 10 Modbus TCP simulator servers (apps.protocols.simulators.modbus_meter, in a child process) with
 20 unit ids each, as a gateway sees RS-485 lines behind serial-to-TCP converters; each device has 10 float32
-input-register points (20 registers). One ModbusPoller per endpoint (apps.ingestion.pollers.modbus: coalesced
+input-register points (20 registers). One ModbusPoller per endpoint (apps.protocols.pollers.modbus: coalesced
 reads, one transaction at a time per bus, back-off), the 10 buses polled concurrently, cycles back to back
 (the 60 s period is compared, not waited for). Variants: contiguous map (1 request per device) and a map with a
 30-register gap (2 requests). Unit 20 of the first server is dead (never answers). Then the edge agent's own

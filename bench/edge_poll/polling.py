@@ -11,7 +11,7 @@ from .common import CODES, DEAD, PERIOD_S, POINTS, UNITS, source_id
 
 def device_points(gap: bool):
     """The device map: 10 float32 at 0-19 (one read), or 5 at 0-9 and 5 at 40-49 (a 30-register gap: two)."""
-    from apps.ingestion.codecs import modbus as codec
+    from apps.protocols.codecs import modbus as codec
 
     if gap:
         spots = [(f"power_{i}", 2 * i) for i in range(POINTS // 2)] + \
@@ -33,7 +33,7 @@ def _sim_cpu(pid: int) -> float:
 
 
 async def poller_cycles(ports: list[int], sim_pid: int, cycles: int, *, gap: bool, timeout: float) -> dict:
-    from apps.ingestion.pollers.modbus import ModbusDevice, ModbusPoller
+    from apps.protocols.pollers.modbus import ModbusDevice, ModbusPoller
 
     pollers = []
     for s, port in enumerate(ports):

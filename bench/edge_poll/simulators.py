@@ -10,7 +10,7 @@ from .common import DEAD, POINTS, SERVERS, UNITS
 
 def sim_points():
     """Input registers 0-19: 10 float32 (contiguous map); 40-49: 5 more float32 (the map with a gap)."""
-    from apps.ingestion.codecs import modbus as codec
+    from apps.protocols.codecs import modbus as codec
 
     names = [f"power_{i}" for i in range(POINTS)] + [f"current_{i}" for i in range(POINTS // 2)]
     addrs = [2 * i for i in range(POINTS)] + [40 + 2 * i for i in range(POINTS // 2)]
@@ -19,7 +19,7 @@ def sim_points():
 
 def _child(conn, servers: int, units: int) -> None:
     async def main():
-        from apps.ingestion.simulators import modbus_meter
+        from apps.protocols.simulators import modbus_meter
 
         sims = []
         for s in range(servers):

@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from apps.ingestion.codecs import hj212
+from apps.protocols.codecs import hj212
 
 log = logging.getLogger("carbonpark.hj212")
 

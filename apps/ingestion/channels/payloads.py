@@ -12,8 +12,8 @@ import orjson
 from apps.core.errors import ErrorCode
 from apps.core.text import bytes_to_text
 from apps.ingestion import errors
-from apps.ingestion.codecs import envelope, tlv
 from apps.ingestion.config import IngestConfig
+from apps.protocols.codecs import envelope, tlv
 
 MAX_PAYLOAD = 1024 * 1024
 # Records are flat (interfaces.md §1): an array of objects of scalars is 2 levels deep. The bound keeps a

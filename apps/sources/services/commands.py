@@ -1,5 +1,8 @@
 """Downlink commands (R-5.3.1, interfaces.md §2): created by people or the scheduler, published with
-QoS 1 by the MQTT channel, tracked pending → delivered → acknowledged / failed / expired."""
+QoS 1 by the MQTT channel, tracked pending → delivered → acknowledged / failed / expired.
+
+Above the key ring (``keys``: a rotate_key command carries key material, its answer switches the ring)
+and below the rotation (``rotation``), which is what sends rotate_key commands."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from django.utils.translation import gettext as _
 
 from apps.core.services import record_change
 from apps.sources.models import Command, DataSource, SourceKey
+from apps.sources.services.keys import abandon_pending_key, activate_pending_key, key_material
+from apps.sources.services.sources import save_source
 
 DEFAULT_TTL = timedelta(hours=1)
 
@@ -54,8 +59,6 @@ def command_payload(cmd: Command) -> dict:
     way out over TLS."""
     params = dict(cmd.params)
     if cmd.type == Command.Type.ROTATE_KEY:
-        from apps.sources.services.keys import key_material
-
         key = SourceKey.objects.get(key_id=params["keyId"])
         params["key"] = base64.b64encode(key_material(key)).decode()
     return {"cmdId": cmd.cmd_id, "type": cmd.type, "params": params,
@@ -85,8 +88,6 @@ def dispatch_pending(publish, *, limit: int = 100) -> int:
 
 def expire_overdue(now=None) -> int:
     """Commands not acknowledged before expiresAt end as expired; a rotation they carried is abandoned."""
-    from apps.sources.services.keys import abandon_pending_key
-
     now = now or timezone.now()
     overdue = list(Command.objects.select_related("source").filter(
         state__in=[Command.State.PENDING, Command.State.DELIVERED], expires_at__lte=now))
@@ -102,8 +103,6 @@ def expire_overdue(now=None) -> int:
 def record_ack(*, source: DataSource, payload: dict) -> Command | None:
     """The device's cmd/ack: {"cmdId", "result": "ok" | "error", "message"}. A rotate_key ack switches
     the key ring; anything else records the result."""
-    from apps.sources.services.keys import abandon_pending_key, activate_pending_key
-
     cmd = Command.objects.select_for_update().filter(cmd_id=str(payload.get("cmdId", "")), source=source).first()
     if cmd is None or cmd.state in (Command.State.ACKNOWLEDGED, Command.State.FAILED):
         return cmd
@@ -119,8 +118,6 @@ def record_ack(*, source: DataSource, payload: dict) -> Command | None:
         else:
             abandon_pending_key(source=source, key_id=cmd.params.get("keyId", ""), reason=cmd.message)
     if cmd.type == Command.Type.SET_INTERVAL and ok:
-        from apps.sources.services.sources import save_source
-
         save_source(actor=f"device:{source.source_id}", source=source, expected_interval_s=cmd.params["seconds"],
                     reason=f"set_interval {cmd.cmd_id} acknowledged")
     return cmd

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from apps.core.text import pg_safe
 from apps.quality.models import Alarm
-from apps.quality.services import raise_alarm
+from apps.quality.services import close_alarms, raise_alarm, refresh_alarm
 from apps.sources import errors
 from apps.sources.models import DataSource, DeviceState
 from apps.sources.services.state import record_status
@@ -101,8 +101,7 @@ def apply_gateway_report(*, gateway: DataSource, body: dict) -> None:
                 detail = detail if isinstance(detail, dict) else {}
                 _refused_alarm(gateway, _text(source_id, 64), detail)
         else:
-            Alarm.objects.filter(source=gateway, code="E6005", state=Alarm.State.OPEN).update(
-                state=Alarm.State.CLOSED)
+            close_alarms(source=gateway, code="E6005")
     alarm = body.get("alarm")
     if alarm == "publish_refused":
         _refused_alarm(gateway, _text(body.get("sourceId"), 64), body)
@@ -126,12 +125,11 @@ def _device_health(gateway: DataSource, member: DataSource, report: dict, tz, no
     if failures >= DEVICE_FAILURES:
         msg = errors.E6003.messages(source=member.source_id, failures=failures, gateway=gateway.source_id,
                                     code=code or "-", detail=detail or "-")
-        if not Alarm.objects.filter(source=member, code="E6003", state=Alarm.State.OPEN).update(
-                message_zh=msg["zh"], message_en=msg["en"], last_at=now):
+        if not refresh_alarm(source=member, code="E6003", message_zh=msg["zh"], message_en=msg["en"], at=now):
             raise_alarm(park_id=member.park_id, source_id=member.pk, kind=Alarm.Kind.DEVICE, code="E6003",
                         message_zh=msg["zh"], message_en=msg["en"])
     elif failures == 0:
-        Alarm.objects.filter(source=member, code="E6003", state=Alarm.State.OPEN).update(state=Alarm.State.CLOSED)
+        close_alarms(source=member, code="E6003")
 
 
 def _refused_alarm(gateway: DataSource, source_id: str, detail: dict) -> None:

@@ -1,7 +1,10 @@
 """Key rings: one active AES-256 key per source (per park for files), rotation, retirement
 (R-5.2.2.6 rotation at most every 30 days, R-8.2.2.3 keys protected in transit and at rest,
 interfaces.md §5). Key material leaves the platform only inside a rotate_key command over TLS or
-once, at provisioning; it is never logged and never stored unsealed."""
+once, at provisioning; it is never logged and never stored unsealed.
+
+The key ring sits below the downlink commands: ``commands`` reads key material and switches the ring
+when a device answers; starting a device's rotation, which sends a command, is ``rotation``'s."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from django.utils import timezone
 
 from apps.core.crypto import open_secret, seal_secret
 from apps.core.services import bump_config_version, record_change
-from apps.sources.models import Command, DataSource, SourceKey
+from apps.sources.models import DataSource, SourceKey
 
 ROTATION_DAYS = int(getattr(settings, "KEY_ROTATION_DAYS", 30))
 # Retired keys keep decrypting long enough for a device that was offline 72 h to backfill within
@@ -57,20 +60,15 @@ def provision_key(*, actor, source: DataSource) -> tuple[SourceKey, str]:
 
 
 @transaction.atomic
-def rotate_key(*, actor, source: DataSource) -> Command:
-    """Start a rotation: a new pending key travels to the device in a rotate_key command. The old key
-    stays active until the device acknowledges (then retires, still decrypting for 96 h)."""
-    from apps.sources.services.commands import create_command
-
+def pending_key(*, actor, source: DataSource) -> SourceKey:
+    """The source's pending key, the one a rotation under way sends; made (and audited) when there is none."""
     pending = source.keys.filter(state=SourceKey.State.PENDING).first()
     if pending is None:
         pending, _material = _create(source=source, state=SourceKey.State.PENDING)
         record_change(actor=actor, action="key.rotate.start", obj=pending, after={"key_id": pending.key_id},
                       park_code=source.park.code)
         bump_config_version()
-    # The key itself is added when the command is published, never stored in the command's params.
-    return create_command(actor=actor, source=source, type=Command.Type.ROTATE_KEY,
-                          params={"keyId": pending.key_id, "algorithm": "AES-256-GCM"})
+    return pending
 
 
 def activate_pending_key(*, source: DataSource, key_id: str) -> SourceKey | None:
@@ -114,20 +112,6 @@ def rotate_file_key(*, actor, park) -> SourceKey:
     record_change(actor=actor, action="key.rotate.file", obj=key, after={"key_id": key.key_id}, park_code=park.code)
     bump_config_version()
     return key
-
-
-def rotate_due_keys(now=None) -> int:
-    """The scheduled rotation (R-5.2.2.6: at most every 30 days): every source whose active key is
-    older than ROTATION_DAYS, and no rotation already under way, gets a rotate_key command."""
-    now = now or timezone.now()
-    due = SourceKey.objects.filter(state=SourceKey.State.ACTIVE, source__isnull=False,
-                                   activated_at__lt=now - timedelta(days=ROTATION_DAYS))
-    count = 0
-    for key in due.select_related("source"):
-        if not key.source.keys.filter(state=SourceKey.State.PENDING).exists():
-            rotate_key(actor="scheduler", source=key.source)
-            count += 1
-    return count
 
 
 def decryption_keys(now=None) -> dict[str, tuple[int | None, int | None, bytes, object]]:

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from apps.core.services import bump_config_version, record_change
 from apps.sources.models import DataSource
+from apps.sources.services.polling import sync_poll_schedule
 
 SOURCE_FIELDS = ["source_id", "park", "name", "kind", "protocol", "collection_method", "expected_interval_s",
                  "enabled", "evidence_required", "manufacturer", "model", "serial_number", "location", "settings",
@@ -34,6 +35,8 @@ def save_source(*, actor, source: DataSource | None = None, data_items=None, rea
         setattr(source, key, value)
     source.full_clean(exclude=["data_items"])
     source.save()
+    if data_items is None and before is not None and before["park"] != source.park_id:
+        data_items = list(source.data_items.all())  # a move: the codes it keeps must suit its new park
     if data_items is not None:
         foreign = [i.code for i in data_items if i.park_id not in (None, source.park_id)]
         if foreign:
@@ -42,8 +45,6 @@ def save_source(*, actor, source: DataSource | None = None, data_items=None, rea
         source.data_items.set(data_items)
     record_change(actor=actor, action="source.create" if before is None else "source.update", obj=source,
                   before=before, after=_snapshot(source), reason=reason, park_code=source.park.code)
-    from apps.sources.services.polling import sync_poll_schedule
-
     sync_poll_schedule(source)
     bump_config_version()
     return source

@@ -10,7 +10,7 @@ from django.db.models import DurationField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
 from apps.quality.models import Alarm
-from apps.quality.services import raise_alarm
+from apps.quality.services import close_alarms, raise_alarm
 from apps.sources import errors
 from apps.sources.models import DataSource, DeviceState, StateChange
 
@@ -33,8 +33,7 @@ def record_status(*, source: DataSource, state: str, at: datetime | None = None,
         raise_alarm(park_id=source.park_id, source_id=source.pk, kind=Alarm.Kind.OFFLINE, code="E6001",
                     message_zh=msg["zh"], message_en=msg["en"])
     elif state == DeviceState.State.ONLINE:
-        Alarm.objects.filter(source=source, kind=Alarm.Kind.OFFLINE, state=Alarm.State.OPEN).update(
-            state=Alarm.State.CLOSED)
+        close_alarms(source=source, kind=Alarm.Kind.OFFLINE)
     return True
 
 
@@ -85,8 +84,7 @@ def flag_silent_sources(now: datetime | None = None) -> int:
 def _flag_never_reported(now: datetime) -> int:
     """E6004: enabled sources with no reading since registration for three expected intervals. Flags them
     silent (a DeviceState row is made if none) and opens one alarm each; closes the alarm once data came."""
-    Alarm.objects.filter(code="E6004", state=Alarm.State.OPEN, source__device_state__last_seen_at__isnull=False
-                         ).update(state=Alarm.State.CLOSED)
+    close_alarms(sources=DataSource.objects.filter(device_state__last_seen_at__isnull=False), code="E6004")
     candidates = (DataSource.objects.filter(enabled=True).exclude(kind=DataSource.Kind.GATEWAY)
                   .filter(Q(device_state__isnull=True) | Q(device_state__last_seen_at__isnull=True,
                                                           device_state__silent=False))

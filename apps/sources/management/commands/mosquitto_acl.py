@@ -12,7 +12,8 @@ from apps.sources.selectors import gateways_with_members
 
 class Command(BaseCommand):
     help = ("Print (or --write) Mosquitto's ACL file: deploy/mosquitto/acl plus, for each gateway, the topics of "
-            "the sources registered behind it. Reload Mosquitto afterwards (systemctl reload mosquitto).")
+            "the sources registered behind it. Reload Mosquitto afterwards (systemctl reload mosquitto). "
+            "Runs as the system: every park's gateways.")
 
     def add_arguments(self, parser):
         parser.add_argument("--write", metavar="PATH", help="write it to PATH atomically (e.g. /etc/mosquitto/acl)")

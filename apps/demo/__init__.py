@@ -1,0 +1,1 @@
+"""The demo park `make run` shows: setup, stream and simulators' wiring (management commands only)."""

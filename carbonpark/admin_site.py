@@ -1,0 +1,55 @@
+"""The portal's admin site: the landing page of each role, the role matrix page, and a menu that puts the
+park's data and people first and the platform's plumbing last (issue #8, R-7.3.3)."""
+
+from django.urls import path
+
+# Apps in the order staff meet them: data, then sources and people, then reference data, plumbing last.
+# Apps not named here sit between the named ones and the plumbing.
+APP_ORDER = ["ingestion", "quality", "sources", "accounts", "auth", "catalog"]
+PLUMBING = ["core", "django_celery_beat"]
+MODEL_ORDER = {
+    "ingestion": ["reading", "rejection", "ingestbatch", "validationevent", "idempotencykey"],
+    "quality": ["alarm", "rule"],
+    "sources": ["datasource", "devicestate", "statechange", "command", "sourcekey"],
+    "accounts": ["park", "membership", "apitoken"],
+    "auth": ["user", "group"],
+    "catalog": ["dataitem", "catalogclass", "enumeration", "enumvalue"],
+    "core": ["auditentry", "configversion"],
+}
+
+
+def _rank(order: list[str], key: str, default: int) -> int:
+    return order.index(key) if key in order else default
+
+
+def order_app_list(app_list: list[dict]) -> list[dict]:
+    """Sort the admin's apps and their models for staff rather than alphabetically."""
+    def app_key(app):
+        label = app["app_label"]
+        if label in PLUMBING:
+            return (2, PLUMBING.index(label), "")
+        return (0, APP_ORDER.index(label), "") if label in APP_ORDER else (1, 0, str(app["name"]))
+
+    for app in app_list:
+        order = MODEL_ORDER.get(app["app_label"], [])
+        app["models"].sort(key=lambda m: (_rank(order, m["object_name"].lower(), len(order)), str(m["name"])))
+    return sorted(app_list, key=app_key)
+
+
+class LandingPagesMixin:
+    """The landing page, the role matrix page and the menu order, for whichever AdminSite the portal uses
+    (a mixin so that the park-scoped site of apps/accounts/portal.py can take it as is)."""
+
+    def get_app_list(self, request, app_label=None):
+        return order_app_list(super().get_app_list(request, app_label))
+
+    def get_urls(self):
+        from apps.accounts.views import roles_view
+
+        return [path("roles/", self.admin_view(roles_view), name="roles"), *super().get_urls()]
+
+    def index(self, request, extra_context=None):
+        from apps.quality.views import landing_context
+
+        return super().index(request, {**landing_context(request), **(extra_context or {})})
+

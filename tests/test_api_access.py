@@ -1,0 +1,275 @@
+"""The API permission matrix, generated: every operation under /api/v1/ found in the URL configuration, each
+with the rule its view declares (``access_rules``), tried by every role in its own park and in another park;
+allowed exactly when apps.accounts.access says so. Plus the published matrix (docs/roles.md, GET /api/v1/roles)
+and query-count guards on the lists."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from apps.accounts import access, matrix
+from apps.accounts.access import Action
+from apps.accounts.authentication import TokenPrincipal
+from apps.accounts.models import Park
+from apps.accounts.services import issue_token, set_membership
+from apps.catalog.models import Enumeration
+from apps.catalog.services import save_catalog_class, save_data_item
+from apps.ingestion.services import ingest_readings
+from apps.sources.services.commands import create_command
+from tests.conftest import add_source
+from tests.test_api_contract import assert_matches, openapi  # noqa: F401 (a fixture)
+
+ROOT = Path(__file__).resolve().parent.parent
+MEMBER_ROLES = ["viewer", "operator", "approver", "auditor", "admin"]
+# "admin/viewer": admin in the own park, viewer in the other one (what it may see there it may not change)
+PRINCIPALS = [*MEMBER_ROLES, "admin/viewer", "auditor/operator", "integrator", "device", "system", "no-role",
+              "anonymous"]
+
+
+@dataclass
+class World:
+    parks: dict  # "own" / "other" -> Park
+    sources: dict  # Park.pk -> DataSource
+    items: dict  # Park.pk -> the park's own DataItem
+    classes: dict  # Park.pk -> the park's own CatalogClass
+    enumeration: Enumeration
+    codes: itertools.count
+
+
+def make_world(park, other_park) -> World:
+    w = World({"own": park, "other": other_park}, {}, {}, {}, Enumeration.objects.get(code="fuel_type"),
+              itertools.count(50))
+    for n, p in enumerate((park, other_park), 1):
+        w.sources[p.pk] = add_source(p, f"{p.code}-EM-0001", ["CS010201"])
+        w.items[p.pk] = save_data_item(actor="t", code=f"CS01029{n}", park=p, name_zh="自定义", data_type="number",
+                                       unit="kWh", methods=["realtime"])
+        w.classes[p.pk] = save_catalog_class(actor="t", code=f"CS019{n}", name_zh="自定义", park=p)
+        ingest_readings([{"sourceId": w.sources[p.pk].source_id, "timestamp": "2026-11-23 10:00:00", "value": 1}],
+                        channel="test", actor="t")
+        create_command(actor="t", source=w.sources[p.pk], type="poll_now")
+    return w
+
+
+def sign_in(role: str, park, other_park) -> tuple[APIClient, object]:
+    """A client acting as ``role`` in ``park`` (members: a session; tokens: the Token header) and the principal
+    the seam is asked about; "a/b" is role a in ``park`` and role b in ``other_park``."""
+    client = APIClient()
+    if role == "anonymous":
+        return client, None
+    if role in ("integrator", "device"):
+        token, key = issue_token(actor="t", park=park, name=role, role=role)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        return client, TokenPrincipal(token)
+    users = get_user_model().objects
+    user = users.create_superuser(role) if role == "system" else users.create_user(role)
+    here, _, there = role.partition("/")
+    if here in MEMBER_ROLES:
+        set_membership(actor="t", user=user, park=park, role=here)
+    if there:
+        set_membership(actor="t", user=user, park=other_park, role=there)
+    client.force_login(user)
+    return client, user
+
+
+# --- probes: how to try an operation on park t, and what "it worked" looks like ----------------------------
+
+
+def listed(key, value):
+    return lambda r: r.status_code == 200 and value in [row[key] for row in _rows(r.json())]
+
+
+def _rows(body):
+    return body["results"] if isinstance(body, dict) else body
+
+
+def status(*codes):
+    return lambda r: r.status_code in codes
+
+
+def csv_has(text):
+    return lambda r: r.status_code == 200 and text in b"".join(r.streaming_content).decode()
+
+
+def _as_unknown(r, param=None, field=None) -> bool:
+    """The refusals that read exactly like an unknown code or park (no existence oracle)."""
+    body = r.json() if r.get("Content-Type", "").startswith("application/json") else {}
+    if r.status_code in (403, 404):
+        return True
+    if param and r.status_code == 400 and body.get("code") == "E1009" and param in body.get("message", ""):
+        return True
+    return bool(field and r.status_code == 400 and body.get("field") == field)
+
+
+def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
+    """(method, path, body, target object, worked(response), refused(response))."""
+    src, item, cls = w.sources[t.pk], w.items[t.pk], w.classes[t.pk]
+    sid = src.source_id
+    read = {
+        "api-root": ("/api/v1/", None, None, status(200)),
+        "error-codes": ("/api/v1/errors", None, None, status(200)),
+        "roles": ("/api/v1/roles", None, None, status(200)),
+        "park-list": ("/api/v1/parks/", t, t, listed("code", t.code)),
+        "park-detail": (f"/api/v1/parks/{t.code}/", None, t, status(200)),
+        "source-list": ("/api/v1/sources/", {"park": t.code}, src, listed("sourceId", sid)),
+        "source-detail": (f"/api/v1/sources/{sid}/", None, src, status(200)),
+        "source-commands": (f"/api/v1/sources/{sid}/commands", None, src, listed("type", "poll_now")),
+        "catalog-item-list": ("/api/v1/catalog/items/", {"prefix": "CS0102"}, item, listed("code", item.code)),
+        "catalog-item-detail": (f"/api/v1/catalog/items/{item.code}/", None, item, status(200)),
+        "catalog-class-list": ("/api/v1/catalog/classes/", None, cls, listed("code", cls.code)),
+        "catalog-class-detail": (f"/api/v1/catalog/classes/{cls.code}/", None, cls, status(200)),
+        "catalog-enumeration-list": ("/api/v1/catalog/enumerations/", None, w.enumeration,
+                                     listed("code", "fuel_type")),
+        "catalog-enumeration-detail": ("/api/v1/catalog/enumerations/fuel_type/", None, w.enumeration, status(200)),
+        "readings": ("/api/v1/readings", {"sourceId": sid}, t, listed("sourceId", sid)),
+    }
+    if method == "GET" and variant == "format=csv":
+        return "GET", "/api/v1/readings", {"sourceId": sid, "format": "csv"}, t, csv_has(sid), \
+            lambda r: _as_unknown(r, param="sourceId")
+    if method == "GET":
+        path, params, target, worked = read[name]
+        params = params if isinstance(params, dict) else None
+        return "GET", path, params, target, worked, \
+            lambda r: _as_unknown(r, param="sourceId") or (r.status_code == 200 and not worked(r))
+    n = next(w.codes)
+    code, minute = f"CS0102{n}", f"{10 + n // 60:02d}:{n % 60:02d}"
+    write = {
+        ("readings", "POST"): ("/api/v1/readings", {"sourceId": sid, "timestamp": f"2026-11-24 {minute}:00",
+                                                    "value": 1}, t,
+                               lambda r: r.status_code == 200 and r.json()["accepted"] == 1,
+                               lambda r: r.status_code == 403 or (
+                                   r.status_code == 400 and [x["code"] for x in r.json()["rejected"]] == ["E2003"])),
+        ("source-list", "POST"): ("/api/v1/sources/", {"sourceId": f"{t.code}-NEW-{tag}", "park": t.code,
+                                                       "name": "new"}, t, status(201),
+                                  lambda r: _as_unknown(r, field="park")),
+        ("source-detail", "PATCH"): (f"/api/v1/sources/{sid}/", {"name": f"renamed by {tag}"}, src, status(200),
+                                     _as_unknown),
+        ("source-commands", "POST"): (f"/api/v1/sources/{sid}/commands", {"type": "poll_now"}, src, status(201),
+                                      _as_unknown),
+        ("catalog-item-list", "POST"): ("/api/v1/catalog/items/", {"code": code, "park": t.code, "name_zh": "新",
+                                                                   "data_type": "number", "unit": "kWh",
+                                                                   "methods": ["realtime"]}, t, status(201),
+                                        lambda r: _as_unknown(r, field="park")),
+        ("catalog-item-detail", "PATCH"): (f"/api/v1/catalog/items/{item.code}/", {"name_en": f"by {tag}"}, item,
+                                           status(200), _as_unknown),
+    }
+    path, body, target, worked, refused = write[(name, method)]
+    return method, path, body, target, worked, refused
+
+
+def expected(principal, endpoint: matrix.Endpoint, target) -> bool:
+    if principal is None:
+        return endpoint.public
+    if endpoint.action is None:
+        return True
+    return access.check_object(principal, endpoint.action, target)
+
+
+# --- the tests ----------------------------------------------------------------------------------------------
+
+
+def test_every_api_operation_is_a_drf_view_with_a_rule():
+    """A new endpoint without a rule (or outside DRF, where the seam's permission never runs) fails here."""
+    endpoints = matrix.api_endpoints()
+    assert len(endpoints) >= 20
+    missing = [f"{e.method} {e.path} ({e.view.__name__ if e.view else 'not a DRF view'}: {e.rule_name or '*'})"
+               for e in endpoints if e.view is None or not e.has_rule]
+    assert not missing, "operations without an access rule: " + "; ".join(missing)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", PRINCIPALS)
+def test_api_permission_matrix(role, park, other_park):
+    w = make_world(park, other_park)
+    client, principal = sign_in(role, park, other_park)
+    wrong, tried = [], 0
+    for e in matrix.api_endpoints():
+        for where, t in w.parks.items():
+            tag = f"{role.replace('/', '-')}-{where}"
+            method, path, data, target, worked, refused = probe(w, t, e.name, e.method, e.variant, tag)
+            call = getattr(client, method.lower())
+            r = call(path, data, format="json") if method != "GET" else call(path, data)
+            tried += 1
+            should = expected(principal, e, target)
+            if principal is None and not should:
+                ok = r.status_code == 401
+            else:
+                ok = worked(r) if should else (not worked(r) and refused(r) and r.status_code < 500)
+            if not ok:
+                shown = r.content[:200] if not getattr(r, "streaming", False) else b"<stream>"
+                wrong.append(f"{method} {path} {e.variant} in {where} park: expected "
+                             f"{'allowed' if should else 'refused'}, got {r.status_code} {shown!r}")
+    assert tried >= 40
+    assert not wrong, f"{role}:\n" + "\n".join(wrong)
+
+
+@pytest.mark.django_db
+def test_roles_are_published_in_docs_and_served(client, openapi):  # noqa: F811
+    from apps.accounts.management.commands.access_matrix import render
+
+    doc = (ROOT / "docs" / "roles.md").read_text(encoding="utf-8")
+    assert doc == render(), "docs/roles.md is out of step: run make docs"
+    for role in access.ROLES.values():
+        assert f"**{role.code}**" in doc
+    # public, like the error table, and as its OpenAPI schema says
+    body = assert_matches(openapi, "/api/v1/roles", "get", client.get("/api/v1/roles", HTTP_ACCEPT_LANGUAGE="en"))
+    assert "manage" in openapi["paths"]["/api/v1/sources/{sourceId}/"]["patch"]["responses"]["403"]["description"]
+    served = {r["code"]: r for r in body["roles"]}
+    assert set(served) == set(access.ROLES)
+    assert served["device"]["actions"] == {"push": "all"} and served["approver"]["actions"]["approve"] == "others"
+    assert served["operator"]["label_zh"] == "数据录入员" and served["operator"]["label_en"] == "data-entry clerk"
+    ops = {(o["method"], o["path"], o["variant"]): o for o in body["endpoints"]}
+    assert ops[("GET", "/api/v1/readings", "format=csv")]["action"] == "export"
+    assert "device" in ops[("POST", "/api/v1/readings", "")]["roles"]
+    assert ops[("PATCH", "/api/v1/sources/{sourceId}/", "")]["roles"] == ["admin", "integrator", "system"]
+    assert {a["code"] for a in body["actions"]} == {a.value for a in Action}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["sources", "readings", "catalog items", "parks", "commands"])
+def test_list_queries_do_not_grow_with_rows(name, park, django_assert_num_queries):
+    """The access check adds a constant number of queries, not one per row (3 rows and 30 rows)."""
+    user = get_user_model().objects.create_user("admin-of-many")
+    set_membership(actor="t", user=user, park=park, role="admin")
+    client = APIClient()
+    client.force_login(user)
+    meter = add_source(park, "TP01-EM-0001", ["CS010201"])
+    made = itertools.count()
+
+    def grow(n):
+        for _ in range(n):
+            i = next(made)
+            if name == "sources":
+                add_source(park, f"TP01-EM-1{i:03d}", ["CS010201"])
+            elif name == "readings":
+                ingest_readings([{"sourceId": meter.source_id, "timestamp": f"2026-11-23 10:{i:02d}:00",
+                                  "value": i}], channel="test", actor="t")
+            elif name == "catalog items":
+                save_data_item(actor="t", code=f"CS0102{50 + i}", park=park, name_zh="x", data_type="number",
+                               unit="kWh", methods=["realtime"])
+            elif name == "parks":
+                p = Park.objects.create(code=f"QP{i:03d}", name_zh="x")
+                set_membership(actor="t", user=user, park=p, role="viewer")
+            else:
+                create_command(actor="t", source=meter, type="poll_now")
+
+    url = {"sources": "/api/v1/sources/", "readings": f"/api/v1/readings?sourceId={meter.source_id}",
+           "catalog items": "/api/v1/catalog/items/?prefix=CS0102", "parks": "/api/v1/parks/",
+           "commands": f"/api/v1/sources/{meter.source_id}/commands"}[name]
+    counts = []
+    for n, total in ((3, 3), (27, 30)):
+        grow(n)
+        assert client.get(url).status_code == 200  # warm: the ingest configuration reloads after changes
+        with CaptureQueriesContext(connection) as queries:
+            r = client.get(url)
+        rows = _rows(r.json())
+        assert len(rows) >= total, (name, len(rows))
+        counts.append(len(queries))
+    assert counts[0] == counts[1], f"{name}: {counts[0]} queries with 3 rows, {counts[1]} with 30"
