@@ -7,7 +7,7 @@ from apps.accounts import access, services
 from apps.accounts.access import Action
 from apps.accounts.audit_admin import AuditHistoryMixin
 from apps.accounts.models import ApiToken, Membership, Park
-from apps.accounts.portal import SYSTEM_ONLY, PortalAdmin
+from apps.accounts.portal import NOBODY, SYSTEM_ONLY, PortalAdmin
 from apps.core.admin import ConfigVersionAdmin, ServiceAdmin
 from apps.core.models import ConfigVersion
 
@@ -50,6 +50,15 @@ class MembershipAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
     def save_via_service(self, request, obj, form, change):
         services.set_membership(actor=request.user, user=obj.user, park=obj.park, role=obj.role)
 
+    # Removing a member is a revoke: the service takes its guardian rows away in the same transaction and
+    # records it, whether from the change page or the list's bulk action.
+    def delete_model(self, request, obj):
+        services.revoke_membership(actor=request.user, user=obj.user, park=obj.park)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("user", "park"):
+            services.revoke_membership(actor=request.user, user=membership.user, park=membership.park)
+
 
 class TokenForm(forms.ModelForm):
     class Meta:
@@ -59,6 +68,8 @@ class TokenForm(forms.ModelForm):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
+    # a token is withdrawn (untick "active": revoke_token, audited), never deleted: its row names who used it
+    delete_action = NOBODY
     form = TokenForm
     list_display = ["name", "park", "role", "prefix", "is_active", "created_at", "last_used_at"]
     list_filter = ["park", "role", "is_active"]
