@@ -22,7 +22,7 @@ def test_demo_setup_makes_one_login_per_park_role_and_keeps_their_passwords(tmp_
         user = get_user_model().objects.get(username=name)
         membership = Membership.objects.get(user=user)
         assert (membership.park.code, membership.role) == (demo_setup.DEMO_PARK, role)
-        assert user.is_staff and not user.is_superuser and user.is_active
+        assert not user.is_staff and not user.is_superuser and user.is_active
         kept = tmp_path / f"{name}_password"
         assert kept.stat().st_mode & 0o777 == 0o600
         passwords[name] = kept.read_text().strip()
@@ -35,3 +35,10 @@ def test_demo_setup_makes_one_login_per_park_role_and_keeps_their_passwords(tmp_
         assert (tmp_path / f"{name}_password").read_text().strip() == password
         assert get_user_model().objects.get(username=name).check_password(password)
     assert Membership.objects.filter(park__code=demo_setup.DEMO_PARK).count() == len(users) + 1  # + admin
+
+    from django.test import Client
+
+    for name, password in passwords.items():  # each gets into the portal with its own password
+        client = Client()
+        assert client.login(username=name, password=password)
+        assert client.get("/").status_code == 200, name

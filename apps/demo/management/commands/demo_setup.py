@@ -82,12 +82,12 @@ class Command(BaseCommand):
         if admin is None:
             admin = User.objects.create_superuser("admin", "admin@example.invalid", password)
             set_membership(actor=actor, user=admin, park=park, role="admin")
-        # The demo park's people, one per role, to try the portal as each would (staff: the portal is the admin).
+        # The demo park's people, one per role, to try the portal as each would (no staff flag: a membership is
+        # what lets them in, apps/accounts/portal.py).
         for role, name in demo_role_users().items():
             user = User.objects.filter(username=name).first()
             if user is None:
-                user = User.objects.create_user(name, f"{name}@example.invalid", generated_password(name),
-                                                is_staff=True)
+                user = User.objects.create_user(name, f"{name}@example.invalid", generated_password(name))
             if not Membership.objects.filter(user=user, park=park).exists():
                 set_membership(actor=actor, user=user, park=park, role=role)
         token_file = VAR_DIR / "demo_token"
