@@ -47,3 +47,15 @@ def test_a_token_is_withdrawn_not_deleted(park, park_admin):
     assert client.get(f"/accounts/apitoken/{token.pk}/delete/").status_code == 403
     token.refresh_from_db()
     assert token.is_active
+
+
+@pytest.mark.django_db
+def test_a_park_administrator_is_asked_for_the_rules_park_at_the_field(park, park_admin):
+    from apps.quality.models import Rule
+
+    before = Rule.objects.count()
+    r = park_admin.post("/quality/rule/add/", {"name": "too high", "kind": "range", "severity": "flag",
+                                               "stage": "pre", "params": '{"max": 10}', "enabled": "on"})
+    assert r.status_code == 200  # the form again, not a 403 after the post
+    assert "park" in r.context["adminform"].form.errors
+    assert Rule.objects.count() == before

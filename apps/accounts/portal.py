@@ -288,7 +288,12 @@ class PortalAdmin(admin.ModelAdmin):
             if qs is None:
                 qs = db_field.remote_field.model._default_manager.all()
             kwargs["queryset"] = writable_choices(request, qs, self.choice_action)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None and db_field.name == "park" and not self._system(request):
+            # a row of no park is platform-wide, the system administrator's: park staff must name their
+            # park, told at the field rather than refused after the post
+            field.required = True
+        return field
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if "queryset" not in kwargs and not self._system(request):
