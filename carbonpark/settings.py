@@ -187,6 +187,9 @@ CACHES = {
     }
 }
 
+# django-guardian's stand-in user for anonymous object permissions: not used (no park right is anonymous), and
+# its row would be offered to park administrators as a person to make a member.
+ANONYMOUS_USER_NAME = None
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out username+address before any password is checked (accounts section below).
     "apps.accounts.auth_events.LockoutBackend",

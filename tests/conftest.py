@@ -52,3 +52,14 @@ def api(token_key) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token_key}")
     return client
+
+
+def pytest_collection_modifyitems(config, items):
+    """A transactional test flushes the database when it ends, and the flush re-creates content types and
+    permissions; the next test restoring the serialized database then collides with them (seen in CI). Every
+    transactional test therefore restores the serialized database: refused at collection otherwise."""
+    bad = [item.nodeid for item in items
+           if (m := item.get_closest_marker("django_db")) and m.kwargs.get("transaction")
+           and not m.kwargs.get("serialized_rollback")]
+    if bad:
+        raise pytest.UsageError("transactional tests need serialized_rollback=True: " + ", ".join(bad))

@@ -133,7 +133,7 @@ def test_trigger_refuses_update_and_delete_but_lets_users_go(django_user_model):
     assert verify()[0]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_appends_to_one_chain_neither_fork_nor_skip():
     errors = []
 
