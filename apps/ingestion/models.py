@@ -65,12 +65,15 @@ class Reading(models.Model):
     """One stored reading, identified by (source, data item, timestamp). The value is stored in the
     item's unit; when it arrived in another unit, the value and unit as received sit beside it."""
 
+    # No database foreign keys (docs/readings-indexes.md): three deferred checks per row cost more than every
+    # index together; the pipeline resolves each id from the configuration it validated against, the one-way-in
+    # guard refuses every other writer, and PROTECT still holds for deletions through Django.
     park = models.ForeignKey("accounts.Park", verbose_name=_("park"), on_delete=models.PROTECT,
-                             related_name="+", db_index=False)
+                             related_name="+", db_index=False, db_constraint=False)
     source = models.ForeignKey("sources.DataSource", verbose_name=_("data source"), on_delete=models.PROTECT,
-                               related_name="+", db_index=False)
+                               related_name="+", db_index=False, db_constraint=False)
     data_item = models.ForeignKey("catalog.DataItem", verbose_name=_("data item"), on_delete=models.PROTECT,
-                                  related_name="+", db_index=False)
+                                  related_name="+", db_index=False, db_constraint=False)
     ts = models.DateTimeField(_("collection time"))
     value = models.FloatField(_("value"), null=True, blank=True)
     text_value = models.TextField(_("text value"), null=True, blank=True)
@@ -110,9 +113,9 @@ class Rejection(models.Model):
     index = models.PositiveIntegerField(_("index in batch"))
     park = models.ForeignKey("accounts.Park", verbose_name=_("park"), null=True, blank=True,
                              on_delete=models.SET_NULL, related_name="+")
-    source_ref = models.CharField(_("source ID as sent"), max_length=100, blank=True, db_index=True)
+    source_ref = models.CharField(_("source ID as sent"), max_length=100, blank=True)
     data_code = models.CharField(_("data code as sent"), max_length=40, blank=True)
-    code = models.CharField(_("error code"), max_length=8, db_index=True)
+    code = models.CharField(_("error code"), max_length=8)
     field = models.CharField(_("field"), max_length=40, blank=True)
     message_zh = models.TextField(_("message (Chinese)"))
     message_en = models.TextField(_("message (English)"))
@@ -125,6 +128,9 @@ class Rejection(models.Model):
         verbose_name = _("rejected record")
         verbose_name_plural = _("rejected records")
         ordering = ["-received_at", "-id"]
+        # The browser's code filter, newest first. The search (source_ref, raw) is icontains: no b-tree serves
+        # it, so source_ref and the *_like pattern indexes went (docs/readings-indexes.md).
+        indexes = [models.Index(fields=["code", "-received_at"], name="rejection_code_received")]
 
     def __str__(self):
         return f"{self.code} #{self.batch_id}[{self.index}]"
