@@ -22,6 +22,11 @@ app.conf.beat_schedule = {
     # Downlink commands past their expiresAt end as expired.
     "expire-commands": {"task": "apps.sources.tasks.expire_commands", "schedule": 60.0},
     # Idempotency keys are kept IDEMPOTENCY_TTL_HOURS, then forgotten (interfaces.md §3).
+    # Readings partitions three months ahead; retention (detach, archive, drop) only when configured.
+    "maintain-reading-partitions": {
+        "task": "apps.ingestion.tasks.maintain_reading_partitions",
+        "schedule": crontab(hour=2, minute=41),
+    },
     "purge-idempotency-keys": {
         "task": "apps.ingestion.tasks.purge_idempotency_keys",
         "schedule": crontab(minute=17),

@@ -224,6 +224,13 @@ STORAGES = {
 # for verbose clients while a 50 MB body is refused before it is read (E1004).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 READINGS_MAX_BATCH = 10_000
+# Monthly partitions of the readings table (apps/ingestion/partitions.py): made this many months ahead by the
+# daily beat task. Retention: unset keeps every reading; N detaches partitions whose month is over N months
+# old, archives each as CSV (gzip) under READINGS_ARCHIVE_DIR, then drops it (audited).
+READINGS_PARTITIONS_AHEAD = int(os.environ.get("READINGS_PARTITIONS_AHEAD", "3"))
+READINGS_RETENTION_MONTHS = int(os.environ["READINGS_RETENTION_MONTHS"]) if os.environ.get(
+    "READINGS_RETENTION_MONTHS") else None
+READINGS_ARCHIVE_DIR = os.environ.get("READINGS_ARCHIVE_DIR", str(VAR_DIR / "archive" / "readings"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -11,6 +11,14 @@ def purge_idempotency_keys():
     return purge()
 
 
+@shared_task(time_limit=3600)
+def maintain_reading_partitions():
+    """Monthly partitions ahead and the retention policy (apps/ingestion/partitions.py)."""
+    from apps.ingestion.partitions import maintain
+
+    return maintain()
+
+
 @shared_task(time_limit=120, soft_time_limit=100)
 def poll_source(source_pk: int, mode: str = "incremental"):
     """One poll of one due source (scheduled per source by django-celery-beat)."""
