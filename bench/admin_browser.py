@@ -72,6 +72,17 @@ def load(n: int, parks: int = 100, per_park: int = 2):
                                        total=n, accepted=n)
     print(f"{parks} parks, {len(sources)} sources in {time.perf_counter() - t0:.0f} s", flush=True)
     per_source = n // len(sources)
+    # the months the load spans get their partitions (ingestion migration 0008), as the beat task makes them
+    from datetime import UTC, date, datetime, timedelta
+
+    from apps.ingestion.partitions import add_months, add_partition
+
+    first_ts = datetime(2024, 12, 31, 16, tzinfo=UTC)  # 2025-01-01 00:00 +08, where the load starts
+    last_ts = first_ts + timedelta(minutes=per_source)
+    month = date(first_ts.year, first_ts.month, 1)
+    while month <= last_ts.date():
+        add_partition(month)
+        month = add_months(month, 1)
     with connection.cursor() as cur:
         cur.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'ingestion_reading' "
                     "AND indexname NOT LIKE '%%pkey'")
@@ -112,7 +123,9 @@ def load(n: int, parks: int = 100, per_park: int = 2):
             cur.execute(f"ALTER TABLE ingestion_reading ADD CONSTRAINT {name} {definition}")
         for name, definition in indexes:
             if not any(name == c for c, _ in constraints):
-                cur.execute(definition.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
+                # a partitioned table's index is defined "ON ONLY" the parent: rebuilt on every partition
+                cur.execute(definition.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1)
+                            .replace(" ON ONLY ", " ON ", 1))
     print(f"indexes rebuilt in {time.perf_counter() - t1:.0f} s", flush=True)
 
 

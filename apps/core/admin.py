@@ -55,8 +55,11 @@ class EstimatedCountPaginator(Paginator):
         qs = self.object_list
         if not qs.query.where:
             with connection.cursor() as cur:
-                cur.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                            [qs.model._meta.db_table])
+                # a partitioned table's own reltuples is not kept up to date (autovacuum analyzes its
+                # partitions, not it): the sum over its partitions (none for a plain table: its own)
+                cur.execute("SELECT coalesce((SELECT sum(greatest(c.reltuples, 0)) FROM pg_partition_tree(%s::regclass)"
+                            " t JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf), (SELECT reltuples FROM pg_class "
+                            "WHERE oid = %s::regclass))::bigint", [qs.model._meta.db_table] * 2)
                 row = cur.fetchone()
             if row and row[0] > self.CAP:
                 return int(row[0])
