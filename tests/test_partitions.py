@@ -5,7 +5,8 @@ retention that archives before it drops, and the migration that moves an existin
 import csv
 import gzip
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -24,34 +25,51 @@ def where(ids=None) -> dict[str, int]:
         return dict(cur.fetchall())
 
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the test park's zone: records carry its wall clock
+
+
 def send(meter, *stamps):
-    # Asia/Shanghai wall clock (the park's zone): 08:00 there is midnight UTC.
-    return ingest_readings([{"sourceId": meter.source_id, "timestamp": ts, "value": i} for i, ts in enumerate(stamps)],
-                           channel="test", actor="test")
+    return ingest_readings([{"sourceId": meter.source_id, "timestamp": ts.astimezone(SHANGHAI).strftime(
+        "%Y-%m-%d %H:%M:%S") if isinstance(ts, datetime) else ts, "value": i} for i, ts in enumerate(stamps)],
+        channel="test", actor="test")
+
+
+def this_month() -> datetime:
+    """Midnight UTC starting this month: the migration made its partition and the three after it."""
+    now = datetime.now(UTC)
+    return datetime(now.year, now.month, 1, tzinfo=UTC)
+
+
+def name(m: date | datetime) -> str:
+    return f"ingestion_reading_{m.year}_{m.month:02d}"
 
 
 def test_a_batch_spanning_two_months_and_one_outside_every_partition_is_stored_once(meter):
-    partitions.add_partition(date(2026, 11, 1))
-    stamps = ("2026-12-01 07:59:30", "2026-12-01 08:00:10", "2019-05-01 12:00:00")
+    month = this_month()
+    before = month - timedelta(seconds=30)
+    partitions.add_partition(before)
+    stamps = (before, month + timedelta(seconds=1), "2019-05-01 12:00:00")
     first = send(meter, *stamps)
     assert (first.accepted, first.duplicates) == (3, 0)
-    assert where() == {"ingestion_reading_2026_11": 1, "ingestion_reading_2026_12": 1, "ingestion_reading_default": 1}
+    assert where() == {name(before): 1, name(month): 1, "ingestion_reading_default": 1}
     again = send(meter, *stamps)
     assert (again.accepted, again.duplicates) == (0, 3)
     # The month of the stray reading gets its partition: the row moves out of DEFAULT, none lost or doubled.
     assert partitions.add_partition(date(2019, 5, 17)) == "ingestion_reading_2019_05"
     assert partitions.add_partition(date(2019, 5, 1)) is None
-    assert where() == {"ingestion_reading_2026_11": 1, "ingestion_reading_2026_12": 1, "ingestion_reading_2019_05": 1}
+    assert where() == {name(before): 1, name(month): 1, "ingestion_reading_2019_05": 1}
     assert partitions.default_rows() == 0
     assert send(meter, stamps[2]).duplicates == 1
 
 
-@pytest.mark.parametrize("table", ["ingestion_reading_2026_12", "ingestion_reading_default", "ingestion_reading"])
+@pytest.mark.parametrize("table", ["this month", "ingestion_reading_default", "ingestion_reading"])
 def test_every_partition_refuses_writers_other_than_the_pipeline(meter, table):
-    send(meter, "2026-12-01 09:00:00", "2019-05-01 12:00:00")
+    month = this_month()
+    table = name(month) if table == "this month" else table
+    send(meter, month + timedelta(seconds=1), "2019-05-01 12:00:00")
     row = ("park_id, source_id, data_item_id, ts, value, received_unit, status, flags, channel, batch_id, "
            "received_at")
-    ts = "2026-12-01 02:00:00+00" if table != "ingestion_reading_default" else "2018-01-01 00:00:00+00"
+    ts = (month + timedelta(seconds=2)).isoformat() if table != "ingestion_reading_default" else "2018-01-01"
     for sql in (f"INSERT INTO {table} ({row}) SELECT park_id, source_id, data_item_id, '{ts}', 1, '', 'N', 0, "
                 f"'sneaky', 0, now() FROM ingestion_reading LIMIT 1",
                 f"UPDATE {table} SET value = 6", f"DELETE FROM {table}"):
@@ -63,11 +81,13 @@ def test_every_partition_refuses_writers_other_than_the_pipeline(meter, table):
 
 
 def test_partitions_are_made_ahead_once(db):
-    made = partitions.ensure_partitions(now=datetime(2027, 5, 15, tzinfo=UTC), ahead=3)
-    assert made == [f"ingestion_reading_2027_{m:02d}" for m in (5, 6, 7, 8)]
-    assert partitions.ensure_partitions(now=datetime(2027, 5, 15, tzinfo=UTC), ahead=3) == []
+    later = partitions.add_months(this_month().date(), 6)  # the migration made this month and 3 ahead
+    now = datetime(later.year, later.month, 15, tzinfo=UTC)
+    assert partitions.ensure_partitions(now=now, ahead=3) == [name(partitions.add_months(later, k)) for k in range(4)]
+    assert partitions.ensure_partitions(now=now, ahead=3) == []
     months = [p.month for p in partitions.partitions()]
-    assert date(2027, 8, 1) in months and date(2027, 9, 1) not in months
+    assert partitions.add_months(later, 3) in months and partitions.add_months(later, 4) not in months
+    assert partitions.add_months(later, -1) not in months
 
 
 def test_retention_keeps_everything_unless_configured_then_archives_before_dropping(meter, tmp_path, settings):
