@@ -202,7 +202,7 @@ def main() -> int:
 
     from .install import ensure_installed
     from .lean import create_table
-    from .report import report_kill, report_phase, report_table
+    from .report import report_kill, report_phase, report_table, report_targets
 
     inst = ensure_installed(args.cache_dir)
     v = inst.versions()
@@ -261,9 +261,10 @@ def main() -> int:
         report_table(args, results, kills)
         if kills:
             report_kill(kills)
+        ok = report_targets(results, kills)
         if args.keep:
             say(f"kept: {tmp}")
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -89,6 +89,24 @@ def report_table(args, results: list[dict], kills: dict) -> None:
         "rates; compare the ratios.")
 
 
+def report_targets(results: list[dict], kills: dict) -> bool:
+    """Issue #9's targets for ours beside the peer; True when ours lost nothing (the exit status)."""
+    sat = {s: [r for r in results if r["side"] == s and r["name"] == "saturation"] for s in ("ours", "peer")}
+    ours_lost = sum(r["lost"] for r in results if r["side"] == "ours")
+    ours_lost += kills["ours"]["lost"] if "ours" in kills else 0
+    say("")
+    if sat["ours"] and sat["peer"]:
+        ratio = (sum(r["sustained"] for r in sat["ours"]) / len(sat["ours"])) / (
+            sum(r["sustained"] for r in sat["peer"]) / len(sat["peer"]))
+        say(f"target: saturation >= 1.0 x the peer's in the same run: {ratio:.2f} {'OK' if ratio >= 1 else 'MISSED'}")
+    if sat["ours"]:
+        pg = _pooled(sat["ours"], "postgres")
+        say(f"target: PostgreSQL CPU per 1 000 readings <= 9 ms: {pg:.1f} ms {'OK' if pg <= 9 else 'MISSED'}")
+    say(f"target: ours loses nothing (every run, the SIGKILL run included): lost {ours_lost:,} "
+        f"{'OK' if ours_lost == 0 else 'MISSED'}")
+    return ours_lost == 0
+
+
 def report_kill(kills: dict) -> None:
     say("")
     for side, r in kills.items():

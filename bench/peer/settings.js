@@ -18,5 +18,5 @@ module.exports = {
     diagnostics: {enabled: false},
     runtimeState: {enabled: false},
     logging: {console: {level: "info", metrics: false, audit: false}},
-    editorTheme: {projects: {enabled: false}, tours: false, palette: {catalogues: []}},
+    editorTheme: {tours: false, palette: {catalogues: []}},
 };
