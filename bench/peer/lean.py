@@ -96,18 +96,19 @@ class SnapshotMonitor(threading.Thread):
         s. Gives up after ``idle`` s without growth or ``timeout``. True if reached."""
         t0 = time.time()
         counted_at = -1
-        while True:
-            now = time.time()
-            with self.lock:
-                size, changed = self.size, self.size_changed
-            quiet = now - max(changed, t0)
-            if quiet >= settle and size > 0 and counted_at != size:
-                counted_at = size
-                if stored_count(self.url) >= readings:
-                    return True
-            if self.error or now - t0 > timeout or quiet > idle:
-                return False
-            time.sleep(0.05)
+        with connect(self.url, autocommit=True) as conn:
+            while True:
+                now = time.time()
+                with self.lock:
+                    size, changed = self.size, self.size_changed
+                quiet = now - max(changed, t0)
+                if quiet >= settle and size > 0 and counted_at != size:
+                    counted_at = size
+                    if conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] >= readings:
+                        return True
+                if self.error or now - t0 > timeout or quiet > idle:
+                    return False
+                time.sleep(0.05)
 
     def commit_times(self, xids32: set[int]) -> dict[int, float]:
         """32-bit xid -> the time of the first snapshot in which it was no longer in progress."""

@@ -71,6 +71,10 @@ def report_table(args, results: list[dict], kills: dict) -> None:
                          ("postgres", "PostgreSQL CPU per 1 000 readings at saturation")):
         o, p = _pooled(sat["ours"], group), _pooled(sat["peer"], group)
         say(f"| {label} | {o:.1f} ms | {p:.1f} ms | {o / p if p else float('nan'):.2f} |")
+    o = 1e6 / max(_pooled(sat["ours"], "consumers") + _pooled(sat["ours"], "postgres"), 1e-9)
+    p = 1e6 / max(_pooled(sat["peer"], "consumers") + _pooled(sat["peer"], "postgres"), 1e-9)
+    say(f"| readings per CPU second of consumers + PostgreSQL at saturation (what other load bends least) | "
+        f"{fmt(o)} | {fmt(p)} | {o / p:.2f} |")
     last = args.rates[-1]
     for group, label in (("consumers", f"consumer CPU per 1 000 readings at {fmt(last)}/s"),
                          ("postgres", f"PostgreSQL CPU per 1 000 readings at {fmt(last)}/s")):
