@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test smoke bench bench-mqtt bench-edge bench-admin bench-front lint docs messages fuzz fuzz-api
+.PHONY: run test smoke bench bench-mqtt bench-peer bench-edge bench-admin bench-front lint docs messages fuzz fuzz-api
 
 run: $(VENV)/.runtime
 	$(BIN)/python -m carbonpark.embedded run
@@ -23,6 +23,12 @@ bench: $(VENV)/.dev
 
 bench-mqtt: $(VENV)/.dev
 	$(BIN)/python -m bench.mqtt_ingest
+
+# Our MQTT consumers against a Node-RED peer, side by side in one run (issue #9); npm installs the peer
+# (bench/peer/package-lock.json) into var/bench/peer on first run.
+bench-peer: $(VENV)/.dev
+	@scripts/install-mosquitto
+	$(BIN)/python -m bench.peer
 
 bench-edge: $(VENV)/.dev
 	$(BIN)/python -m bench.edge_poll
