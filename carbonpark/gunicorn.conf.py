@@ -83,6 +83,18 @@ def post_request(worker, req, environ, resp):
         worker.carbonpark_slots.release()
 
 
+LAST_SEEN_INTERVAL = float(os.environ.get("CARBONPARK_LAST_SEEN_INTERVAL", "0.5"))
+
+
+def worker_exit(server, worker):
+    """A worker stopping writes the last-seen marks it still holds."""
+    try:
+        from apps.ingestion import lastseen
+    except Exception:  # noqa: BLE001 - a worker that never loaded the application holds none
+        return
+    lastseen.flush()
+
+
 def post_worker_init(worker):
     """Import every view before the first request: a worker that has just booted (at start, or after
     max_requests) answers at once instead of spending its first request importing the URLconf."""
@@ -93,4 +105,9 @@ def post_worker_init(worker):
         from gevent.lock import BoundedSemaphore
 
         worker.carbonpark_slots = BoundedSemaphore(APP_CONCURRENCY)  # waiters are woken in arrival order
+        from apps.ingestion import lastseen
+
+        # Last seen of the batches' sources: written together every half second, not one transaction per
+        # request (apps/ingestion/lastseen.py).
+        lastseen.defer(LAST_SEEN_INTERVAL)
     worker.log.info("Worker ready (pid: %s, %d URL patterns)", worker.pid, len(patterns))
