@@ -4,6 +4,7 @@ and ``GET /healthz`` under ``wrk``, against the product's web server started as 
     .venv/bin/python -m bench.http_small                       # make bench-small
     .venv/bin/python -m bench.http_small --duration 10 --connections 10,1000
     .venv/bin/python -m bench.http_small --tree before=/tmp/cp-main --tree after=.   # before/after in one run
+    .venv/bin/python -m bench.http_small --tree w5=. --tree "w2=.?WEB_CONCURRENCY=2"  # a setting, both ways
 
 - Server: ``gunicorn carbonpark.wsgi -c carbonpark/gunicorn.conf.py`` (the Procfile's ``web``: gevent workers,
   the settings' database pool) on a free port, with the run command's environment (its own ``CARBONPARK_VAR``
@@ -308,8 +309,9 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=None, help="WEB_CONCURRENCY (default: gunicorn.conf.py's)")
     ap.add_argument("--sources", type=int, default=300)
     ap.add_argument("--skip-healthz", action="store_true")
-    ap.add_argument("--tree", action="append", default=[], metavar="NAME=PATH",
-                    help="serve this checkout (repeatable; default: this one as 'this')")
+    ap.add_argument("--tree", action="append", default=[], metavar="NAME=PATH[?KEY=VALUE&...]",
+                    help="serve this checkout, with this environment (repeatable; default: this one as 'this'), "
+                         "e.g. --tree w2=.?WEB_CONCURRENCY=2")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="for the server (repeatable)")
     ap.add_argument("--truncate-ok", action="store_true",
                     help="with DATABASE_URL: allow truncating its ingestion tables when not empty")
@@ -320,7 +322,13 @@ def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "carbonpark.settings")
     os.chdir(ROOT)
     signal.signal(signal.SIGTERM, on_term)
-    trees = [(t.split("=", 1)[0], Path(t.split("=", 1)[1]).resolve()) for t in args.tree] or [("this", ROOT)]
+    trees, tree_env = [], {}
+    for spec in args.tree:  # NAME=PATH[?KEY=VALUE&KEY=VALUE]: a checkout, and environment of its own
+        name, _, rest = spec.partition("=")
+        path, _, query = rest.partition("?")
+        trees.append((name, Path(path).resolve()))
+        tree_env[name] = dict(kv.split("=", 1) for kv in query.split("&") if kv)
+    trees = trees or [("this", ROOT)]
     extra_env = dict(e.split("=", 1) for e in args.env)
     url = prepare_database(args)
     reset_tables(url)
@@ -338,7 +346,7 @@ def main() -> int:
     servers = {}
     try:
         for name, tree in trees:
-            servers[name] = Server(tree, url, args.workers, extra_env)
+            servers[name] = Server(tree, url, args.workers, {**extra_env, **tree_env.get(name, {})})
         for s in servers.values():
             s.wait_ready()
         say(f"gunicorn: {', '.join(f'{n} on :{s.port}' for n, s in servers.items())}; "
