@@ -65,7 +65,7 @@ function init(args)
   sources = {}
   for s in string.gmatch(SOURCES, "[^,]+") do table.insert(sources, s) end
   nsrc = #sources
-  base = BASE + tid * 5000000
+  base = BASE + tid * 1000000
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["Authorization"] = "Token " .. TOKEN
@@ -118,7 +118,7 @@ function done(summary, latency, requests)
 end
 """
 
-BASE_EPOCH = 1262304000  # 2010-01-01 UTC; phase k uses [BASE + k * 2e7, ...): 4 threads x 5e6 s each
+BASE_EPOCH = 946684800  # 2000-01-01 UTC; phase k uses [BASE + k * 4e6, ...): up to 4 wrk threads x 1e6 s each
 
 
 def free_port() -> int:
@@ -223,7 +223,7 @@ def run_wrk(port: int, path: str, lua: str, connections: int, duration: float, t
 
 def post_lua(token: str, sources: list[str], phase: int) -> str:
     head = (f'TOKEN = "{token}"\nSOURCES = "{",".join(sources)}"\n'
-            f"BASE = {BASE_EPOCH + phase * 20_000_000}\n")
+            f"BASE = {BASE_EPOCH + phase * 4_000_000}\n")
     return head + LUA
 
 
