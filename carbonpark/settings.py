@@ -168,11 +168,6 @@ if os.environ.get("CARBONPARK_DB_POOL"):
         # A connection attempt that keeps failing gives up after 5 s instead of backing off for minutes, so the next
         # request after an outage tries again at once: the web recovers within a second of PostgreSQL.
         "min_size": 1, "max_size": int(os.environ["CARBONPARK_DB_POOL"]), "timeout": 5, "reconnect_timeout": 5}
-    # Prepared statements on the pool's own connections (Django turns them off for connection poolers such as
-    # PgBouncer, which these are not): the ingest pipeline's statements, repeated on every request, are parsed and
-    # planned once per connection instead of once per request (issue #9 deliverable 6).
-    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold",
-                                               int(os.environ.get("DATABASE_PREPARE_THRESHOLD", "2")))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
