@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test smoke bench bench-mqtt bench-peer bench-edge bench-admin bench-front lint docs messages fuzz fuzz-api
+.PHONY: run test smoke bench bench-small bench-mqtt bench-peer bench-edge bench-admin bench-front lint docs messages fuzz fuzz-api
 
 run: $(VENV)/.runtime
 	$(BIN)/python -m carbonpark.embedded run
@@ -20,6 +20,11 @@ smoke: $(VENV)/.runtime
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.http_ingest
+
+# One reading per request (issue #9 d6): wrk against the run command's web server, 10 and 1 000 connections, /healthz.
+bench-small: $(VENV)/.dev
+	@scripts/install-wrk
+	$(BIN)/python -m bench.http_small $(BENCH_ARGS)
 
 bench-mqtt: $(VENV)/.dev
 	$(BIN)/python -m bench.mqtt_ingest

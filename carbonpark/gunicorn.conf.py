@@ -48,6 +48,42 @@ UNQUEUED = ("/healthz", "/metrics")
 BUFFER_LIMIT = 16 * 1024 * 1024  # carbonpark/settings.py DATA_UPLOAD_MAX_MEMORY_SIZE
 
 
+class Slots:
+    """APP_CONCURRENCY places in Django, handed over strictly in arrival order. gevent's semaphore lets a request
+    that arrives while a released place is still being passed to the longest waiter take it first: under 1 000
+    kept-alive connections the quick ones went round again and again while others waited out the whole run
+    (p50 80 ms, p99 9 s). Here a released place goes straight to the first waiter."""
+
+    def __init__(self, size: int):
+        from collections import deque
+
+        self.free = size
+        self.waiting = deque()
+
+    def acquire(self) -> None:
+        if self.free > 0 and not self.waiting:
+            self.free -= 1
+            return
+        from gevent.event import Event
+
+        turn = Event()
+        self.waiting.append(turn)
+        try:
+            turn.wait()
+        except BaseException:
+            if turn in self.waiting:  # still in line: leave it
+                self.waiting.remove(turn)
+            elif turn.is_set():  # handed a place just now: pass it on
+                self.release()
+            raise
+
+    def release(self) -> None:
+        if self.waiting:
+            self.waiting.popleft().set()  # the place passes to the first in line, never back to the pool
+        else:
+            self.free += 1
+
+
 def pre_request(worker, req):
     from gunicorn.http.body import Body
     from gunicorn.http.errors import NoMoreData
@@ -83,6 +119,18 @@ def post_request(worker, req, environ, resp):
         worker.carbonpark_slots.release()
 
 
+LAST_SEEN_INTERVAL = float(os.environ.get("CARBONPARK_LAST_SEEN_INTERVAL", "0.5"))
+
+
+def worker_exit(server, worker):
+    """A worker stopping writes the last-seen marks it still holds."""
+    try:
+        from apps.ingestion import lastseen
+    except Exception:  # noqa: BLE001 - a worker that never loaded the application holds none
+        return
+    lastseen.flush()
+
+
 def post_worker_init(worker):
     """Import every view before the first request: a worker that has just booted (at start, or after
     max_requests) answers at once instead of spending its first request importing the URLconf."""
@@ -90,7 +138,10 @@ def post_worker_init(worker):
 
     patterns = get_resolver().url_patterns
     if type(worker).__name__ == "GeventWorker":
-        from gevent.lock import BoundedSemaphore
+        worker.carbonpark_slots = Slots(APP_CONCURRENCY)
+        from apps.ingestion import lastseen
 
-        worker.carbonpark_slots = BoundedSemaphore(APP_CONCURRENCY)  # waiters are woken in arrival order
+        # Last seen of the batches' sources: written together every half second, not one transaction per
+        # request (apps/ingestion/lastseen.py).
+        lastseen.defer(LAST_SEEN_INTERVAL)
     worker.log.info("Worker ready (pid: %s, %d URL patterns)", worker.pid, len(patterns))

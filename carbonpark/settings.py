@@ -285,6 +285,11 @@ LOGGING = {
 # header; unset, they are relative to the server (/api/v1/...), e.g. PUBLIC_BASE_URL=https://carbon.example.com
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "")
 
+# A valid API token is remembered by each web process for this many seconds (apps/accounts/authentication.py), so
+# that a device posting one reading per request pays no token query each time; a token withdrawn in another
+# process is refused within this time (in the same process at once). 0: look every token up on every request.
+API_TOKEN_CACHE_SECONDS = float(os.environ.get("API_TOKEN_CACHE_SECONDS", "5"))
+
 # How long an Idempotency-Key is remembered (interfaces.md §3); retries come within hours, not weeks.
 IDEMPOTENCY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_TTL_HOURS", "72"))
 

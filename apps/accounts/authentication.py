@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
@@ -37,6 +39,36 @@ class TokenPrincipal:
         return self.token.audit_label
 
 
+# Tokens found valid lately, by the SHA-256 digest of their key: {digest: (valid until, token)}, per process. A
+# device posting one reading per request would otherwise pay a query (and the ORM's compilation of it) per request.
+# A token withdrawn in this process is forgotten at its commit (``forget_tokens``); one withdrawn elsewhere is
+# refused within API_TOKEN_CACHE_SECONDS (settings; 0 turns the cache off). Only successes are kept.
+_VALID: dict[str, tuple[float, ApiToken]] = {}
+_VALID_MAX = 10_000  # distinct tokens kept per process at most (then the cache starts over)
+
+
+def forget_tokens() -> None:
+    """Drop every cached token of this process (after a token is withdrawn or changed)."""
+    _VALID.clear()
+
+
+def _lookup(prefix: str, digest: str) -> ApiToken | None:
+    ttl = settings.API_TOKEN_CACHE_SECONDS
+    clock = time.monotonic()
+    hit = _VALID.get(digest) if ttl > 0 else None
+    if hit is not None and hit[0] > clock:
+        return hit[1]
+    token = ApiToken.objects.select_related("park").filter(prefix=prefix, is_active=True).first()
+    if token is None or not hmac.compare_digest(token.digest, digest):
+        _VALID.pop(digest, None)
+        return None
+    if ttl > 0:
+        if len(_VALID) >= _VALID_MAX:
+            _VALID.clear()
+        _VALID[digest] = (clock + ttl, token)
+    return token
+
+
 class ApiTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Token"
 
@@ -50,12 +82,13 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         parts = key.split("_", 2)
         if len(parts) != 3 or parts[0] != "cp" or "\x00" in key:  # NUL would reach the query (issue #7)
             raise exceptions.AuthenticationFailed("Invalid token.")
-        token = ApiToken.objects.select_related("park").filter(prefix=parts[1], is_active=True).first()
-        if token is None or not hmac.compare_digest(token.digest, hash_key(key)):
+        token = _lookup(parts[1], hash_key(key))
+        if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            token.last_used_at = now  # the cached copy too: one update per 5 minutes, not one per request
         return TokenPrincipal(token), token
 
     def authenticate_header(self, request):

@@ -154,6 +154,15 @@ def issue_token(*, actor, park: Park, name: str, role: str = ApiToken.Role.INTEG
     return token, key
 
 
+def _forget_tokens_on_commit() -> None:
+    """This process's token cache (apps.accounts.authentication) forgets withdrawn or changed tokens at once;
+    other processes within settings.API_TOKEN_CACHE_SECONDS."""
+    from apps.accounts.authentication import forget_tokens
+
+    forget_tokens()  # now, for this transaction's own requests (and tests that never commit) …
+    transaction.on_commit(forget_tokens)  # … and at commit, in case a concurrent request cached it meanwhile
+
+
 @transaction.atomic
 def update_token(*, actor, token: ApiToken, role: str, is_active: bool, reason: str = "") -> ApiToken:
     """Change a token's role, or withdraw it (R-7.3.3: permission operations are audit-logged)."""
@@ -163,6 +172,7 @@ def update_token(*, actor, token: ApiToken, role: str, is_active: bool, reason: 
     token.role, token.is_active = role, is_active
     token.full_clean(exclude=["prefix", "digest"])
     token.save(update_fields=["role", "is_active"])
+    _forget_tokens_on_commit()
     record_change(actor=actor, action="token.update", obj=token, before=before,
                   after={"role": role, "is_active": is_active}, reason=reason, park_code=token.park.code)
     return token
@@ -173,6 +183,7 @@ def revoke_token(*, actor, token: ApiToken, reason: str = "") -> ApiToken:
     """Withdraw a token at once (R-7.1.2: authentication and permission control on every interface)."""
     token.is_active = False
     token.save(update_fields=["is_active"])
+    _forget_tokens_on_commit()
     record_change(actor=actor, action="token.revoke", obj=token, before={"is_active": True},
                   after={"is_active": False}, reason=reason, park_code=token.park.code)
     return token

@@ -13,6 +13,8 @@ from rest_framework.views import APIView
 from apps.core import errors, heartbeat
 from apps.core.errors import error_table
 
+_REDIS: dict = {}
+
 
 def healthz(request):
     """Liveness and readiness (R-5.2.3.1): the database and Redis answer, and every expected process that
@@ -30,7 +32,10 @@ def healthz(request):
         import redis
         from django.conf import settings
 
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+        client = _REDIS.get(settings.REDIS_URL)
+        if client is None:  # one client (and connection pool) per process and URL, not a new connection per probe
+            client = _REDIS[settings.REDIS_URL] = redis.Redis.from_url(
+                settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
         client.ping()
         checks["redis"] = "ok"
         components = heartbeat.evaluate(heartbeat.read(client))

@@ -18,7 +18,7 @@ from apps.core import errors as core_errors
 from apps.core.errors import CarbonParkError
 from apps.core.services import actor_fields
 from apps.core.text import pg_safe
-from apps.ingestion import errors, metrics, store
+from apps.ingestion import errors, lastseen, metrics, store
 from apps.ingestion.config import current_config
 from apps.ingestion.normalize import Problem, Undecodable, normalize, short_repr
 from apps.quality.services import AlarmRaise, raise_alarms
@@ -179,7 +179,12 @@ def _touch_after_commit(source_pks: set[int], now: datetime) -> None:
     """Last seen for the sources of a committed batch. The readings are stored and about to be
     acknowledged: a failure here (a lock, a trigger, the database dropping right after the commit) must
     never turn that into an error the sender would retry. It is logged; the sources' next batch sets
-    last seen again. Inside a savepoint, so a caller's own transaction is not left aborted."""
+    last seen again. Inside a savepoint, so a caller's own transaction is not left aborted. A web worker
+    writes the marks of its batches together, every half second (apps/ingestion/lastseen.py)."""
+    later = lastseen.deferred()
+    if later is not None:
+        later.add(source_pks, now)
+        return
     try:
         with transaction.atomic():
             touch(source_pks, now)

@@ -37,28 +37,34 @@ def record_status(*, source: DataSource, state: str, at: datetime | None = None,
     return True
 
 
-def touch(source_pks, at: datetime) -> None:
+def touch(source_pks, at: datetime | None = None) -> None:
     """Sources that just delivered readings: last seen now, no longer silent. Runs after the ingest
     transaction, as its own short statements; rows another batch is touching at this very moment are
-    skipped (SKIP LOCKED: that batch sets the same time), so concurrent batches never queue on them."""
+    skipped (SKIP LOCKED: that batch sets the same time), so concurrent batches never queue on them.
+    ``source_pks``: ids seen at ``at``, or a mapping {id: when} (the web workers' coalesced last-seen marks,
+    apps/ingestion/lastseen.py)."""
     if not source_pks:
         return
-    pks = sorted(source_pks)
+    seen_at = dict(source_pks) if isinstance(source_pks, dict) else dict.fromkeys(source_pks, at)
+    pks = sorted(seen_at)
+    ats = [seen_at[pk] for pk in pks]
     with connection.cursor() as cur:
         cur.execute(
-            "WITH locked AS (SELECT source_id FROM sources_devicestate WHERE source_id = ANY(%s::bigint[]) "
+            "WITH v AS (SELECT * FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(s, at)), "
+            "locked AS (SELECT source_id FROM sources_devicestate WHERE source_id = ANY(%s::bigint[]) "
             "ORDER BY source_id FOR UPDATE SKIP LOCKED) "
-            "UPDATE sources_devicestate d SET last_seen_at = GREATEST(d.last_seen_at, %s), silent = false "
-            "FROM locked WHERE d.source_id = locked.source_id RETURNING d.source_id",
-            [pks, at])
-        seen = {row[0] for row in cur.fetchall()}
-        missing = [pk for pk in pks if pk not in seen]
+            "UPDATE sources_devicestate d SET last_seen_at = GREATEST(d.last_seen_at, v.at), silent = false "
+            "FROM locked JOIN v ON v.s = locked.source_id WHERE d.source_id = locked.source_id "
+            "RETURNING d.source_id",
+            [pks, ats, pks])
+        done = {row[0] for row in cur.fetchall()}
+        missing = [pk for pk in pks if pk not in done]
         if missing:
             cur.execute(
                 "INSERT INTO sources_devicestate (source_id, state, state_since, last_seen_at, silent) "
-                "SELECT s, 'unknown', NULL, %s, false FROM unnest(%s::bigint[]) AS s "
+                "SELECT s, 'unknown', NULL, at, false FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(s, at) "
                 "WHERE NOT EXISTS (SELECT 1 FROM sources_devicestate d WHERE d.source_id = s) "
-                "ON CONFLICT (source_id) DO NOTHING", [at, missing])
+                "ON CONFLICT (source_id) DO NOTHING", [missing, [seen_at[pk] for pk in missing]])
 
 
 def flag_silent_sources(now: datetime | None = None) -> int:

@@ -1,0 +1,140 @@
+"""The cost of one small request (issue #9 deliverable 6): what was cut keeps its guarantees.
+
+- A valid API token is remembered per process (apps/accounts/authentication.py): a token withdrawn through the
+  service is refused at once in that process, and one withdrawn elsewhere within API_TOKEN_CACHE_SECONDS.
+- The served application (carbonpark/wsgi.py → apps/core/handlers.py) passes token API requests through a
+  shorter middleware stack: against the production server, they keep every check and header that applies,
+  and the portal keeps its CSRF check; web workers write last-seen marks every half second.
+"""
+
+import http.client
+import time
+
+import orjson
+import pytest
+from django.conf import settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from apps.accounts.models import ApiToken
+from apps.accounts.services import issue_token, revoke_token
+from apps.ingestion.models import IngestBatch, Reading
+from apps.sources.models import DeviceState
+from tests.test_mqtt_channel import _database_url_of_this_test
+from tests.webfront import Gunicorn
+
+URL = "/api/v1/readings"
+
+
+def rec(minute=0, source="TP01-EM-0001", value=1.5):
+    return {"sourceId": source, "timestamp": f"2026-11-23 10:{minute:02d}:00", "value": value}
+
+
+def client_for(key):
+    c = APIClient()
+    c.credentials(HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT_LANGUAGE="en")
+    return c
+
+
+def test_a_token_withdrawn_through_the_service_is_refused_at_once(park, meter):
+    token, key = issue_token(actor="test", park=park, name="device", role=ApiToken.Role.DEVICE)
+    api = client_for(key)
+    assert api.post(URL, rec(0), format="json").status_code == 200  # now remembered by this process
+    revoke_token(actor="test", token=token, reason="stolen")
+    r = api.post(URL, rec(1), format="json")
+    assert r.status_code == 401, r.content
+    assert Reading.objects.count() == 1
+
+
+def test_a_token_withdrawn_elsewhere_is_refused_within_the_cache_time(park, meter):
+    settings.API_TOKEN_CACHE_SECONDS = 1.0  # pytest-django's settings fixture is not needed: restored below
+    try:
+        token, key = issue_token(actor="test", park=park, name="device", role=ApiToken.Role.DEVICE)
+        api = client_for(key)
+        assert api.post(URL, rec(0), format="json").status_code == 200
+        # Another process withdraws it: this one is not told, its remembered copy expires.
+        ApiToken.objects.filter(pk=token.pk).update(is_active=False)
+        assert api.post(URL, rec(1), format="json").status_code == 200  # still remembered (the cut at work)
+        time.sleep(1.1)
+        r = api.post(URL, rec(2), format="json")
+        assert r.status_code == 401, r.content
+        assert Reading.objects.count() == 2
+    finally:
+        settings.API_TOKEN_CACHE_SECONDS = 5.0
+
+
+def test_a_wrong_key_with_a_remembered_prefix_is_refused(park, meter):
+    token, key = issue_token(actor="test", park=park, name="device", role=ApiToken.Role.DEVICE)
+    assert client_for(key).post(URL, rec(0), format="json").status_code == 200
+    forged = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    assert client_for(forged).post(URL, rec(1), format="json").status_code == 401
+
+
+def _post(port, key, body, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", URL, body=orjson.dumps(body), headers={
+            "Content-Type": "application/json", "Authorization": f"Token {key}", "Accept-Language": "en",
+            **(headers or {})})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_one_reading_requests_against_the_production_server(tmp_path, park, meter):
+    """gunicorn as `make run` starts it (gevent workers, the database pool), token API requests on the short
+    middleware stack: accepted, one bad record rejected with its code, idempotent repeats answered once,
+    last seen written by the worker, a token withdrawn by another process refused within the cache time, the
+    portal's log-in still CSRF-checked."""
+    _token, key = issue_token(actor="test", park=park, name="device", role=ApiToken.Role.DEVICE)
+    env = {"API_TOKEN_CACHE_SECONDS": "1", "CARBONPARK_LAST_SEEN_INTERVAL": "0.2", "HEALTH_EXPECT": ""}
+    with Gunicorn(_database_url_of_this_test(), settings.REDIS_URL, tmp_path / "gunicorn.log", workers=2,
+                  env=env) as app:
+        status, headers, body = _post(app.port, key, rec(0))
+        assert (status, orjson.loads(body)["accepted"]) == (200, 1), body
+        # the headers that apply to every answer are still there; no session cookie is set
+        assert "default-src 'self'" in headers["content-security-policy"]
+        assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+        assert "set-cookie" not in headers and headers["content-language"] == "en"
+
+        status, _h, body = _post(app.port, key, rec(1, source="TP01-NOPE-0001"))
+        answer = orjson.loads(body)
+        assert status == 400 and answer["accepted"] == 0, answer
+        assert answer["rejected"][0]["code"] == "E2003" and "source" in answer["rejected"][0]["message"].lower()
+
+        first = _post(app.port, key, rec(2), {"Idempotency-Key": "k-1"})
+        again = _post(app.port, key, rec(2), {"Idempotency-Key": "k-1"})
+        other = _post(app.port, key, rec(3), {"Idempotency-Key": "k-1"})
+        assert first[0] == again[0] == 200 and orjson.loads(first[2]) == orjson.loads(again[2])
+        assert again[1].get("idempotent-replayed") == "true"
+        assert other[0] == 409 and orjson.loads(other[2])["code"] == "E1005"
+
+        deadline = time.monotonic() + 5
+        while DeviceState.objects.filter(source=meter, last_seen_at__isnull=False).count() == 0:
+            assert time.monotonic() < deadline, "last seen never written by the web worker"
+            time.sleep(0.1)
+
+        # the portal's stack still checks CSRF (the token requests' stack has no CSRF middleware)
+        conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
+        conn.request("POST", "/login/", body=b"username=a&password=b",
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert conn.getresponse().status == 403
+        conn.close()
+
+        with connection.cursor() as cur:  # withdrawn by another process: the server is not told
+            cur.execute("UPDATE accounts_apitoken SET is_active = false WHERE prefix = %s", [key.split("_")[1]])
+        withdrawn = time.monotonic()
+        minute = 10
+        while True:
+            status, _h, body = _post(app.port, key, rec(minute))
+            if status == 401:
+                break
+            assert status == 200 and time.monotonic() - withdrawn < 1.0 + 1.0, (status, body)
+            minute += 1
+            time.sleep(0.1)
+        refused_after = time.monotonic() - withdrawn
+    assert refused_after <= 2.0
+    assert Reading.objects.filter(source=meter).count() == 2 + (minute - 10)
+    assert IngestBatch.objects.filter(accepted=1).count() == Reading.objects.count()
