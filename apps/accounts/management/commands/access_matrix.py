@@ -1,12 +1,11 @@
 """Print or write the published role matrix (docs/roles.md), R-7.3.3."""
 
-from pathlib import Path
 
-from django.core.management.base import BaseCommand
 from django.utils import translation
 
 from apps.accounts import access, matrix
 from apps.accounts.access import ACTION_LABELS, Action, Scope
+from apps.core.management.generated import GeneratedDocCommand
 
 HEADER = """# Roles: who may do what in which park
 
@@ -112,16 +111,8 @@ def render() -> str:
     return "\n".join(out) + "\n" + FOOTER
 
 
-class Command(BaseCommand):
+class Command(GeneratedDocCommand):
     help = "Print the role × action matrix as Markdown, or write it to a file with --write (docs/roles.md)."
 
-    def add_arguments(self, parser):
-        parser.add_argument("--write", metavar="PATH")
-
-    def handle(self, *args, write=None, **options):
-        text = render()
-        if write:
-            Path(write).write_text(text, encoding="utf-8")
-            self.stdout.write(f"wrote {write}")
-        else:
-            self.stdout.write(text)
+    def render(self) -> str:
+        return render()

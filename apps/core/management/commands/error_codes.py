@@ -1,10 +1,9 @@
 """Print or write the published error-code table (docs/error-codes.md)."""
 
-from pathlib import Path
 
-from django.core.management.base import BaseCommand
 
 from apps.core.errors import error_table
+from apps.core.management.generated import GeneratedDocCommand
 
 HEADER = """# Error codes
 
@@ -33,16 +32,8 @@ def render() -> str:
     return HEADER + "\n".join(rows) + "\n"
 
 
-class Command(BaseCommand):
+class Command(GeneratedDocCommand):
     help = "Print the error-code table as Markdown, or write it to a file with --write."
 
-    def add_arguments(self, parser):
-        parser.add_argument("--write", metavar="PATH")
-
-    def handle(self, *args, write=None, **options):
-        text = render()
-        if write:
-            Path(write).write_text(text, encoding="utf-8")
-            self.stdout.write(f"wrote {write}")
-        else:
-            self.stdout.write(text)
+    def render(self) -> str:
+        return render()
