@@ -88,4 +88,3 @@ admin.site.site_header = _("CarbonPark · zero-carbon park data access")
 admin.site.site_title = _("CarbonPark")
 admin.site.index_title = _("Carbon data platform")
 admin.site.site_url = None  # the portal is the admin at the site root: no separate "View site"
-
