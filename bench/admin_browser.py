@@ -303,6 +303,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="reuse the loaded database")
     ap.add_argument("--repeat", type=int, default=7, help="requests per page and user (median)")
     ap.add_argument("--baseline", action="store_true", help="also time an exact COUNT(*) per filter (slow)")
+    ap.add_argument("--only", default="", help="only the pages whose label contains this (e.g. 'data code')")
     args = ap.parse_args()
     globals()["MONTHS"] = args.months
     exists, admin_url = setup_env()
@@ -332,10 +333,10 @@ def main():
     print("month partitions with readings: " + ", ".join(
         f"{p.name} ({p.rows_estimate:,})" for p in _parts() if p.rows_estimate > 0))
     storage()
-    run_pages(args.repeat, args.baseline)
+    run_pages(args.repeat, args.baseline, args.only)
 
 
-def run_pages(repeat=7, baseline=False):
+def run_pages(repeat=7, baseline=False, only=""):
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
@@ -389,6 +390,8 @@ def run_pages(repeat=7, baseline=False):
           f" {'target ms':>10}" + (f"   {'baseline: exact COUNT(*) ms':>28}" if baseline else ""))
     worst, worst_ratio, results = 0.0, 0.0, []
     for label, query, count_filter in pages:
+        if only not in label:
+            continue
         url = query if query.startswith("/") else "/ingestion/reading/" + (f"?{query}" if query else "")
         for client in clients.values():
             resp = client.get(url)
