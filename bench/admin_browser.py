@@ -1,18 +1,19 @@
 #!/usr/bin/env python
-"""Benchmark: the admin's readings browser with 10 million readings stored.
+"""Benchmark: the admin's readings browser with 50 million readings over 12 monthly partitions (issue #9).
 
-Loads N readings (default 10 000 000: 100 parks x 2 meters x 50 000 one-minute timestamps) server-side
-into a dedicated database; then times the readings browser's pages as a logged-in superuser and as a
-park-A administrator (issue #8: the park-access seam scopes every page) would open them (Django test client,
-full admin rendering): unfiltered, by park, by source, by data code, by flag, by time range, and paging deep.
-Both figures are printed side by side with their ratio (target: scoped <= 1.5x the superuser's).
-Beside each figure it prints the baseline a stock Django admin would add to every page: an exact
-COUNT(*) of the filtered rows. Target: every page well under 1 s.
+Loads (default) 100 parks x 5 meters at 5-minute intervals over the 12 months of 2025, 52.6 million readings,
+server-side into a dedicated database, the month partitions made first, indexes rebuilt after (``load``); prints
+the size on disk (``storage``); then times the readings browser's pages as a logged-in superuser and as a park-A
+administrator (issue #8: the park-access seam scopes every page) with the Django test client and full admin
+rendering: unfiltered, by park, source, data code (common, rare), flag, time range, deep paging, the detail page.
+Medians printed side by side with their ratio (target <= 1.5x) beside issue #9's target: every filter's median
+<= 300 ms. ``rollup_queries`` is the place of the rollup phase (once ingestion_rollup exists).
 
-    python bench/admin_browser.py [--readings 10000000] [--parks 100] [--keep]
+    python bench/admin_browser.py [--readings 50000000] [--parks 100] [--keep] [--only LABEL] [--baseline]
 
---keep reuses an already loaded database. Uses DATABASE_URL's server (default 127.0.0.1:5432) with its
-own database `carbonpark_bench_admin`; REDIS_URL default redis://127.0.0.1:6379/9.
+--keep reuses an already loaded database (loading takes ~8 minutes). Uses DATABASE_URL's server (default
+127.0.0.1:5432) with its own database `carbonpark_bench_admin` (BENCH_ADMIN_DB); REDIS_URL default
+redis://127.0.0.1:6379/9. Figures: bench/README.md, docs/readings-indexes.md.
 """
 
 import argparse
