@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from apps.accounts import access
 from apps.accounts.portal import PortalAdmin
 from apps.catalog.models import DataItem
-from apps.core.admin import EstimatedCountPaginator, ReadOnlyAdmin
+from apps.core.admin import EstimatedCountPaginator, ReadOnlyAdmin, SeekPaginator
 from apps.ingestion.models import Flag, IdempotencyKey, IngestBatch, Reading, Rejection, ValidationEvent
 from apps.ingestion.normalize import Refused, parse_timestamp
 from apps.sources.models import DataSource
@@ -115,7 +115,7 @@ class ReadingAdmin(PortalAdmin, ReadOnlyAdmin):
     list_filter = [ParkFilter, SourceFilter, ItemFilter, FlagFilter, StartFilter, EndFilter, "status"]
     list_select_related = ["source", "data_item"]
     ordering = ["-ts"]
-    paginator = EstimatedCountPaginator
+    paginator = SeekPaginator
     show_full_result_count = False
     list_per_page = 100
     readonly_fields = [f.name for f in Reading._meta.fields]

@@ -98,6 +98,10 @@ class Reading(models.Model):
             models.Index(fields=["data_item", "-ts"], name="reading_item_ts"),
             # Flagged readings are few; the flag filters (flags <> 0 AND flags & bit <> 0) use this.
             models.Index(fields=["-ts"], name="reading_flagged_ts", condition=~models.Q(flags=0)),
+            # ... and a park's flag pages (park staff): without it they walked every park's flagged rows, one heap
+            # page each, until 100 of theirs (1.9 s at 52 million readings); flags included: counted index-only.
+            models.Index(fields=["park", "-ts"], name="reading_flagged_park_ts", include=["flags"],
+                         condition=~models.Q(flags=0)),
         ]
 
     def __str__(self):
