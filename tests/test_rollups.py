@@ -182,3 +182,17 @@ def test_rollup_lag_is_in_the_metrics(meter, client):
     body = client.get("/metrics").content.decode()
     assert "carbonpark_rollup_queued_ranges 1.0" in body
     assert "carbonpark_rollup_lag_seconds" in body
+
+
+def test_the_rollups_page_and_the_link_from_the_readings_browser(meter, admin_client):
+    send(meter.source_id, ("2026-11-23 23:30:00", 1.5), ("2026-11-24 00:10:00", 2.5))
+    rollups.refresh()
+    page = admin_client.get("/ingestion/rollup/", {"interval": "d", "source": "TP01-EM-0001",
+                                                    "start": "2026-11-24 00:00:00"})
+    assert page.status_code == 200
+    rows = page.context["cl"].result_list
+    assert [(r.interval, r.count, r.sum) for r in rows] == [("d", 1, 2.5)]
+    assert "2026-11-24" in page.content.decode()  # the park's local day, not the UTC one (2026-11-23)
+    browser = admin_client.get("/ingestion/reading/", {"source": "TP01-EM-0001"}).content.decode()
+    assert "/ingestion/rollup/?source=TP01-EM-0001&amp;interval=h" in browser
+    assert admin_client.get("/ingestion/rollup/add/").status_code == 403
