@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 LOCK = 0x726F6C6C
 # A queued range longer than this is done in pieces, the rest queued again (oldest first, so next):
 # one series queued over years (the upgrade's migration, a rebuild) never makes one huge transaction.
-SPAN = "7 days"
-DEFAULT_LIMIT = 2000
+SPAN = "1 day"
+DEFAULT_LIMIT = 20000
 DEFAULT_BUDGET = 8.0
 
 # THE readings a rollup counts: (source_id, data_item_id, ts, value). Text values have no aggregate; NaN and
@@ -45,13 +45,16 @@ COUNTED_READINGS = f"""(
 TEMP_TABLES = """
 CREATE TEMP TABLE IF NOT EXISTS rollup_chunk (
     park_id bigint, source_id bigint, data_item_id bigint, lo timestamptz, hi timestamptz) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS rollup_range (
+    park_id bigint, source_id bigint, data_item_id bigint, tz text, lo timestamptz, hi timestamptz)
+    ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS rollup_touched (
     level "char", park_id bigint, source_id bigint, data_item_id bigint, tz text, bucket timestamptz)
     ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS rollup_fresh (
-    level "char", park_id bigint, source_id bigint, data_item_id bigint, bucket timestamptz, n int, s float8,
-    lo float8, hi float8, last float8, last_ts timestamptz) ON COMMIT DELETE ROWS;
-DELETE FROM rollup_chunk; DELETE FROM rollup_touched; DELETE FROM rollup_fresh;
+    level "char", park_id bigint, source_id bigint, data_item_id bigint, tz text, bucket timestamptz, n int,
+    s float8, lo float8, hi float8, last float8, last_ts timestamptz) ON COMMIT DELETE ROWS;
+DELETE FROM rollup_chunk; DELETE FROM rollup_range; DELETE FROM rollup_touched; DELETE FROM rollup_fresh;
 """
 
 # The oldest queued rows, taken (deleted) and cut to SPAN; the rest of a long range goes back in the queue
@@ -69,34 +72,48 @@ WITH taken AS (
 INSERT INTO rollup_chunk SELECT park_id, source_id, data_item_id, lo, least(hi, lo + interval '{SPAN}') FROM taken
 """
 
-# The park-local hours each range touches (one row per series and hour).
-HOURS = """
-INSERT INTO rollup_touched
-SELECT DISTINCT ON (c.source_id, c.data_item_id, h) 'h', c.park_id, c.source_id, c.data_item_id, p.time_zone, h
-FROM rollup_chunk c JOIN accounts_park p ON p.id = c.park_id
-CROSS JOIN LATERAL generate_series(date_trunc('hour', c.lo, p.time_zone), c.hi, interval '1 hour') AS h
-ORDER BY c.source_id, c.data_item_id, h
+# Each range widened to whole park-local hours, then the ranges of a series that overlap or touch packed into
+# one (a running maximum of the ends, in start order): disjoint ranges, so no reading is counted twice.
+RANGES = """
+WITH aligned AS (
+    SELECT c.park_id, c.source_id, c.data_item_id, p.time_zone AS tz, date_trunc('hour', c.lo, p.time_zone) AS lo,
+           date_trunc('hour', c.hi, p.time_zone) + interval '1 hour' AS hi
+    FROM rollup_chunk c JOIN accounts_park p ON p.id = c.park_id
+), marked AS (
+    SELECT *, CASE WHEN lo <= max(hi) OVER (PARTITION BY source_id, data_item_id ORDER BY lo, hi
+                                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                   THEN 0 ELSE 1 END AS starts
+    FROM aligned
+), grouped AS (
+    SELECT *, sum(starts) OVER (PARTITION BY source_id, data_item_id ORDER BY lo, hi) AS grp FROM marked
+)
+INSERT INTO rollup_range
+SELECT min(park_id), source_id, data_item_id, min(tz), min(lo), max(hi) FROM grouped
+GROUP BY source_id, data_item_id, grp
 """
 
-# Those hours from the readings: consecutive hours of a series become one range (gaps and islands), read
-# once through the identity index (source, item, ts), and grouped by hour.
+# The hours of those ranges from the readings, each range read once through the identity index (source, item,
+# ts): work in proportion to the readings, not to the hours a long range spans.
 FRESH_HOURS = f"""
-WITH islands AS (
-    SELECT min(park_id) AS park_id, source_id, data_item_id, min(tz) AS tz, min(bucket) AS lo,
-           max(bucket) + interval '1 hour' AS hi
-    FROM (SELECT *, bucket - row_number() OVER (PARTITION BY source_id, data_item_id ORDER BY bucket)
-                             * interval '1 hour' AS grp
-          FROM rollup_touched WHERE level = 'h') AS t
-    GROUP BY source_id, data_item_id, grp
-)
 INSERT INTO rollup_fresh
-SELECT 'h', i.park_id, i.source_id, i.data_item_id, date_trunc('hour', r.ts, i.tz), count(*), sum(r.value),
+SELECT 'h', g.park_id, g.source_id, g.data_item_id, g.tz, date_trunc('hour', r.ts, g.tz), count(*), sum(r.value),
        min(r.value), max(r.value), (array_agg(r.value ORDER BY r.ts DESC))[1], max(r.ts)
-FROM islands i CROSS JOIN LATERAL (
+FROM rollup_range g CROSS JOIN LATERAL (
     SELECT v.ts, v.value FROM {COUNTED_READINGS} AS v
-    WHERE v.source_id = i.source_id AND v.data_item_id = i.data_item_id AND v.ts >= i.lo AND v.ts < i.hi
+    WHERE v.source_id = g.source_id AND v.data_item_id = g.data_item_id AND v.ts >= g.lo AND v.ts < g.hi
 ) AS r
-GROUP BY i.park_id, i.source_id, i.data_item_id, i.tz, date_trunc('hour', r.ts, i.tz)
+GROUP BY g.park_id, g.source_id, g.data_item_id, g.tz, date_trunc('hour', r.ts, g.tz)
+"""
+
+# The hours touched: those with readings now, and those with a rollup row now (which may have lost theirs).
+HOURS = """
+INSERT INTO rollup_touched
+SELECT 'h', park_id, source_id, data_item_id, tz, bucket FROM rollup_fresh WHERE level = 'h'
+UNION
+SELECT 'h', g.park_id, g.source_id, g.data_item_id, g.tz, r.bucket
+FROM rollup_range g JOIN ingestion_rollup r
+  ON r.source_id = g.source_id AND r.data_item_id = g.data_item_id AND r.interval = 'h'
+ AND r.bucket >= g.lo AND r.bucket < g.hi
 """
 
 # The buckets of the next level up that the touched ones fall in ({field}: day or month).
@@ -109,13 +126,13 @@ FROM rollup_touched WHERE level = %(lower)s
 # Those buckets from the rows of the level below ("last": the last of the one with the greatest time).
 FRESH_UPPER = """
 INSERT INTO rollup_fresh
-SELECT %(upper)s, t.park_id, t.source_id, t.data_item_id, t.bucket, sum(r.count), sum(r.sum), min(r.min),
+SELECT %(upper)s, t.park_id, t.source_id, t.data_item_id, t.tz, t.bucket, sum(r.count), sum(r.sum), min(r.min),
        max(r.max), (array_agg(r.last ORDER BY r.last_ts DESC))[1], max(r.last_ts)
 FROM rollup_touched t JOIN ingestion_rollup r
   ON r.source_id = t.source_id AND r.data_item_id = t.data_item_id AND r.interval = %(lower)s
  AND r.bucket >= t.bucket AND r.bucket < ((t.bucket AT TIME ZONE t.tz) + %(step)s::interval) AT TIME ZONE t.tz
 WHERE t.level = %(upper)s
-GROUP BY t.park_id, t.source_id, t.data_item_id, t.bucket
+GROUP BY t.park_id, t.source_id, t.data_item_id, t.tz, t.bucket
 """
 
 # Write one level: changed buckets updated (unchanged ones left alone), emptied ones deleted.
@@ -132,12 +149,17 @@ WHERE (ingestion_rollup.park_id, ingestion_rollup.count, ingestion_rollup.sum, i
       IS DISTINCT FROM (EXCLUDED.park_id, EXCLUDED.count, EXCLUDED.sum, EXCLUDED.min, EXCLUDED.max, EXCLUDED.last,
                         EXCLUDED.last_ts)
 """
+# EXCEPT, a hash set operation, and not NOT EXISTS: temporary tables have no statistics (autovacuum never
+# analyses them), and the planner, taking thousands of rows for dozens, anti-joined them in a nested loop
+# (0.9 s instead of a few ms for 2 000 series).
 DELETE_EMPTIED = """
-DELETE FROM ingestion_rollup r USING rollup_touched t
-WHERE t.level = %(level)s AND r.interval = %(level)s AND r.source_id = t.source_id
-  AND r.data_item_id = t.data_item_id AND r.bucket = t.bucket
-  AND NOT EXISTS (SELECT 1 FROM rollup_fresh f WHERE f.level = %(level)s AND f.source_id = t.source_id
-                  AND f.data_item_id = t.data_item_id AND f.bucket = t.bucket)
+DELETE FROM ingestion_rollup r USING (
+    SELECT source_id, data_item_id, bucket FROM rollup_touched WHERE level = %(level)s
+    EXCEPT
+    SELECT source_id, data_item_id, bucket FROM rollup_fresh WHERE level = %(level)s
+) AS e
+WHERE r.interval = %(level)s AND r.source_id = e.source_id AND r.data_item_id = e.data_item_id
+  AND r.bucket = e.bucket
 """
 
 LEVELS = [("h", "d", "day", "1 day"), ("d", "m", "month", "1 month")]
@@ -158,9 +180,10 @@ def _chunk(cur, limit: int) -> tuple[int, int]:
     taken = cur.rowcount
     if not taken:
         return 0, 0
+    cur.execute(RANGES)
+    cur.execute(FRESH_HOURS)
     cur.execute(HOURS)
     hours = cur.rowcount
-    cur.execute(FRESH_HOURS)
     for lower, upper, field, step in LEVELS:
         cur.execute(UPPER, {"lower": lower, "upper": upper, "field": field})
         _write(cur, lower)
