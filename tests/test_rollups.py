@@ -207,3 +207,40 @@ def test_overlapping_queued_ranges_count_each_reading_once(meter):
                           ("TP01-EM-0001", "2026-11-23 12:00"): (2, 10.0, 2.0, 8.0, 8.0),
                           ("TP01-EM-0001", "2026-11-23 13:00"): (1, 16.0, 16.0, 16.0, 16.0)}
     assert table("d") == {("TP01-EM-0001", "2026-11-23 00:00"): (5, 31.0, 1.0, 16.0, 16.0)}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_upgraded_database_queues_its_readings_for_the_refresh(meter, monitor):
+    from django.db.migrations.executor import MigrationExecutor
+
+    send(meter.source_id, ("2026-10-01 10:05:00", 1.0), ("2026-11-23 10:05:00", 2.0))
+    send(monitor.source_id, ("2026-11-23 10:05:00", 3.0), code="CS030201")
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM ingestion_rollup_dirty")  # as before rollups existed
+    MigrationExecutor(connection).migrate([("ingestion", "0009_rollups")])
+    MigrationExecutor(connection).migrate([("ingestion", "0010_rollup_queue_existing")])
+    with connection.cursor() as cur:
+        cur.execute("SELECT source_id, lo, hi FROM ingestion_rollup_dirty ORDER BY source_id")
+        assert cur.fetchall() == [
+            (meter.pk, datetime(2026, 10, 1, 2, 5, tzinfo=UTC), datetime(2026, 11, 23, 2, 5, tzinfo=UTC)),
+            (monitor.pk, datetime(2026, 11, 23, 2, 5, tzinfo=UTC), datetime(2026, 11, 23, 2, 5, tzinfo=UTC))]
+    rollups.refresh(budget=None)
+    assert table("m") == {("TP01-EM-0001", "2026-10-01 00:00"): (1, 1.0, 1.0, 1.0, 1.0),
+                          ("TP01-EM-0001", "2026-11-01 00:00"): (1, 2.0, 2.0, 2.0, 2.0),
+                          ("TP01-WW-0001", "2026-11-01 00:00"): (1, 3.0, 3.0, 3.0, 3.0)}
+
+
+def test_a_daylight_saving_day_has_23_hours(db):
+    berlin = save_park(actor="test", code="TP04", name_zh="柏林园区", time_zone="Europe/Berlin")
+    add_source(berlin, "TP04-EM-0001", ["CS010201"])
+    # 2026-03-29: clocks go from 02:00 CET to 03:00 CEST; local midnight of the 30th is 22:00Z on the 29th.
+    send("TP04-EM-0001", (datetime(2026, 3, 28, 23, 0, tzinfo=UTC), 1.0),
+         (datetime(2026, 3, 29, 0, 30, tzinfo=UTC), 2.0),
+         (datetime(2026, 3, 29, 1, 30, tzinfo=UTC), 4.0), (datetime(2026, 3, 29, 21, 59, tzinfo=UTC), 8.0),
+         (datetime(2026, 3, 29, 22, 0, tzinfo=UTC), 16.0))
+    rollups.refresh()
+    assert sorted(table("h")) == [("TP04-EM-0001", "2026-03-29 00:00"), ("TP04-EM-0001", "2026-03-29 01:00"),
+                                  ("TP04-EM-0001", "2026-03-29 03:00"), ("TP04-EM-0001", "2026-03-29 23:00"),
+                                  ("TP04-EM-0001", "2026-03-30 00:00")]
+    assert table("d") == {("TP04-EM-0001", "2026-03-29 00:00"): (4, 15.0, 1.0, 8.0, 8.0),
+                          ("TP04-EM-0001", "2026-03-30 00:00"): (1, 16.0, 16.0, 16.0, 16.0)}
