@@ -217,8 +217,8 @@ def test_an_upgraded_database_queues_its_readings_for_the_refresh(meter, monitor
     send(monitor.source_id, ("2026-11-23 10:05:00", 3.0), code="CS030201")
     with connection.cursor() as cur:
         cur.execute("DELETE FROM ingestion_rollup_dirty")  # as before rollups existed
-    MigrationExecutor(connection).migrate([("ingestion", "0009_rollups")])
-    MigrationExecutor(connection).migrate([("ingestion", "0010_rollup_queue_existing")])
+    MigrationExecutor(connection).migrate([("ingestion", "0010_rollups")])
+    MigrationExecutor(connection).migrate([("ingestion", "0011_rollup_queue_existing")])
     with connection.cursor() as cur:
         cur.execute("SELECT source_id, lo, hi FROM ingestion_rollup_dirty ORDER BY source_id")
         assert cur.fetchall() == [

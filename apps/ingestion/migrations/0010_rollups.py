@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0002_park_object_permissions'),
         ('catalog', '0002_load_appendix_a'),
-        ('ingestion', '0008_reading_partitions'),
+        ('ingestion', '0009_reading_flagged_park'),
         ('sources', '0003_gateway_and_device_health'),
     ]
 

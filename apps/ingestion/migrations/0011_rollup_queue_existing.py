@@ -16,6 +16,6 @@ JOIN sources_datasource s ON s.id = r.source_id
 
 class Migration(migrations.Migration):
 
-    dependencies = [("ingestion", "0009_rollups")]
+    dependencies = [("ingestion", "0010_rollups")]
 
     operations = [migrations.RunSQL(QUEUE, migrations.RunSQL.noop)]
