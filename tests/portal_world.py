@@ -56,6 +56,9 @@ def fill_park(park, n_sources: int = 2):
         save_data_item(actor="test", code=f"{code}010{n}", park=park, name_zh=f"{park.code} 自定义 {n}",
                        data_type="number", unit="kWh", methods=["realtime"])
         issue_token(actor="test", park=park, name=f"integrator {n}")
+    from apps.ingestion.rollups import refresh
+
+    refresh()
     return sources
 
 

@@ -267,7 +267,7 @@ for _label, _path, _shared in [
     ("sources.datasource", "park", False), ("sources.command", "source__park", False),
     ("sources.devicestate", "source__park", False), ("sources.statechange", "source__park", False),
     ("sources.sourcekey", lambda ids: Q(park__in=ids) | Q(source__park__in=ids), False),
-    ("ingestion.reading", "park", False), ("ingestion.ingestbatch", "park", False),
+    ("ingestion.reading", "park", False), ("ingestion.rollup", "park", False), ("ingestion.ingestbatch", "park", False),
     ("ingestion.rejection", "park", False), ("ingestion.validationevent", "batch__park", False),
     ("ingestion.idempotencykey", None, False),
     ("quality.rule", "park", True), ("quality.alarm", "park", False),

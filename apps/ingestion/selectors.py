@@ -18,11 +18,12 @@ from apps.accounts.access import Action
 from apps.core import errors
 from apps.core.errors import CarbonParkError
 from apps.ingestion.config import current_config
-from apps.ingestion.models import Flag, Reading
+from apps.ingestion.models import Flag, Reading, Rollup
 from apps.ingestion.normalize import Refused, parse_timestamp
 
 FLAG_FILTERS = list(Flag.NAMES)
 MAX_LIMIT = 5000
+INTERVALS = {"hour": Rollup.Interval.HOUR, "day": Rollup.Interval.DAY, "month": Rollup.Interval.MONTH}
 
 
 @dataclass
@@ -38,6 +39,7 @@ class ReadingQuery:
     start: datetime | None = None
     end: datetime | None = None
     flag: int | None = None
+    interval: str | None = None  # Rollup.Interval: the query reads rollups, filtered on the bucket's start
 
     def visible(self, park_id: int | None) -> bool:
         return self.park_ids is None or park_id in self.park_ids
@@ -80,9 +82,17 @@ class ReadingQuery:
             if params["flag"] not in Flag.NAMES:
                 raise CarbonParkError(errors.E1009, param="flag", detail=f"one of {', '.join(Flag.NAMES)}")
             q.flag = Flag.NAMES[params["flag"]]
+        if params.get("interval"):
+            if params["interval"] not in INTERVALS:
+                raise CarbonParkError(errors.E1009, param="interval", detail=f"one of {', '.join(INTERVALS)}")
+            if q.flag:  # a rollup counts the readings of every flag but invalid: there is nothing to filter
+                raise CarbonParkError(errors.E1009, param="flag", detail="not with interval")
+            q.interval = INTERVALS[params["interval"]]
         return q
 
     def queryset(self) -> QuerySet[Reading]:
+        if self.interval:
+            return self.rollups()
         qs = access.restrict(Reading.objects.all(), self.principal, self.action)
         if self.source_pks is not None:
             qs = qs.filter(source_id__in=self.source_pks)
@@ -94,6 +104,20 @@ class ReadingQuery:
             qs = qs.filter(ts__lte=self.end)
         if self.flag:
             qs = qs.exclude(flags=0).alias(flag_bits=F("flags").bitand(self.flag)).exclude(flag_bits=0)
+        return qs
+
+
+    def rollups(self) -> QuerySet[Rollup]:
+        """The rollups of the interval, scoped through the seam like readings (docs/rollups.md)."""
+        qs = access.restrict(Rollup.objects.filter(interval=self.interval), self.principal, self.action)
+        if self.source_pks is not None:
+            qs = qs.filter(source_id__in=self.source_pks)
+        if self.item_pks is not None:
+            qs = qs.filter(data_item_id__in=self.item_pks)
+        if self.start:
+            qs = qs.filter(bucket__gte=self.start)
+        if self.end:
+            qs = qs.filter(bucket__lte=self.end)
         return qs
 
 
@@ -135,6 +159,26 @@ class RecordView:
         return out
 
 
+    def rollup(self, row) -> dict:
+        """A rollup row → {sourceId, dataCode, start, count, sum, min, max, last, lastTimestamp, unit}."""
+        _id, park_id, source_pk, item_pk, bucket, count, total, low, high, last, last_ts = row
+        tz = self.tz[park_id]
+        item = self.items[item_pk]
+        return {"sourceId": self.source_ids.get(source_pk, str(source_pk)), "dataCode": item.code,
+                "start": _local_text(bucket, tz), "count": count, "sum": _finite(total), "min": _finite(low),
+                "max": _finite(high), "last": _finite(last), "lastTimestamp": _local_text(last_ts, tz),
+                "unit": item.unit}
+
+
+ROLLUP_FIELDS = ("id", "park_id", "source_id", "data_item_id", "bucket", "count", "sum", "min", "max", "last",
+                 "last_ts")
+
+
+def _finite(x: float | None) -> float | None:
+    """A sum past the float range is infinite: shown as null, as a non-finite reading is."""
+    return x if x is not None and math.isfinite(x) else None
+
+
 def _local_text(ts: datetime, tz) -> str:
     """``YYYY-MM-DD HH:MM:SS.SSS`` in the park's zone; in UTC for a time stored at the very end of the
     calendar (before ingest refused those, E2021), where the zone would leave it."""
@@ -174,24 +218,25 @@ def readings_page(query: ReadingQuery, *, cursor: str | None = None, limit=None)
     except ValueError:
         raise CarbonParkError(errors.E1009, param="limit", detail=f"a whole number 1–{MAX_LIMIT}") from None
     qs = query.queryset()
+    key, fields = ("bucket", ROLLUP_FIELDS) if query.interval else ("ts", FIELDS)
     backwards = False
     if cursor:
         direction, ts, pk = _decode(cursor)
         if direction == "n":
-            qs = qs.filter(Q(ts__gt=ts) | Q(ts=ts, id__gt=pk))
+            qs = qs.filter(Q(**{f"{key}__gt": ts}) | Q(**{key: ts, "id__gt": pk}))
         else:
             backwards = True
-            qs = qs.filter(Q(ts__lt=ts) | Q(ts=ts, id__lt=pk))
-    order = ("-ts", "-id") if backwards else ("ts", "id")
-    rows = list(qs.order_by(*order).values_list(*FIELDS)[: limit + 1])
+            qs = qs.filter(Q(**{f"{key}__lt": ts}) | Q(**{key: ts, "id__lt": pk}))
+    order = (f"-{key}", "-id") if backwards else (key, "id")
+    rows = list(qs.order_by(*order).values_list(*fields)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
         rows.reverse()
     view = RecordView()
-    results = [view.record(r) for r in rows]
+    results = [view.rollup(r) for r in rows] if query.interval else [view.record(r) for r in rows]
     next_cursor = prev_cursor = None
-    if rows:
+    if rows:  # [4]: ts of a reading, bucket of a rollup
         if more or backwards:
             next_cursor = _encode("n", rows[-1][4], rows[-1][0])
         if cursor and (not backwards or more):
@@ -203,8 +248,15 @@ CSV_HEADER = ["sourceId", "dataCode", "timestamp", "value", "unit", "status", "b
               "receivedValue", "receivedUnit"]
 
 
+ROLLUP_CSV_HEADER = ["sourceId", "dataCode", "start", "count", "sum", "min", "max", "last", "lastTimestamp", "unit"]
+
+
 def readings_csv(query: ReadingQuery):
-    """Every matching reading as CSV (the batch-file header of interfaces.md §7), streamed."""
+    """Every matching reading as CSV (the batch-file header of interfaces.md §7), streamed; with an interval,
+    every matching rollup (ROLLUP_CSV_HEADER)."""
+    if query.interval:
+        yield from _rollups_csv(query)
+        return
     view = RecordView()
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -215,6 +267,22 @@ def readings_csv(query: ReadingQuery):
         writer.writerow([rec["sourceId"], rec["dataCode"], rec["timestamp"], rec["value"], rec["unit"],
                          rec["status"], "true" if rec["backfill"] else "false", ";".join(rec["flags"]),
                          rec.get("receivedValue", ""), rec.get("receivedUnit", "")])
+        if n % 1000 == 0:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()
+
+
+def _rollups_csv(query: ReadingQuery):
+    view = RecordView()
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(ROLLUP_CSV_HEADER)
+    rows = query.queryset().order_by("bucket", "id").values_list(*ROLLUP_FIELDS).iterator(chunk_size=5000)
+    for n, row in enumerate(rows, 1):
+        rec = view.rollup(row)
+        writer.writerow(["" if rec[k] is None else rec[k] for k in ROLLUP_CSV_HEADER])
         if n % 1000 == 0:
             yield buf.getvalue()
             buf.seek(0)

@@ -56,6 +56,23 @@ FROM unnest(%(i)s::int[], %(k)s::text[], %(c)s::text[], %(sr)s::text[], %(dc)s::
 """
 
 
+# One row per series of the batch with the range of times it brought: the rollups' dirty log
+# (apps/ingestion/rollups.py). Text values have no aggregate; every other row counts, duplicates too (a
+# bucket recomputed for nothing is cheaper than telling them apart here).
+DIRTY_FROM_STAGE = """
+INSERT INTO ingestion_rollup_dirty (park_id, source_id, data_item_id, lo, hi)
+SELECT p, s, d, min(t), max(t) FROM ingestion_reading_stage WHERE v IS NOT NULL GROUP BY p, s, d
+"""
+
+
+def mark_rollups_dirty(cur, sql: str = DIRTY_FROM_STAGE, params=None) -> None:
+    """Queue the series and time ranges whose rollups must be recomputed, in the writer's transaction (so
+    the queue entry commits with the readings or not at all). ``sql``: an INSERT INTO ingestion_rollup_dirty
+    (park_id, source_id, data_item_id, lo, hi) SELECT ... of the writer's own rows; the default reads the
+    ingest staging table. The revision writer (issue #10) calls it with its own statement."""
+    cur.execute(sql, params)
+
+
 def raw_cursor() -> psycopg.Cursor:
     """A server-side-binding cursor on Django's own connection (so inside its transaction): arrays
     travel as parameters instead of being spelled out as SQL literals."""
@@ -121,10 +138,13 @@ def insert_readings(cur, rows, *, batch_id: int, channel: str, now: datetime) ->
             write((r.index, r.park_id, r.source_pk, r.item_pk, r.ts, r.value, r.text, r.received_value,
                    r.received_unit, r.status, r.flags))
     cur.execute(READING_INSERT, (channel, batch_id, now))
+    inserted = cur.rowcount
     duplicates = set()
-    if cur.rowcount < len(rows):
+    if inserted < len(rows):
         cur.execute(STAGE_DUPLICATES, (batch_id,))
         duplicates = {i for (i,) in cur.fetchall()}
+    if inserted:
+        mark_rollups_dirty(cur)
     # Emptied now, not only at commit: a caller may ingest several batches in one transaction.
     cur.execute("DELETE FROM ingestion_reading_stage")
     return duplicates
