@@ -17,6 +17,7 @@ from apps.accounts import access
 from apps.accounts.access import Action
 from apps.core import errors
 from apps.core.errors import CarbonParkError
+from apps.corrections import selectors as effective
 from apps.ingestion.config import current_config
 from apps.ingestion.models import Flag, Reading
 from apps.ingestion.normalize import Refused, parse_timestamp
@@ -38,6 +39,7 @@ class ReadingQuery:
     start: datetime | None = None
     end: datetime | None = None
     flag: int | None = None
+    raw: bool = False  # ?view=raw: the values stored at ingest, without revisions (R-9.3.2.3)
 
     def visible(self, park_id: int | None) -> bool:
         return self.park_ids is None or park_id in self.park_ids
@@ -80,6 +82,9 @@ class ReadingQuery:
             if params["flag"] not in Flag.NAMES:
                 raise CarbonParkError(errors.E1009, param="flag", detail=f"one of {', '.join(Flag.NAMES)}")
             q.flag = Flag.NAMES[params["flag"]]
+        if params.get("view") not in (None, "", "raw", "effective"):
+            raise CarbonParkError(errors.E1009, param="view", detail="raw or effective")
+        q.raw = params.get("view") == "raw"
         return q
 
     def queryset(self) -> QuerySet[Reading]:
@@ -95,6 +100,13 @@ class ReadingQuery:
         if self.flag:
             qs = qs.exclude(flags=0).alias(flag_bits=F("flags").bitand(self.flag)).exclude(flag_bits=0)
         return qs
+
+    def fields(self) -> tuple[str, ...]:
+        return FIELDS if self.raw else (*FIELDS, effective.REVISION_ANNOTATION)
+
+    def rows(self, qs: QuerySet[Reading]) -> QuerySet:
+        """``qs`` as the value rows RecordView reads: the effective value's revision beside each, unless raw."""
+        return qs.values_list(*FIELDS) if self.raw else effective.with_latest_revision(qs).values_list(*self.fields())
 
 
 FIELDS = ("id", "park_id", "source_id", "data_item_id", "ts", "value", "text_value", "received_value",
@@ -112,8 +124,14 @@ class RecordView:
 
     def record(self, row) -> dict:
         """A value no JSON can carry (Infinity or NaN, stored before ingest refused them: E2008, E2020)
-        is shown as null, so that one such row never makes the whole history unreadable."""
-        _id, park_id, source_pk, item_pk, ts, value, text, rv, ru, status, flags = row
+        is shown as null, so that one such row never makes the whole history unreadable. ``value`` is the
+        effective value (apps/corrections/selectors.py), ``rawValue`` the value stored at ingest."""
+        _id, park_id, source_pk, item_pk, ts, raw, text, rv, ru, status, flags = row[:11]
+        value, revision = effective.split(raw, row[11] if len(row) > 11 else None)
+        if revision is not None:
+            flags |= Flag.CORRECTED
+        if raw is not None and not math.isfinite(raw):
+            raw = None
         if value is not None and not math.isfinite(value):
             value = None
         if rv is not None and not math.isfinite(rv):
@@ -124,13 +142,15 @@ class RecordView:
             "dataCode": item.code,
             "timestamp": _local_text(ts, self.tz[park_id]),
             "value": value if text is None else text,
+            "rawValue": raw if text is None else text,
+            "revision": revision,
             "unit": item.unit,
             "status": status,
             "backfill": bool(flags & Flag.BACKFILL),
             "flags": Flag.names(flags),
         }
         if rv is not None or ru:
-            out["receivedValue"] = value if rv is None else rv
+            out["receivedValue"] = raw if rv is None else rv
             out["receivedUnit"] = ru
         return out
 
@@ -183,7 +203,7 @@ def readings_page(query: ReadingQuery, *, cursor: str | None = None, limit=None)
             backwards = True
             qs = qs.filter(Q(ts__lt=ts) | Q(ts=ts, id__lt=pk))
     order = ("-ts", "-id") if backwards else ("ts", "id")
-    rows = list(qs.order_by(*order).values_list(*FIELDS)[: limit + 1])
+    rows = list(query.rows(qs.order_by(*order))[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
@@ -200,7 +220,7 @@ def readings_page(query: ReadingQuery, *, cursor: str | None = None, limit=None)
 
 
 CSV_HEADER = ["sourceId", "dataCode", "timestamp", "value", "unit", "status", "backfill", "flags",
-              "receivedValue", "receivedUnit"]
+              "receivedValue", "receivedUnit", "rawValue", "revision"]
 
 
 def readings_csv(query: ReadingQuery):
@@ -209,12 +229,13 @@ def readings_csv(query: ReadingQuery):
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_HEADER)
-    rows = query.queryset().order_by("ts", "id").values_list(*FIELDS).iterator(chunk_size=5000)
+    rows = query.rows(query.queryset().order_by("ts", "id")).iterator(chunk_size=5000)
     for n, row in enumerate(rows, 1):
         rec = view.record(row)
         writer.writerow([rec["sourceId"], rec["dataCode"], rec["timestamp"], rec["value"], rec["unit"],
                          rec["status"], "true" if rec["backfill"] else "false", ";".join(rec["flags"]),
-                         rec.get("receivedValue", ""), rec.get("receivedUnit", "")])
+                         rec.get("receivedValue", ""), rec.get("receivedUnit", ""), rec["rawValue"],
+                         "" if rec["revision"] is None else rec["revision"]])
         if n % 1000 == 0:
             yield buf.getvalue()
             buf.seek(0)
