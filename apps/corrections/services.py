@@ -21,7 +21,6 @@ from django.utils.text import get_valid_filename
 
 from apps.accounts import access
 from apps.accounts.access import Action
-from apps.catalog.models import DataItem
 from apps.core.errors import CarbonParkError
 from apps.core.services import actor_fields, record_change
 from apps.corrections import errors
@@ -168,7 +167,7 @@ def request_correction(*, actor, source_id, data_code=None, start, end, new_valu
         item = next((i for i in items if isinstance(data_code, str) and i.code == data_code), None)
         if item is None:
             raise CarbonParkError(errors.E8002, field="dataCode", code=str(data_code)[:40], source=source.source_id)
-    if item.data_type != DataItem.DataType.NUMBER:
+    if item.data_type != "number":
         raise CarbonParkError(errors.E8003, field="dataCode", code=item.code)
     tz = zoneinfo.ZoneInfo(source.park.time_zone)
     start, end = _time(start, "start", tz), _time(end, "end", tz)
