@@ -3,7 +3,6 @@ connection). Speaks enough of RFC 5321 for Django's SMTP backend: EHLO/HELO, MAI
 
 from __future__ import annotations
 
-
 import socketserver
 import threading
 import time

@@ -56,6 +56,8 @@ CORRECTION_FIELDS = {
         "sha256": serializers.CharField()}, many=True),
 }
 CorrectionOut = inline_serializer("Correction", CORRECTION_FIELDS)
+CorrectionList = inline_serializer("CorrectionList", {
+    "results": inline_serializer("CorrectionItem", CORRECTION_FIELDS, many=True)})
 CorrectionRequest = inline_serializer("CorrectionRequest", {
     "sourceId": serializers.CharField(), "dataCode": serializers.CharField(required=False),
     "start": serializers.CharField(help_text="inclusive, YYYY-MM-DD HH:MM:SS[.SSS] in the park's zone"),
@@ -84,7 +86,7 @@ class CorrectionsView(APIView):
     @extend_schema(operation_id="corrections_list",
                    parameters=[OpenApiParameter("state", str, enum=Correction.State.values),
                                OpenApiParameter("sourceId", str)],
-                   responses={200: inline_serializer("CorrectionList", {"results": inline_serializer("CorrectionItem", CORRECTION_FIELDS, many=True)})})
+                   responses={200: CorrectionList})
     def get(self, request):
         qs = selectors.corrections_for(request.user).prefetch_related("evidence")
         state = request.query_params.get("state")
