@@ -31,6 +31,17 @@ def effective_value_sql(alias: str = "r") -> str:
     return f"corrections_effective_value({alias}.source_id, {alias}.data_item_id, {alias}.ts, {alias}.value)"
 
 
+def effective_join_sql(reading: str = "r", alias: str = "rv", where: str = "true") -> str:
+    """A LEFT JOIN giving each reading row ``reading`` its latest revision as ``alias`` (``alias.value``,
+    ``alias.id``): set-based, for aggregates over many readings (rollups), where one probe per row costs more
+    than one pass over the revisions. ``where`` narrows the revisions read (e.g. ``"rv.source_id = %s"``);
+    the effective value is then ``coalesce(rv.value, r.value)``."""
+    return (f"LEFT JOIN (SELECT DISTINCT ON (source_id, data_item_id, ts) source_id, data_item_id, ts, id, value "
+            f"FROM corrections_revision {alias} WHERE {where} ORDER BY source_id, data_item_id, ts, id DESC) {alias} "
+            f"ON {alias}.source_id = {reading}.source_id AND {alias}.data_item_id = {reading}.data_item_id "
+            f"AND {alias}.ts = {reading}.ts")
+
+
 def with_latest_revision(qs: QuerySet) -> QuerySet:
     """Readings annotated with ``eff_revision``: [revision id, new value], or None when never revised."""
     table = qs.model._meta.db_table
