@@ -256,7 +256,7 @@ def test_roles_are_published_in_docs_and_served(client, openapi):  # noqa: F811
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("name", ["sources", "readings", "catalog items", "parks", "commands"])
+@pytest.mark.parametrize("name", ["sources", "readings", "catalog items", "parks", "commands", "corrections"])
 def test_list_queries_do_not_grow_with_rows(name, park, django_assert_num_queries):
     """The access check adds a constant number of queries, not one per row (3 rows and 30 rows)."""
     user = get_user_model().objects.create_user("admin-of-many")
@@ -280,12 +280,17 @@ def test_list_queries_do_not_grow_with_rows(name, park, django_assert_num_querie
             elif name == "parks":
                 p = Park.objects.create(code=f"QP{i:03d}", name_zh="x")
                 set_membership(actor="t", user=user, park=p, role="viewer")
+            elif name == "corrections":
+                ingest_readings([{"sourceId": meter.source_id, "timestamp": f"2026-11-23 11:{i:02d}:00",
+                                  "value": i}], channel="test", actor="t")
+                request_correction(actor=user, source_id=meter.source_id, start=f"2026-11-23 11:{i:02d}:00",
+                                   end=f"2026-11-23 11:{i:02d}:00", new_value=1, reason="r")
             else:
                 create_command(actor="t", source=meter, type="poll_now")
 
     url = {"sources": "/api/v1/sources/", "readings": f"/api/v1/readings?sourceId={meter.source_id}",
            "catalog items": "/api/v1/catalog/items/?prefix=CS0102", "parks": "/api/v1/parks/",
-           "commands": f"/api/v1/sources/{meter.source_id}/commands"}[name]
+           "commands": f"/api/v1/sources/{meter.source_id}/commands", "corrections": "/api/v1/corrections"}[name]
     counts = []
     for n, total in ((3, 3), (27, 30)):
         grow(n)
