@@ -81,6 +81,8 @@ def test_clerk_requests_approver_approves_and_the_api_shows_the_new_value_beside
     assert [by_minute[m]["rawValue"] for m in ("02", "03", "04")] == [3.0, 4.0, 5.0]
     assert by_minute["02"]["revision"] and "corrected" in by_minute["02"]["flags"]
     assert by_minute["01"]["revision"] is None and "corrected" not in by_minute["01"]["flags"]
+    assert [x["rawValue"] for x in readings(approver, flag="corrected")] == [3.0, 4.0, 5.0]
+    assert readings(approver, flag="corrected", view="raw") == []
     raw = readings(staff["auditor"][1], view="raw")
     assert [row["value"] for row in raw][:5] == [1.0, 2.0, 3.0, 4.0, 5.0] and all(x["revision"] is None for x in raw)
     csv_rows = list(csv.DictReader(io.StringIO(b"".join(staff["auditor"][1].get(

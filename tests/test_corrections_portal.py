@@ -66,3 +66,5 @@ def test_clerk_requests_approver_approves_in_the_portal(park, meter, settings, t
     services.apply_correction(c.pk)  # the worker's task, once the approval committed
     page = approver.get("/ingestion/reading/").content.decode()
     assert re.search(r"40\.0 <span class=\"corrected\"[^>]*>\([^)]* 4\.0\)", page), page[-3000:]
+    assert "40.0" in approver.get("/ingestion/reading/?flag=corrected").content.decode()
+    assert 'class="corrected"' not in approver.get("/ingestion/reading/?flag=backfill").content.decode()

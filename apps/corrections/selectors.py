@@ -49,6 +49,18 @@ def with_latest_revision(qs: QuerySet) -> QuerySet:
                                                        output_field=ArrayField(FloatField()))})
 
 
+def only_revised(qs: QuerySet, revised: bool = True) -> QuerySet:
+    """Readings with (or without) a revision: the ``corrected`` flag is not stored on the reading (readings are
+    never updated), it is this."""
+    from django.db.models import Exists, OuterRef
+
+    from apps.corrections.models import Revision
+
+    has = Exists(Revision.objects.filter(source_id=OuterRef("source_id"), data_item_id=OuterRef("data_item_id"),
+                                         ts=OuterRef("ts")))
+    return qs.filter(has if revised else ~has)
+
+
 def split(raw_value, revision) -> tuple[object, int | None]:
     """(effective value, revision id) from the stored value and the ``eff_revision`` annotation."""
     if revision is None:

@@ -107,6 +107,8 @@ class FlagFilter(admin.SimpleListFilter):
         bit = Flag.NAMES.get(self.value() or "")
         if not bit:
             return queryset
+        if bit == Flag.CORRECTED:  # a revision beside the reading, not a stored bit
+            return effective.only_revised(queryset)
         return queryset.exclude(flags=0).alias(flag_bits=F("flags").bitand(bit)).exclude(flag_bits=0)
 
 

@@ -97,7 +97,9 @@ class ReadingQuery:
             qs = qs.filter(ts__gte=self.start)
         if self.end:
             qs = qs.filter(ts__lte=self.end)
-        if self.flag:
+        if self.flag == Flag.CORRECTED:  # a revision beside the reading, not a stored bit
+            qs = qs.none() if self.raw else effective.only_revised(qs)
+        elif self.flag:
             qs = qs.exclude(flags=0).alias(flag_bits=F("flags").bitand(self.flag)).exclude(flag_bits=0)
         return qs
 
