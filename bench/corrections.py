@@ -140,7 +140,8 @@ def revise_one_percent(clerk, approver, sources, per_source):
     from django.db import connection
 
     with connection.cursor() as cur:
-        cur.execute("ANALYZE corrections_revision")
+        # what autovacuum does soon after: the visibility map lets the probe read the index alone
+        cur.execute("VACUUM ANALYZE corrections_revision")
     print(f"revised {total:,} readings ({total / (per_source * len(sources)):.2%}) in "
           f"{time.perf_counter() - t0:.0f} s", flush=True)
 
