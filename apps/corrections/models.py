@@ -35,14 +35,14 @@ class Correction(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("requested by"), null=True,
                                      blank=True, on_delete=models.SET_NULL, related_name="+")
     requested_by_label = models.CharField(_("requested by (name)"), max_length=150)
-    requested_at = models.DateTimeField(_("requested"))
+    requested_at = models.DateTimeField(_("requested at"))
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.REQUESTED)
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("decided by"), null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     decided_by_label = models.CharField(_("decided by (name)"), max_length=150, blank=True)
     decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
     comment = models.TextField(_("comment"), blank=True)
-    applied_at = models.DateTimeField(_("applied"), null=True, blank=True)
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
     revised_count = models.PositiveIntegerField(_("readings revised"), default=0)
 
     class Meta:
@@ -59,7 +59,7 @@ class Correction(models.Model):
         ]
 
     def __str__(self):
-        return f"#{self.pk} {self.source_id}/{self.data_item_id} {self.get_state_display()}"
+        return f"#{self.pk} ({self.get_state_display()})"
 
 
 class Evidence(models.Model):
