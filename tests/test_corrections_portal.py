@@ -31,7 +31,7 @@ def csrf(client, url):
     return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1), page
 
 
-def test_clerk_requests_approver_approves_in_the_portal(park, meter, settings, tmp_path):
+def test_clerk_requests_approver_approves_in_the_portal(park, other_park, meter, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     ingest_readings([{"sourceId": meter.source_id, "timestamp": "2026-11-23 10:00:00", "value": 4.0}],
                     channel="test", actor="test")
@@ -60,6 +60,12 @@ def test_clerk_requests_approver_approves_in_the_portal(park, meter, settings, t
     assert 'id="awaiting-approval"' in page.content.decode()
     token, page = csrf(approver, detail)
     assert 'id="approve-button"' in page.content.decode()
+    link = re.search(r'href="(/corrections/correction/\d+/evidence/\d+/)"', page.content.decode()).group(1)
+    download = approver.get(link)
+    assert download.status_code == 200 and b"".join(download.streaming_content) == PDF
+    assert download["Content-Disposition"].startswith("attachment")
+    stranger = member("stranger", other_park, "approver")
+    assert stranger.get(link).status_code == 404  # another park's evidence reads like none
     r = approver.post(f"/corrections/correction/{c.pk}/decide/", {"csrfmiddlewaretoken": token,
                                                                   "decision": "approve", "comment": "ok"})
     assert r.status_code == 302

@@ -7,9 +7,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import access
@@ -72,13 +74,17 @@ class CorrectionAdmin(PortalAdmin):
 
     @admin.display(description=_("evidence"))
     def evidence_list(self, obj):
-        return ", ".join(f"{e.original_name} (SHA-256 {e.sha256})" for e in obj.evidence.all()) or "—"
+        rows = [(reverse("admin:corrections_correction_evidence", args=[obj.pk, e.pk]), e.original_name, e.sha256)
+                for e in obj.evidence.all()]
+        return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a> (SHA-256 {})', rows) or "—"
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
             path("request/", wrap(self.request_view), name="corrections_correction_request"),
             path("<path:object_id>/decide/", wrap(self.decide_view), name="corrections_correction_decide"),
+            path("<path:object_id>/evidence/<int:evidence_id>/", wrap(self.evidence_view),
+                 name="corrections_correction_evidence"),
             *super().get_urls(),
         ]
 
@@ -128,6 +134,16 @@ class CorrectionAdmin(PortalAdmin):
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
                    "title": _("Request a correction")}
         return TemplateResponse(request, "admin/corrections/correction/request.html", context)
+
+    def evidence_view(self, request, object_id, evidence_id):
+        """An evidence file, to whoever may view its correction (a download: never rendered in the portal's
+        origin, whatever its bytes)."""
+        obj = self.get_object(request, unquote(object_id))  # restricted to what the user may view
+        evidence = obj.evidence.filter(pk=evidence_id).first() if obj is not None else None
+        if evidence is None:
+            raise Http404
+        return FileResponse(evidence.file.open("rb"), as_attachment=True, filename=evidence.original_name,
+                            content_type=evidence.content_type)
 
     def decide_view(self, request, object_id):
         if request.method != "POST":
