@@ -294,3 +294,15 @@ def test_approvers_are_told_by_email_over_smtp(staff, series, settings):
     message = email.message_from_bytes(data)
     assert f"#{c.pk}" in str(make_header(decode_header(message["Subject"])))
     assert "meter swap" in message.get_payload(decode=True).decode("utf-8")
+
+
+def test_hostile_paths_and_bodies_of_decisions(staff, series):
+    cid = ask(staff["operator"][1]).json()["id"]
+    approver = staff["approver"][1]
+    for path in (f"{URL}/99999999999999999999999", f"{URL}/99999999999999999999999/approve"):
+        r = approver.post(path, {}, format="json") if path.endswith("approve") else approver.get(path)
+        assert r.status_code == 404, (path, r.status_code, r.content[:200])
+    for body in ({"comment": {"a": 1}}, {"comment": ["x"] * 3}, {"comment": "x" * 5000}):
+        r = approver.post(f"{URL}/{cid}/reject", body, format="json")
+        assert (r.status_code, r.json()["code"]) == (400, "E8011"), (body, r.content[:200])
+    assert approver.get(URL, {"state": "bogus"}).json()["code"] == "E1009"

@@ -70,10 +70,8 @@ Decision = inline_serializer("CorrectionDecision", {"comment": serializers.CharF
 
 
 def _field(data, name):
-    value = data.get(name)
-    if isinstance(value, list):  # a form that repeats a field: the first
-        value = value[0] if value else None
-    return value
+    """A field as sent (a form's last value of a repeated field); its type is the service's to judge."""
+    return data.get(name)
 
 
 class CorrectionsView(APIView):
