@@ -270,6 +270,8 @@ for _label, _path, _shared in [
     ("ingestion.reading", "park", False), ("ingestion.rollup", "park", False), ("ingestion.ingestbatch", "park", False),
     ("ingestion.rejection", "park", False), ("ingestion.validationevent", "batch__park", False),
     ("ingestion.idempotencykey", None, False),
+    ("corrections.correction", "park", False), ("corrections.evidence", "park", False),
+    ("corrections.revision", "park", False),
     ("quality.rule", "park", True), ("quality.alarm", "park", False),
     ("catalog.dataitem", "park", True), ("catalog.catalogclass", "park", True),
     ("catalog.enumeration", None, True), ("catalog.enumvalue", None, True),
