@@ -306,3 +306,23 @@ def test_hostile_paths_and_bodies_of_decisions(staff, series):
         r = approver.post(f"{URL}/{cid}/reject", body, format="json")
         assert (r.status_code, r.json()["code"]) == (400, "E8011"), (body, r.content[:200])
     assert approver.get(URL, {"state": "bogus"}).json()["code"] == "E1009"
+
+
+def test_rollups_count_the_corrected_value_once_the_correction_is_applied(staff, series):
+    from apps.ingestion import rollups
+
+    rollups.refresh(budget=None)
+    hour = readings(staff["approver"][1], interval="hour")
+    assert [(x["count"], x["sum"], x["last"]) for x in hour] == [(10, 55.0, 10.0)]
+    c = services.request_correction(actor=staff["operator"][0], source_id="TP01-EM-0001",
+                                    start="2026-11-23 10:08:00", end="2026-11-23 10:09:00", factor=10, reason="CT")
+    services.approve_correction(actor=staff["approver"][0], correction_id=c.pk)
+    services.apply_correction(c.pk)
+    rollups.refresh(budget=None)
+    # 9 and 10 became 90 and 100: the hour, the day and the month follow; the raw values are untouched
+    for interval in ("hour", "day", "month"):
+        row, = readings(staff["approver"][1], interval=interval)
+        assert (row["count"], row["sum"], row["max"], row["last"]) == (10, 226.0, 100.0, 100.0), interval
+    assert sum(x["value"] for x in readings(staff["auditor"][1], view="raw")) == 55.0
+    r = staff["auditor"][1].get("/api/v1/readings", {"sourceId": "TP01-EM-0001", "interval": "hour", "view": "raw"})
+    assert r.status_code == 400 and r.json()["code"] == "E1009"

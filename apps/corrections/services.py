@@ -25,6 +25,7 @@ from apps.core.errors import CarbonParkError
 from apps.core.services import actor_fields, record_change
 from apps.corrections import errors
 from apps.corrections.models import Correction, Evidence
+from apps.ingestion.store import mark_rollups_dirty
 from apps.sources.models import DataSource
 
 MAX_MAGNITUDE = 1e15  # a new value or a factor beyond this is a typo, never a meter's reading
@@ -281,6 +282,9 @@ WHERE r.source_id = %(source)s AND r.data_item_id = %(item)s AND r.ts BETWEEN %(
 """
 
 
+DIRTY = "INSERT INTO ingestion_rollup_dirty (park_id, source_id, data_item_id, lo, hi) VALUES (%s, %s, %s, %s, %s)"
+
+
 def revise_readings(correction: Correction, *, written_by: str, now: datetime) -> int:
     """THE writer of revisions (ARCHITECTURE.md rule 1, R-9.3.2.3): one set-based INSERT … SELECT of a
     revision beside every numeric reading in the correction's range, the new value or the factor times the
@@ -296,6 +300,9 @@ def revise_readings(correction: Correction, *, written_by: str, now: datetime) -
                                  "item": correction.data_item_id, "start": correction.start,
                                  "end": correction.end})
             count = cur.rowcount
+            if count:  # the series' rollups are recomputed from the effective values within the refresh's 10 s
+                mark_rollups_dirty(cur, DIRTY, [correction.park_id, correction.source_id, correction.data_item_id,
+                                                correction.start, correction.end])
         finally:
             cur.execute("SELECT set_config('carbonpark.writer', '', true)")
     return count
