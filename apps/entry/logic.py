@@ -516,14 +516,22 @@ def normalize(value):
     return value
 
 
+class Budget(_Evaluator):
+    """One allowance of operations shared by many evaluations (a whole form's validation)."""
+
+    def evaluate(self, logic, data):
+        """``apply`` drawing on this budget."""
+        try:
+            return normalize(self.apply(logic, data))
+        except RecursionError as exc:  # pragma: no cover - MAX_DEPTH stops us long before Python's limit
+            raise LogicError("expression nested too deeply") from exc
+
+
 def apply(logic, data=None, *, max_steps: int = MAX_STEPS):
-    """Evaluate ``logic`` against ``data`` as json-logic-js does; the result is normalized (``normalize``).
-    Raises ``LogicError`` for an operator outside ``OPERATORS``, nesting past ``MAX_DEPTH`` or more than
-    ``max_steps`` operations."""
-    try:
-        return normalize(_Evaluator(max_steps).apply(logic, data))
-    except RecursionError as exc:  # pragma: no cover - MAX_DEPTH stops us long before Python's limit
-        raise LogicError("expression nested too deeply") from exc
+    """Evaluate ``logic`` against ``data`` as json-logic-js does (R-7.3.1); the result is normalized
+    (``normalize``). Raises ``LogicError`` for an operator outside ``OPERATORS``, nesting past ``MAX_DEPTH`` or
+    more than ``max_steps`` operations."""
+    return Budget(max_steps).evaluate(logic, data)
 
 
 def check_expression(logic, *, depth: int = 0) -> list[str]:
