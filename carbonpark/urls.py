@@ -6,6 +6,7 @@ from rest_framework.routers import APIRootView, DefaultRouter
 from apps.accounts.api import ParkViewSet, RolesView
 from apps.catalog.api import CatalogClassViewSet, DataItemViewSet, EnumerationViewSet
 from apps.core.views import ErrorCodesView, api_not_found, healthz
+from apps.entry.api import FormListView, FormVersionView
 from apps.ingestion.api import ReadingsView
 from apps.ingestion.metrics import metrics_view
 from apps.sources.api import DataSourceViewSet
@@ -39,6 +40,8 @@ api_v1 = [
     path("readings", ReadingsView.as_view(), name="readings"),
     path("errors", ErrorCodesView.as_view(), name="error-codes"),
     path("roles", RolesView.as_view(), name="roles"),
+    path("forms", FormListView.as_view(), name="form-list"),
+    path("forms/<str:code>/versions/<int:number>", FormVersionView.as_view(), name="form-version"),
     path("", include(router.urls)),
 ]
 

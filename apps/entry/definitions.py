@@ -30,7 +30,7 @@ DEFAULT_TEXT_LENGTH = 2000
 MAX_DEFINITION_NODES = 50_000  # JSON values in one definition (checked before the schema, iteratively)
 MAX_DEFINITION_DEPTH = 64
 
-SCHEMA_ID = "https://carbonpark.example/schemas/form-definition-1.json"
+SCHEMA_ID = "urn:carbonpark:form-definition:1"
 
 
 def schema() -> dict:

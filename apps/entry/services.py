@@ -96,7 +96,7 @@ def publish(*, actor, form: Form, reason: str = "") -> FormVersion:
     into it and the SHA-256 of its canonical JSON (R-7.3.1). A draft whose resolved content equals the latest
     version's returns that version: publishing twice makes one version."""
     access.require(actor, Action.MANAGE, form.park_id)
-    form = Form.objects.select_for_update().select_related("park").get(pk=form.pk)
+    form = Form.objects.select_for_update(of=("self",)).select_related("park").get(pk=form.pk)
     lookup = catalog_lookup(form.park)
     problems = check_definition(form.definition, lookup)
     if problems:
