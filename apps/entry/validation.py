@@ -12,7 +12,7 @@ Order (the browser follows the same): fields are taken in document order; a fiel
 see the final values of the fields before it (hidden ones as null, calculated ones computed) and the entered
 values of those after it. In a repeat section a row's expressions see the form's values with the row's own
 fields over them. Form constraints run last, on the final values; a constraint that reads a field with an error
-is skipped (the field's own error says enough).
+is skipped (the field's own error says enough; another constraint's error does not silence it).
 """
 
 from __future__ import annotations
@@ -189,17 +189,24 @@ class _Run:
 
     def error(self, path: str, err, **params):
         self.bad_paths.add(path)
+        for i, ch in enumerate(path):  # and every path above it: "fuels[1].qty" dirties "fuels[1]" and "fuels"
+            if ch in "[.":
+                self.bad_paths.add(path[:i])
         if len(self.errors) < MAX_ERRORS:
             self.errors.append({"path": path, "code": err.code, "message": err.message(self.lang, **params),
                                 "messages": err.messages(**params)})
 
     def constraint_error(self, path: str, message: dict):
-        self.bad_paths.add(path)
+        # not in bad_paths: only a value's own error silences the constraints that read it
         if len(self.errors) < MAX_ERRORS:
             en = message.get("en") or message["zh"]
             self.errors.append({"path": path, "code": errors.E8121.code,
                                 "message": en if self.lang.startswith("en") else message["zh"],
                                 "messages": {"zh": message["zh"], "en": en}})
+
+    def has_error(self, path: str) -> bool:
+        """Has ``path`` or anything under it (a repeat section's rows) an error?"""
+        return path in self.bad_paths
 
     def evaluate(self, expr, data, path):
         try:
@@ -241,7 +248,7 @@ class _Run:
         for s in sections:
             if s.get("repeat") is not None:
                 rows_of[s["key"]] = rows = self.entered_rows(s, values.get(s["key"]))
-                data[s["key"]] = [{k: v for k, (v, _p) in row.items()} for row in rows]
+                data[s["key"]] = [{k: v for k, (v, _p) in row.items()} for row in rows or []]
             else:
                 for f in s["fields"]:
                     entered[f["key"]] = self.coerce(f, values.get(f["key"]))
@@ -265,17 +272,18 @@ class _Run:
         self.constraints(self.d.get("constraints") or [], data, prefix="")
         return cleaned
 
-    def entered_rows(self, s: dict, raw) -> list[dict]:
+    def entered_rows(self, s: dict, raw) -> list[dict] | None:
+        """The rows as entered (values coerced, problems kept for later); None when the list itself is refused."""
         key = s["key"]
         if raw is None:
             return []
         if not isinstance(raw, list):
             self.error(key, errors.E8116)
-            return []
+            return None
         limit = min(s["repeat"].get("max", MAX_ROWS), MAX_ROWS)
         if len(raw) > limit:
             self.error(key, errors.E8114, count=len(raw), max=limit)
-            return []  # not one row of a list that long is looked at
+            return None  # not one row of a list that long is looked at
         fields = {f["key"]: f for f in s["fields"]}
         rows = []
         for i, row in enumerate(raw):
@@ -289,9 +297,12 @@ class _Run:
             rows.append({f["key"]: self.coerce(f, row.get(f["key"])) for f in s["fields"]})
         return rows
 
-    def repeat(self, s: dict, rows: list[dict], data: dict) -> list[dict]:
+    def repeat(self, s: dict, rows: list[dict] | None, data: dict) -> list[dict]:
         key = s["key"]
         rep = s["repeat"]
+        if rows is None:  # refused as a whole (E8114, E8116): no row to count or check
+            data[key] = []
+            return []
         if len(rows) < rep.get("min", 0):
             self.error(key, errors.E8113, count=len(rows), min=rep.get("min", 0))
         out_rows, final_rows = [], []
@@ -335,9 +346,8 @@ class _Run:
     def constraints(self, constraints: list, data: dict, prefix: str):
         for c in constraints:
             paths = [prefix + k for k in c.get("fields") or []] or ([prefix.rstrip(".")] if prefix else [""])
-            reads = variables(c["expr"])
-            if any(p in self.bad_paths for p in paths) or any(prefix + k in self.bad_paths or k in self.bad_paths
-                                                               for k in reads):
+            reads = {prefix + k for k in variables(c["expr"])} | variables(c["expr"])
+            if any(p in self.bad_paths for p in paths) or any(self.has_error(k) for k in reads):
                 continue
             result, ok = self.evaluate(c["expr"], data, paths[0])
             if ok and not truthy(result):
