@@ -243,3 +243,46 @@ def test_canonical_json_is_stable():
     b = copy.deepcopy(dict(reversed(list(a.items()))))
     assert content_hash(a) == content_hash(b)
     assert content_hash(a) == hashlib.sha256('{"a":{"x":true,"y":null},"b":[1,2.5,"碳"]}'.encode()).hexdigest()
+
+
+# --- the portal ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_a_park_administrator_copies_a_default_edits_and_publishes_it_in_the_portal(park, other_park, people):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(people["admin"])
+    default = Form.objects.get(code="offsets-register")
+    page = client.get(f"/entry/form/{default.pk}/copy/")
+    assert page.status_code == 200 and "TP02" not in page.content.decode()  # only the parks one manages
+    r = client.post(f"/entry/form/{default.pk}/copy/", {"park": other_park.pk, "code": "tp01-offsets",
+                                                        "name_zh": "抵消"})
+    assert r.status_code == 200 and not Form.objects.filter(code="tp01-offsets").exists()
+    r = client.post(f"/entry/form/{default.pk}/copy/", {"park": park.pk, "code": "tp01-offsets", "name_zh": "抵消",
+                                                        "name_en": "Offsets"})
+    mine = Form.objects.get(code="tp01-offsets")
+    assert r.status_code == 302 and mine.park == park
+    # a broken draft is refused at the field, with the code
+    definition = copy.deepcopy(mine.definition)
+    definition["sections"][0]["fields"][0]["visibleIf"] = {"log": 1}
+    r = client.post(f"/entry/form/{mine.pk}/change/", {"name_zh": "抵消", "name_en": "Offsets", "is_active": "on",
+                                                       "definition": json.dumps(definition)})
+    assert r.status_code == 200 and "E8001" in r.content.decode()
+    definition["sections"][0]["fields"][0]["visibleIf"] = {"!!": [True]}
+    r = client.post(f"/entry/form/{mine.pk}/change/", {"name_zh": "抵消", "name_en": "Offsets", "is_active": "on",
+                                                       "definition": json.dumps(definition)})
+    assert r.status_code == 302
+    r = client.post("/entry/form/", {"action": "publish", "_selected_action": [mine.pk, default.pk]})
+    assert r.status_code == 302
+    assert mine.versions.get().number == 1
+    assert default.versions.count() == 1  # the platform's default is not the park administrator's to publish
+    # a clerk reads forms but neither copies into a park nor publishes
+    clerk = Client()
+    clerk.force_login(people["operator"])
+    assert clerk.get(f"/entry/form/{default.pk}/copy/").status_code == 403
+    services.save_draft(actor=people["admin"], form=mine, definition={**definition, "period": "year"})
+    clerk.post("/entry/form/", {"action": "publish", "_selected_action": [mine.pk]})
+    assert mine.versions.count() == 1
+    client.post("/entry/form/", {"action": "publish", "_selected_action": [mine.pk]})
+    assert mine.versions.count() == 2
