@@ -1,6 +1,6 @@
 """The shared expression table (tests/data/expressions.json) in a real browser: Debian's Chromium loads the
 vendored json-logic-js (static/vendor/json-logic/logic.js) on a tiny page and every case must give the expected
-result, as apps/entry/logic.py does on the server (tests/test_entry_logic.py). R-7.3.1: conditions, constraints
+result, as apps/entry/logic/ does on the server (tests/test_entry_logic.py). R-7.3.1: conditions, constraints
 and calculated fields run identically on both sides."""
 
 import json

@@ -1,4 +1,4 @@
-"""JSON Logic on the server (apps/entry/logic.py): the shared table that the browser passes too
+"""JSON Logic on the server (apps/entry/logic/): the shared table that the browser passes too
 (tests/test_browser_logic.py), and the limits a hostile definition meets (R-7.3.1)."""
 
 import json

@@ -25,7 +25,7 @@ from decimal import Context, Decimal, InvalidOperation
 from apps.core.text import is_storable
 from apps.entry import errors
 from apps.entry.definitions import DEFAULT_TEXT_LENGTH, MAX_ROWS
-from apps.entry.logic import Budget, LogicError, is_number, truthy, variables
+from apps.entry.logic import Budget, LogicError, is_number, to_string, truthy, variables
 
 MAX_ERRORS = 200
 RUN_STEPS = 2_000_000  # expression operations for one validation, all fields and rows together
@@ -165,18 +165,12 @@ def _calc_result(f: dict, value):
         return value if is_number(value) else None
     if t == "text":
         return value if isinstance(value, str) else (None if isinstance(value, (list, dict)) else
-                                                    _js_string(value))
+                                                    to_string(value))
     if t == "date":
         return value if isinstance(value, str) and _DATE.fullmatch(value) else None
     if t == "enum":
         return value if isinstance(value, str) and value in {o["value"] for o in f.get("options") or []} else None
     return None
-
-
-def _js_string(value) -> str:
-    from apps.entry.logic import to_string
-
-    return to_string(value)
 
 
 class _Run:
