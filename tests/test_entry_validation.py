@@ -64,7 +64,7 @@ def test_a_good_form_is_cleaned_with_its_calculations():
     ("kind", "oil", "E8106"), ("kind", 1, "E8106"), ("note", "x" * 11, "E8107"), ("note", 5, "E8110"),
     ("note", "a\x00b", "E8111"), ("note", "\ud800", "E8111"), ("day", "2026-02-30", "E8108"),
     ("day", "30/01/2026", "E8108"), ("at", "2026-01-31T08:00:00", "E8109"), ("at", "yesterday", "E8109"),
-    ("report", "../etc/passwd", "E8118"), ("report", 0, "E8118"), ("bogus", 1, "E8115"),
+    ("report", "ev 1/2", "E8118"), ("report", 0, "E8118"), ("bogus", 1, "E8115"),
 ])
 def test_each_bad_value_is_a_coded_error_at_its_field(field, value, code):
     cleaned, codes, errors = check({**GOOD, field: value})

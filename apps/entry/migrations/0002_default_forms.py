@@ -21,7 +21,7 @@ def install(apps, schema_editor):
     FormVersion = apps.get_model("entry", "FormVersion")
     items = {i.code: item_info(i) for i in DataItem.objects.filter(park__isnull=True, is_active=True)
              .select_related("enumeration")}
-    now = timezone.now()
+    now = timezone.now().replace(microsecond=0)  # see apps.entry.services._now
     for spec in json.loads(DATA.read_text(encoding="utf-8"))["forms"]:
         definition = spec["definition"]
         problems = check_definition(definition, items.get)
