@@ -32,6 +32,8 @@ DEFINITION = {
             {"key": "heat", "type": "number", "label": T, "calc": {"*": [{"var": "qty"}, {"var": "ncv"}]}},
         ], "constraints": [{"expr": {"or": [{"!": {"var": "qty"}}, {">": [{"var": "ncv"}, 0]}]},
                             "message": {"zh": "须填写发热量", "en": "Enter the calorific value"}, "fields": ["ncv"]}]},
+        {"key": "coal_lots", "title": T, "repeat": {"max": 3}, "visibleIf": {"==": [{"var": "kind"}, "coal"]},
+         "fields": [{"key": "lot", "type": "text", "label": T, "required": True}]},
     ],
     "constraints": [{"expr": {"<=": [{"var": "amount"}, {"reduce": [{"var": "fuels"}, {
         "+": [{"var": "accumulator"}, {"if": [{"var": "current.qty"}, {"var": "current.qty"}, 0]}]}, 0]}]},
@@ -88,6 +90,19 @@ def test_hidden_fields_are_neither_validated_nor_kept():
     assert "coal_only" not in codes and "coal_only" not in cleaned
     _, codes, _ = check({**GOOD, "kind": "coal"})  # visible now, and required
     assert codes == {"coal_only": "E8101"}
+
+
+def test_a_hidden_repeat_section_is_neither_validated_nor_kept():
+    garbage = [{"lot": 5, "colour": "red"}, "row", {}]
+    cleaned, codes, _ = check({**GOOD, "kind": "gas", "coal_lots": garbage})
+    assert codes == {} and "coal_lots" not in cleaned
+    _, codes, _ = check({**GOOD, "kind": "gas", "coal_lots": [{}] * 100_000})
+    assert codes == {}
+    cleaned, codes, _ = check({**GOOD, "kind": "coal", "coal_only": 1, "coal_lots": garbage})
+    assert codes == {"coal_lots[0].lot": "E8110", "coal_lots[0].colour": "E8115", "coal_lots[1]": "E8116",
+                     "coal_lots[1].lot": "E8101", "coal_lots[2].lot": "E8101"}
+    _, codes, _ = check({**GOOD, "kind": "coal", "coal_only": 1, "coal_lots": [{"lot": "A1"}] * 4})
+    assert codes == {"coal_lots": "E8114"}
 
 
 def test_constraints_across_fields_and_rows():

@@ -238,10 +238,11 @@ class _Run:
                            errors.E8115, key=key if isinstance(key, str) and is_storable(key) else "?")
         entered: dict[str, tuple] = {}
         data: dict = {}
-        rows_of: dict[str, list] = {}
+        rows_of: dict[str, tuple] = {}
         for s in sections:
             if s.get("repeat") is not None:
-                rows_of[s["key"]] = rows = self.entered_rows(s, values.get(s["key"]))
+                rows, problems = self.entered_rows(s, values.get(s["key"]))
+                rows_of[s["key"]] = (rows, problems)
                 data[s["key"]] = [{k: v for k, (v, _p) in row.items()} for row in rows or []]
             else:
                 for f in s["fields"]:
@@ -257,7 +258,7 @@ class _Run:
                 if not visible:
                     data[s["key"]] = []
                     continue
-                cleaned[s["key"]] = self.repeat(s, rows_of[s["key"]], data)
+                cleaned[s["key"]] = self.repeat(s, *rows_of[s["key"]], data)
                 continue
             for f in s["fields"]:
                 value = self.field(f, f["key"], entered[f["key"]], data, visible)
@@ -266,34 +267,36 @@ class _Run:
         self.constraints(self.d.get("constraints") or [], data, prefix="")
         return cleaned
 
-    def entered_rows(self, s: dict, raw) -> list[dict] | None:
-        """The rows as entered (values coerced, problems kept for later); None when the list itself is refused."""
+    def entered_rows(self, s: dict, raw):
+        """(rows as entered, values coerced; the problems of the list's shape), reported only if the section
+        turns out visible. Rows are None when the list itself is refused."""
         key = s["key"]
         if raw is None:
-            return []
+            return [], []
         if not isinstance(raw, list):
-            self.error(key, errors.E8116)
-            return None
+            return None, [(key, errors.E8116, {})]
         limit = min(s["repeat"].get("max", MAX_ROWS), MAX_ROWS)
         if len(raw) > limit:
-            self.error(key, errors.E8114, count=len(raw), max=limit)
-            return None  # not one row of a list that long is looked at
+            return None, [(key, errors.E8114, {"count": len(raw), "max": limit})]  # no row of it is looked at
         fields = {f["key"]: f for f in s["fields"]}
-        rows = []
+        rows, problems = [], []
         for i, row in enumerate(raw):
             if not isinstance(row, dict):
-                self.error(f"{key}[{i}]", errors.E8116)
+                problems.append((f"{key}[{i}]", errors.E8116, {}))
                 row = {}
             for k in row:
-                if k not in fields:
+                if k not in fields and len(problems) < MAX_ERRORS:
                     shown = k if isinstance(k, str) and is_storable(k) and len(k) <= 100 else "?"
-                    self.error(f"{key}[{i}]" + (f".{shown}" if shown != "?" else ""), errors.E8115, key=shown)
+                    problems.append((f"{key}[{i}]" + (f".{shown}" if shown != "?" else ""), errors.E8115,
+                                     {"key": shown}))
             rows.append({f["key"]: self.coerce(f, row.get(f["key"])) for f in s["fields"]})
-        return rows
+        return rows, problems
 
-    def repeat(self, s: dict, rows: list[dict] | None, data: dict) -> list[dict]:
+    def repeat(self, s: dict, rows: list[dict] | None, problems: list, data: dict) -> list[dict]:
         key = s["key"]
         rep = s["repeat"]
+        for path, err, params in problems:
+            self.error(path, err, **params)
         if rows is None:  # refused as a whole (E8114, E8116): no row to count or check
             data[key] = []
             return []
