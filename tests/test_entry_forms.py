@@ -101,6 +101,7 @@ def test_the_published_schema_is_in_step_and_the_example_valid():
     (lambda d: d["sections"][0]["fields"][0].update(unit="kg"), "E8006"),
     (lambda d: d["sections"][0]["fields"][2].update(visibleIf=_deep(40)), "E8004"),
     (lambda d: d.update(sections=[_deep_json(200)]), "E8001"),
+    (lambda d: d.update(constraints=[{"expr": True, "message": T, "fields": ["nowhere"]}]), "E8001"),
 ])
 def test_definition_problems_have_codes(change, code):
     d = small()

@@ -238,6 +238,7 @@ def check_definition(definition, lookup: Lookup | None = None) -> list[Problem]:
             problems.append(Problem(errors.E8002, path + ".key", {"key": f["key"]}))
         seen.add(f["key"])
         problems.extend(_field_problems(f, path, lookup))
+    problems.extend(_constraint_targets(definition))
     for path, expr in _expressions(definition):
         for detail in logic.check_expression(expr):
             problems.append(Problem(errors.E8004, path, {"detail": detail}))
@@ -291,6 +292,25 @@ def _field_problems(f: dict, path: str, lookup: Lookup | None) -> list[Problem]:
     if "calc" in f and f.get("required"):
         out.append(Problem(errors.E8006, path, {"key": key, "detail": "a calculated field is not entered, "
                                                                      "so it cannot be required"}))
+    return out
+
+
+def _constraint_targets(definition) -> list[Problem]:
+    """A constraint's ``fields`` name fields it can be shown at: the form's (top-level fields and repeat
+    sections) for a form constraint, the row's for a repeat section's."""
+    out = []
+    top = set()
+    for s in definition["sections"]:
+        top |= {s["key"]} if "repeat" in s else {f["key"] for f in s["fields"]}
+    targets = [("constraints", definition.get("constraints") or [], top)]
+    for i, s in enumerate(definition["sections"]):
+        targets.append((f"sections[{i}].constraints", s.get("constraints") or [], {f["key"] for f in s["fields"]}))
+    for base, constraints, keys in targets:
+        for j, c in enumerate(constraints):
+            for key in c.get("fields") or []:
+                if key not in keys:
+                    out.append(Problem(errors.E8001, f"{base}[{j}].fields",
+                                       {"detail": f"{key} is not a field the error can be shown at here"}))
     return out
 
 
