@@ -68,6 +68,7 @@ def test_conditions_and_calculations_agree_with_the_server():
     cases = [
         (DEFINITION, GOOD),
         (DEFINITION, {**GOOD, "amount": "100.3", "kind": "coal", "coal_only": "7", "double": 1, "note": "备注",
+                      "at": "2026-01-31T08:00Z", "day": "2026-02-28",
                       "coal_lots": [{"lot": "A1"}, {"lot": "B2"}],
                       "fuels": [{"fuel": "a", "qty": 60, "ncv": 1.5}, {"fuel": "b", "qty": "45.5", "ncv": "2"}]}),
         (DEFINITION, {**GOOD, "kind": "gas", "coal_only": 3, "coal_lots": [{"lot": "hidden"}]}),

@@ -137,9 +137,10 @@ def _datetime(f: dict, raw):
     if not isinstance(raw, str) or not _DATETIME.fullmatch(raw.strip()):
         raise _Bad(errors.E8109)
     try:
-        return datetime.fromisoformat(raw.strip()).isoformat()
+        datetime.fromisoformat(raw.strip())
     except ValueError:
         raise _Bad(errors.E8109) from None
+    return raw.strip()  # as entered: ISO 8601 with its offset is unambiguous, and the browser keeps it so
 
 
 def _attachment(f: dict, raw):
