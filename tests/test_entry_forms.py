@@ -241,6 +241,21 @@ def test_the_api_lists_readable_forms_and_serves_versions(park, other_park, peop
         assert len(client.get("/api/v1/forms").json()["results"]) == 10
 
 
+@pytest.mark.django_db
+def test_fillable_forms_are_the_parks_own_and_the_defaults_for_those_who_enter(park, other_park, people):
+    from apps.entry.selectors import fillable_forms
+
+    system = access.SystemPrincipal("test")
+    for p in (park, other_park):
+        services.publish(actor=system, form=services.create_form(actor=system, park=p, code=f"{p.code.lower()}-f",
+                                                                 name_zh="f", definition=small()))
+    services.create_form(actor=system, park=park, code="tp01-unpublished", name_zh="u", definition=small())
+    codes = set(fillable_forms(people["operator"], park).values_list("code", flat=True))
+    assert codes == DEFAULT_CODES | {"tp01-f"}
+    assert not fillable_forms(people["viewer"], park).exists()  # viewers read forms, they do not fill them
+    assert not fillable_forms(people["operator"], other_park).exists()
+
+
 def test_canonical_json_is_stable():
     a = {"b": [1, 2.5, "碳"], "a": {"y": None, "x": True}}
     b = copy.deepcopy(dict(reversed(list(a.items()))))

@@ -5,7 +5,7 @@ read by its members (VIEW: viewers, clerks, reviewers …); drafts are for those
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from apps.accounts import access
 from apps.accounts.access import Action
@@ -20,6 +20,16 @@ def forms_for(principal, action: Action = Action.VIEW, *, active_only: bool = Tr
     if active_only:
         qs = qs.filter(is_active=True)
     return access.restrict(qs, principal, action)
+
+
+def fillable_forms(principal, park) -> QuerySet[Form]:
+    """Forms ``principal`` may fill in ``park`` (R-7.3.1.2): the park's own and the platform's defaults, active
+    and published, when ``principal`` may ENTER there; none otherwise. Annotated like ``forms_for``."""
+    if park is None or not access.check(principal, Action.ENTER, park):
+        return Form.objects.none()
+    park_id = getattr(park, "pk", park)
+    return (forms_for(principal).filter(Q(park_id=park_id) | Q(park__isnull=True), current_number__isnull=False)
+            .order_by("code"))
 
 
 def versions_for(principal, action: Action = Action.VIEW) -> QuerySet[FormVersion]:
