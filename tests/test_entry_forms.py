@@ -92,16 +92,16 @@ def test_the_published_schema_is_in_step_and_the_example_valid():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("change,code", [
-    (lambda d: d.update(period="week"), "E8001"),
-    (lambda d: d["sections"][0]["fields"].append({"key": "amount", "type": "text", "label": T}), "E8002"),
-    (lambda d: d["sections"][0]["fields"][0].update(item="CS999999"), "E8003"),
-    (lambda d: d["sections"][0]["fields"][2].update(calc={"log": 1}), "E8001"),  # the schema's whitelist
-    (lambda d: d["sections"][0]["fields"][2].update(calc={"-": [{"var": "twice"}, 1]}), "E8005"),
-    (lambda d: d["sections"][0]["fields"][0].update(maxLength=3), "E8006"),
-    (lambda d: d["sections"][0]["fields"][0].update(unit="kg"), "E8006"),
-    (lambda d: d["sections"][0]["fields"][2].update(visibleIf=_deep(40)), "E8004"),
-    (lambda d: d.update(sections=[_deep_json(200)]), "E8001"),
-    (lambda d: d.update(constraints=[{"expr": True, "message": T, "fields": ["nowhere"]}]), "E8001"),
+    (lambda d: d.update(period="week"), "E8201"),
+    (lambda d: d["sections"][0]["fields"].append({"key": "amount", "type": "text", "label": T}), "E8202"),
+    (lambda d: d["sections"][0]["fields"][0].update(item="CS999999"), "E8203"),
+    (lambda d: d["sections"][0]["fields"][2].update(calc={"log": 1}), "E8201"),  # the schema's whitelist
+    (lambda d: d["sections"][0]["fields"][2].update(calc={"-": [{"var": "twice"}, 1]}), "E8205"),
+    (lambda d: d["sections"][0]["fields"][0].update(maxLength=3), "E8206"),
+    (lambda d: d["sections"][0]["fields"][0].update(unit="kg"), "E8206"),
+    (lambda d: d["sections"][0]["fields"][2].update(visibleIf=_deep(40)), "E8204"),
+    (lambda d: d.update(sections=[_deep_json(200)]), "E8201"),
+    (lambda d: d.update(constraints=[{"expr": True, "message": T, "fields": ["nowhere"]}]), "E8201"),
 ])
 def test_definition_problems_have_codes(change, code):
     d = small()
@@ -134,7 +134,7 @@ def test_a_park_may_name_its_own_items_but_not_another_parks(park, other_park):
     d["sections"][0]["fields"].append({"key": "mine", "item": "CS010292"})
     assert check_definition(d, services.catalog_lookup(park)) == []
     d["sections"][0]["fields"].append({"key": "theirs", "item": "CS010291"})
-    assert [p.error.code for p in check_definition(d, services.catalog_lookup(park))] == ["E8003"]
+    assert [p.error.code for p in check_definition(d, services.catalog_lookup(park))] == ["E8203"]
 
 
 # --- services, versions, the database guard ------------------------------------------------------------------------
@@ -204,10 +204,10 @@ def test_who_may_write_forms(park, other_park, people):
         services.copy_form(actor=people["admin"], source=default, park=other_park, code="tp02-energy")
     with pytest.raises(services.DefinitionError) as err:
         services.save_draft(actor=people["admin"], form=mine, definition=small(period="fortnight"))
-    assert err.value.as_dict()["problems"][0]["code"] == "E8001"
+    assert err.value.as_dict()["problems"][0]["code"] == "E8201"
     with pytest.raises(services.CarbonParkError) as taken:
         services.create_form(actor=people["admin"], park=park, code="tp01-energy", name_zh="x", definition=small())
-    assert taken.value.error.code == "E8007"
+    assert taken.value.error.code == "E8207"
 
 
 # --- the API ---------------------------------------------------------------------------------------------------------
@@ -286,7 +286,7 @@ def test_a_park_administrator_copies_a_default_edits_and_publishes_it_in_the_por
     definition["sections"][0]["fields"][0]["visibleIf"] = {"log": 1}
     r = client.post(f"/entry/form/{mine.pk}/change/", {"name_zh": "抵消", "name_en": "Offsets", "is_active": "on",
                                                        "definition": json.dumps(definition)})
-    assert r.status_code == 200 and "E8001" in r.content.decode()
+    assert r.status_code == 200 and "E8201" in r.content.decode()
     definition["sections"][0]["fields"][0]["visibleIf"] = {"!!": [True]}
     r = client.post(f"/entry/form/{mine.pk}/change/", {"name_zh": "抵消", "name_en": "Offsets", "is_active": "on",
                                                        "definition": json.dumps(definition)})

@@ -168,23 +168,23 @@ Lookup = Callable[[str], "ItemInfo | None"]
 def _shape_problems(definition) -> list[Problem]:
     """Size and depth before the schema (whose validator recurses): a hostile definition is refused cheaply."""
     if not isinstance(definition, dict):
-        return [Problem(errors.E8001, "", {"detail": "a JSON object is expected"})]
+        return [Problem(errors.E8201, "", {"detail": "a JSON object is expected"})]
     nodes, stack = 0, [(definition, 0)]
     while stack:
         value, depth = stack.pop()
         nodes += 1
         if nodes > MAX_DEFINITION_NODES:
-            return [Problem(errors.E8001, "", {"detail": f"more than {MAX_DEFINITION_NODES} values"})]
+            return [Problem(errors.E8201, "", {"detail": f"more than {MAX_DEFINITION_NODES} values"})]
         if depth > MAX_DEFINITION_DEPTH:
-            return [Problem(errors.E8001, "", {"detail": f"nested deeper than {MAX_DEFINITION_DEPTH} levels"})]
+            return [Problem(errors.E8201, "", {"detail": f"nested deeper than {MAX_DEFINITION_DEPTH} levels"})]
         if isinstance(value, dict):
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, list):
             stack.extend((v, depth + 1) for v in value)
         elif isinstance(value, float) and not math.isfinite(value):
-            return [Problem(errors.E8001, "", {"detail": "numbers must be finite"})]
+            return [Problem(errors.E8201, "", {"detail": "numbers must be finite"})]
         elif isinstance(value, str) and ("\x00" in value or len(value) > 100_000):
-            return [Problem(errors.E8001, "", {"detail": "a text holds a NUL character or is too long"})]
+            return [Problem(errors.E8201, "", {"detail": "a text holds a NUL character or is too long"})]
     return []
 
 
@@ -223,29 +223,29 @@ def check_definition(definition, lookup: Lookup | None = None) -> list[Problem]:
         return problems
     schema_errors = sorted(_validator().iter_errors(definition), key=lambda e: list(e.absolute_path))
     if schema_errors:
-        return [Problem(errors.E8001, _json_path(e.absolute_path), {"detail": _short(e)})
+        return [Problem(errors.E8201, _json_path(e.absolute_path), {"detail": _short(e)})
                 for e in schema_errors[:20]]
     seen: set[str] = set()
     for i, section in enumerate(definition["sections"]):
         if section["key"] in seen:
-            problems.append(Problem(errors.E8002, f"sections[{i}].key", {"key": section["key"]}))
+            problems.append(Problem(errors.E8202, f"sections[{i}].key", {"key": section["key"]}))
         seen.add(section["key"])
         rep = section.get("repeat")
         if rep and rep.get("min", 0) > rep.get("max", MAX_ROWS):
-            problems.append(Problem(errors.E8001, f"sections[{i}].repeat", {"detail": "min is above max"}))
+            problems.append(Problem(errors.E8201, f"sections[{i}].repeat", {"detail": "min is above max"}))
     for _section, f, path in iter_fields(definition):
         if f["key"] in seen:
-            problems.append(Problem(errors.E8002, path + ".key", {"key": f["key"]}))
+            problems.append(Problem(errors.E8202, path + ".key", {"key": f["key"]}))
         seen.add(f["key"])
         problems.extend(_field_problems(f, path, lookup))
     problems.extend(_constraint_targets(definition))
     for path, expr in _expressions(definition):
         for detail in logic.check_expression(expr):
-            problems.append(Problem(errors.E8004, path, {"detail": detail}))
+            problems.append(Problem(errors.E8204, path, {"detail": detail}))
     if not problems:
         cycle = calc_cycle(definition)
         if cycle:
-            problems.append(Problem(errors.E8005, "sections", {"keys": " → ".join(cycle)}))
+            problems.append(Problem(errors.E8205, "sections", {"keys": " → ".join(cycle)}))
     return problems
 
 
@@ -261,36 +261,36 @@ def _field_problems(f: dict, path: str, lookup: Lookup | None) -> list[Problem]:
     if "item" in f and lookup is not None:
         info = lookup(f["item"])
         if info is None:
-            return [Problem(errors.E8003, path + ".item", {"key": key, "item": f["item"]})]
+            return [Problem(errors.E8203, path + ".item", {"key": key, "item": f["item"]})]
         item_type = _ITEM_TYPES.get(info.data_type, "text")
         if ftype and ftype != item_type:
-            out.append(Problem(errors.E8006, path + ".type",
+            out.append(Problem(errors.E8206, path + ".type",
                                {"key": key, "detail": f"the item {info.code} is of type {item_type}, not {ftype}"}))
         ftype = item_type
         if "unit" in f and f["unit"] != info.unit:
-            out.append(Problem(errors.E8006, path + ".unit", {"key": key, "detail": f"the item {info.code} is "
+            out.append(Problem(errors.E8206, path + ".unit", {"key": key, "detail": f"the item {info.code} is "
                                                                                   f"measured in {info.unit or '-'}"}))
     if ftype is None and "item" in f:
         return out  # no catalog to judge by: the schema's checks are all we can do
     if "min" in f and "max" in f and f["min"] > f["max"]:
-        out.append(Problem(errors.E8006, path, {"key": key, "detail": "min is above max"}))
+        out.append(Problem(errors.E8206, path, {"key": key, "detail": "min is above max"}))
     if ftype != "number" and any(k in f for k in ("min", "max", "step")):
-        out.append(Problem(errors.E8006, path, {"key": key, "detail": "min, max and step are for numbers"}))
+        out.append(Problem(errors.E8206, path, {"key": key, "detail": "min, max and step are for numbers"}))
     if ftype != "text" and "maxLength" in f:
-        out.append(Problem(errors.E8006, path, {"key": key, "detail": "maxLength is for text"}))
+        out.append(Problem(errors.E8206, path, {"key": key, "detail": "maxLength is for text"}))
     if "options" in f and (ftype != "enum" or "item" in f):
-        out.append(Problem(errors.E8006, path, {"key": key, "detail": "options are for enumerations without an item "
+        out.append(Problem(errors.E8206, path, {"key": key, "detail": "options are for enumerations without an item "
                                                                      "(an item's choices come from the catalog)"}))
     if ftype == "enum" and "item" not in f and "options" not in f:
-        out.append(Problem(errors.E8006, path, {"key": key, "detail": "an enumeration needs its options"}))
+        out.append(Problem(errors.E8206, path, {"key": key, "detail": "an enumeration needs its options"}))
     if "options" in f:
         values = [o["value"] for o in f["options"]]
         if len(set(values)) != len(values):
-            out.append(Problem(errors.E8006, path, {"key": key, "detail": "option values must be unique"}))
+            out.append(Problem(errors.E8206, path, {"key": key, "detail": "option values must be unique"}))
     if "calc" in f and ftype not in ("number", "text", "date", "enum"):
-        out.append(Problem(errors.E8006, path, {"key": key, "detail": f"a {ftype} field cannot be calculated"}))
+        out.append(Problem(errors.E8206, path, {"key": key, "detail": f"a {ftype} field cannot be calculated"}))
     if "calc" in f and f.get("required"):
-        out.append(Problem(errors.E8006, path, {"key": key, "detail": "a calculated field is not entered, "
+        out.append(Problem(errors.E8206, path, {"key": key, "detail": "a calculated field is not entered, "
                                                                      "so it cannot be required"}))
     return out
 
@@ -309,7 +309,7 @@ def _constraint_targets(definition) -> list[Problem]:
         for j, c in enumerate(constraints):
             for key in c.get("fields") or []:
                 if key not in keys:
-                    out.append(Problem(errors.E8001, f"{base}[{j}].fields",
+                    out.append(Problem(errors.E8201, f"{base}[{j}].fields",
                                        {"detail": f"{key} is not a field the error can be shown at here"}))
     return out
 

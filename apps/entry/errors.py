@@ -1,27 +1,27 @@
-"""Manual-entry codes (E8xxx): form definitions (E80xx) and the values of a filled form (E81xx), R-7.3.1.
+"""Manual-entry codes (E8xxx): form definitions (E82xx) and the values of a filled form (E81xx), R-7.3.1.
 
 A value error names its field by path (``fuels[2].amount``); the page shows it at that field."""
 
 from apps.core.errors import define
 
 # --- definitions (a park administrator's or integrator's form) -----------------------------------------
-E8001 = define("E8001", 400, "表单定义不符合格式（{path}）：{detail}。格式见 docs/form-definitions.md。",
+E8201 = define("E8201", 400, "表单定义不符合格式（{path}）：{detail}。格式见 docs/form-definitions.md。",
                "The form definition does not match the format at {path}: {detail}. "
                "See docs/form-definitions.md.", "R-7.3.1")
-E8002 = define("E8002", 400, "字段键 {key} 在表单中出现了不止一次。每个字段和分组的键须唯一。",
+E8202 = define("E8202", 400, "字段键 {key} 在表单中出现了不止一次。每个字段和分组的键须唯一。",
                "The key {key} is used more than once in the form. Every field and section key must be unique.",
                "R-7.3.1")
-E8003 = define("E8003", 400, "字段 {key} 引用的数据编码 {item} 不在数据目录中（或已停用、不属于本园区）。",
+E8203 = define("E8203", 400, "字段 {key} 引用的数据编码 {item} 不在数据目录中（或已停用、不属于本园区）。",
                "Field {key} names the data item {item}, which is not in the catalog (or inactive, or another "
                "park's).", "R-6.3")
-E8004 = define("E8004", 400, "{path} 处的表达式无法使用：{detail}。可用的运算符见 docs/form-definitions.md。",
+E8204 = define("E8204", 400, "{path} 处的表达式无法使用：{detail}。可用的运算符见 docs/form-definitions.md。",
                "The expression at {path} cannot be used: {detail}. The allowed operators are listed in "
                "docs/form-definitions.md.", "R-7.3.1")
-E8005 = define("E8005", 400, "计算字段之间存在循环引用：{keys}。",
+E8205 = define("E8205", 400, "计算字段之间存在循环引用：{keys}。",
                "Calculated fields refer to each other in a circle: {keys}.", "R-7.3.1")
-E8006 = define("E8006", 400, "字段 {key}：{detail}。",
+E8206 = define("E8206", 400, "字段 {key}：{detail}。",
                "Field {key}: {detail}.", "R-7.3.1")
-E8007 = define("E8007", 409, "表单编码 {code} 已被使用。请换一个编码。",
+E8207 = define("E8207", 409, "表单编码 {code} 已被使用。请换一个编码。",
                "The form code {code} is taken already. Choose another code.", "R-7.3.1")
 
 # --- values of a filled form ------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def create_form(*, actor, park, code: str, name_zh: str, name_en: str = "", defi
     draft (R-7.3.1)."""
     access.require(actor, Action.MANAGE, park)
     if Form.objects.filter(code=code).exists():
-        raise CarbonParkError(errors.E8007, field="code", code=code)
+        raise CarbonParkError(errors.E8207, field="code", code=code)
     check(definition, park)
     user = actor_fields(actor)["actor"]
     form = Form(park=park, code=code, name_zh=name_zh, name_en=name_en, definition=definition, created_by=user,
