@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "apps.catalog",
     "apps.sources",
     "apps.quality",
+    "apps.entry",
     "apps.ingestion",
     "apps.corrections",
     "apps.demo",

@@ -12,6 +12,7 @@ from apps.corrections.api import (
     CorrectionRejectView,
     CorrectionsView,
 )
+from apps.entry.api import FormListView, FormVersionView
 from apps.ingestion.api import ReadingsView
 from apps.ingestion.metrics import metrics_view
 from apps.sources.api import DataSourceViewSet
@@ -49,6 +50,8 @@ api_v1 = [
     path("corrections/<int:correction_id>/reject", CorrectionRejectView.as_view(), name="correction-reject"),
     path("errors", ErrorCodesView.as_view(), name="error-codes"),
     path("roles", RolesView.as_view(), name="roles"),
+    path("forms", FormListView.as_view(), name="form-list"),
+    path("forms/<str:code>/versions/<int:number>", FormVersionView.as_view(), name="form-version"),
     path("", include(router.urls)),
 ]
 

@@ -62,9 +62,16 @@ def fill_park(park, n_sources: int = 2):
         save_data_item(actor="test", code=f"{code}010{n}", park=park, name_zh=f"{park.code} 自定义 {n}",
                        data_type="number", unit="kWh", methods=["realtime"])
         issue_token(actor="test", park=park, name=f"integrator {n}")
+    from apps.accounts.access import SystemPrincipal
+    from apps.entry.models import Form
+    from apps.entry.services import copy_form, publish
     from apps.ingestion.rollups import refresh
 
     refresh()
+    system = SystemPrincipal("test")
+    form = copy_form(actor=system, source=Form.objects.get(code="engineered-sinks"), park=park,
+                     code=f"{park.code.lower()}-sinks")
+    publish(actor=system, form=form)
     return sources
 
 

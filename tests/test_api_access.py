@@ -6,7 +6,7 @@ and query-count guards on the lists."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from apps.catalog.models import Enumeration
 from apps.catalog.services import save_catalog_class, save_data_item
 from apps.corrections.models import Correction
 from apps.corrections.services import request_correction
+from apps.entry.services import create_form, publish
 from apps.ingestion.services import ingest_readings
 from apps.sources.services.commands import create_command
 from tests.conftest import add_source
@@ -32,6 +33,8 @@ from tests.test_api_contract import assert_matches, openapi  # noqa: F401 (a fix
 ROOT = Path(__file__).resolve().parent.parent
 MEMBER_ROLES = ["viewer", "operator", "approver", "auditor", "admin"]
 # "admin/viewer": admin in the own park, viewer in the other one (what it may see there it may not change)
+SMALL_FORM = {"format": 1, "period": "month", "sections": [
+    {"key": "main", "title": {"zh": "主要"}, "fields": [{"key": "amount", "item": "CS010101"}]}]}
 PRINCIPALS = [*MEMBER_ROLES, "admin/viewer", "auditor/operator", "integrator", "device", "system", "no-role",
               "anonymous"]
 
@@ -44,12 +47,14 @@ class World:
     classes: dict  # Park.pk -> the park's own CatalogClass
     enumeration: Enumeration
     codes: itertools.count
-    corrections: dict = None  # Park.pk -> {"approve": Correction, "reject": Correction}, asked by another member
+    # Park.pk -> {"approve": Correction, "reject": Correction}, asked by another member
+    corrections: dict = field(default_factory=dict)
+    forms: dict = field(default_factory=dict)  # Park.pk -> the park's own published FormVersion
 
 
 def make_world(park, other_park) -> World:
     w = World({"own": park, "other": other_park}, {}, {}, {}, Enumeration.objects.get(code="fuel_type"),
-              itertools.count(50), {})
+              itertools.count(50))
     for n, p in enumerate((park, other_park), 1):
         w.sources[p.pk] = add_source(p, f"{p.code}-EM-0001", ["CS010201"])
         w.items[p.pk] = save_data_item(actor="t", code=f"CS01029{n}", park=p, name_zh="自定义", data_type="number",
@@ -64,6 +69,10 @@ def make_world(park, other_park) -> World:
             d: request_correction(actor=requester, source_id=w.sources[p.pk].source_id, start="2026-11-23 10:00:00",
                                   end="2026-11-23 10:00:00", new_value=2, reason=f"to {d}")
             for d in ("approve", "reject")}
+        system = access.SystemPrincipal("test")
+        form = create_form(actor=system, park=p, code=f"{p.code.lower()}-ledger", name_zh="台账",
+                           definition=SMALL_FORM)
+        w.forms[p.pk] = publish(actor=system, form=form)
     return w
 
 
@@ -119,7 +128,7 @@ def _as_unknown(r, param=None, field=None) -> bool:
 
 def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
     """(method, path, body, target object, worked(response), refused(response))."""
-    src, item, cls = w.sources[t.pk], w.items[t.pk], w.classes[t.pk]
+    src, item, cls, form = w.sources[t.pk], w.items[t.pk], w.classes[t.pk], w.forms[t.pk]
     sid = src.source_id
     read = {
         "api-root": ("/api/v1/", None, None, status(200)),
@@ -141,6 +150,8 @@ def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
         "corrections": ("/api/v1/corrections", None, t, listed("sourceId", sid)),
         "correction-detail": (f"/api/v1/corrections/{w.corrections[t.pk]['approve'].pk}", None,
                               w.corrections[t.pk]["approve"], status(200)),
+        "form-list": ("/api/v1/forms", None, form.form, listed("code", form.form.code)),
+        "form-version": (f"/api/v1/forms/{form.form.code}/versions/1", None, form, status(200)),
     }
     if method == "GET" and variant == "format=csv":
         return "GET", "/api/v1/readings", {"sourceId": sid, "format": "csv"}, t, csv_has(sid), \
