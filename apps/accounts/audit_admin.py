@@ -30,6 +30,7 @@ from apps.accounts import access, audit, services
 from apps.accounts.access import Action
 from apps.accounts.portal import PortalAdmin
 from apps.core.admin import ReadOnlyAdmin
+from apps.core.exports import neutralise
 from apps.core.models import AuditEntry
 
 PAGE_SIZE = 50
@@ -146,7 +147,7 @@ class AuditTrailAdmin(PortalAdmin, ReadOnlyAdmin):
             sheet.append(headers)
             count = 0
             for row in audit.iter_timeline(request.user, filters, cap=XLSX_MAX_ROWS):
-                sheet.append([_cell(v) for v in audit.export_values(row, tz)])
+                sheet.append([neutralise(v) for v in audit.export_values(row, tz)])
                 count += 1
             buffer = io.BytesIO()
             book.save(buffer)
@@ -158,13 +159,6 @@ class AuditTrailAdmin(PortalAdmin, ReadOnlyAdmin):
         return response
 
 
-def _cell(value):
-    # A text cell that starts like a formula is kept as text (CSV/Excel injection).
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
-
-
 def _csv_lines(headers, rows, tz):
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -173,7 +167,7 @@ def _csv_lines(headers, rows, tz):
     for row in rows:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow([_cell(v) for v in audit.export_values(row, tz)])
+        writer.writerow([neutralise(v) for v in audit.export_values(row, tz)])
         yield buffer.getvalue()
 
 

@@ -61,3 +61,31 @@ E8119 = define("E8119", 400, "无法计算此项：{detail}。", "This cannot be
 E8120 = define("E8120", 400, "应为单个值，收到的是嵌套的结构。", "A single value is expected, not a nested structure.",
                "R-9.2.1")
 E8121 = define("E8121", 400, "表单约束未满足。", "A constraint of the form is not met.", "R-7.3.1.3")
+
+# --- Excel templates and exports (R-7.3.4) ------------------------------------------------------------------
+E8401 = define("E8401", 400, "文件不是可读取的 Excel 工作簿（.xlsx）：{detail}。请用下载的模板填写后上传。",
+               "The file is not a readable Excel workbook (.xlsx): {detail}. Fill in the downloaded template and "
+               "upload it.", "R-7.3.4")
+E8402 = define("E8402", 413, "文件过大：{size} 字节，上限 {limit} 字节。",
+               "The file is too large: {size} bytes, limit {limit} bytes.", "R-7.3.4")
+E8403 = define("E8403", 400, "文件解压后过大（{detail}），不予读取。",
+               "The file expands to too much when unpacked ({detail}); it was not read.", "R-7.3.4")
+E8404 = define("E8404", 400, "此文件不是表单 {expected} 的模板（文件来自 {found}）。请下载该版本的模板重新填写。",
+               "This file is not a template of form {expected} (it was made from {found}). Download the "
+               "template of that version and fill it in again.", "R-7.3.4")
+E8405 = define("E8405", 400, "单元格含有公式（{formula}）。公式不会被计算，请填写数值本身。",
+               "The cell holds a formula ({formula}). Formulas are never evaluated: enter the value itself.",
+               "R-7.3.4")
+E8406 = define("E8406", 400, "缺少工作表 {sheet}。请勿删除或重命名模板中的工作表。",
+               "The sheet {sheet} is missing. Do not delete or rename the template's sheets.", "R-7.3.4")
+E8407 = define("E8407", 400, "第 {row} 行超出了模板允许的行范围（最多填到第 {last} 行）。",
+               "Row {row} is beyond the rows the template allows (up to row {last}).", "R-7.3.4")
+E8408 = define("E8408", 400, "表头被修改：应为 {expected}，实为 {found}。请勿修改模板的表头。",
+               "The header was changed: {expected} is expected, {found} was found. Do not edit the template's "
+               "headers.", "R-7.3.4")
+E8409 = define("E8409", 400, "文件中有 {count} 处错误，未保存任何数据。请逐条改正后重新导入。",
+               "The file has {count} errors; nothing was stored. Correct each of them and import it again.",
+               "R-7.3.4")
+E8410 = define("E8410", 400, "上传的请求中没有文件：请以 multipart 字段 file 上传 .xlsx，或以请求体直接发送。",
+               "The request holds no file: upload the .xlsx as the multipart field 'file', or send it as the body.",
+               "R-7.3.4")
