@@ -12,7 +12,7 @@ from apps.corrections.api import (
     CorrectionRejectView,
     CorrectionsView,
 )
-from apps.entry.api import FormListView, FormVersionView
+from apps.entry.api import ExportView, FormImportView, FormListView, FormTemplateView, FormVersionView
 from apps.ingestion.api import ReadingsView
 from apps.ingestion.metrics import metrics_view
 from apps.sources.api import DataSourceViewSet
@@ -52,6 +52,9 @@ api_v1 = [
     path("roles", RolesView.as_view(), name="roles"),
     path("forms", FormListView.as_view(), name="form-list"),
     path("forms/<str:code>/versions/<int:number>", FormVersionView.as_view(), name="form-version"),
+    path("forms/<str:code>/versions/<int:number>/template.xlsx", FormTemplateView.as_view(), name="form-template"),
+    path("forms/<str:code>/import", FormImportView.as_view(), name="form-import"),
+    path("exports/<str:kind>", ExportView.as_view(), name="export"),
     path("", include(router.urls)),
 ]
 

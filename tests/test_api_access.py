@@ -5,7 +5,9 @@ and query-count guards on the lists."""
 
 from __future__ import annotations
 
+import io
 import itertools
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from apps.catalog.models import Enumeration
 from apps.catalog.services import save_catalog_class, save_data_item
 from apps.corrections.models import Correction
 from apps.corrections.services import request_correction
+from apps.entry.excel import template as excel_template
 from apps.entry.services import create_form, publish
 from apps.ingestion.services import ingest_readings
 from apps.sources.services.commands import create_command
@@ -116,6 +119,15 @@ def csv_has(text):
     return lambda r: r.status_code == 200 and text in b"".join(r.streaming_content).decode()
 
 
+def zip_has(text):
+    def worked(r):
+        if r.status_code != 200:
+            return False
+        with zipfile.ZipFile(io.BytesIO(b"".join(r.streaming_content))) as z:
+            return any(text in z.read(n).decode("utf-8-sig") for n in z.namelist() if n.endswith(".csv"))
+    return worked
+
+
 def _as_unknown(r, param=None, field=None) -> bool:
     """The refusals that read exactly like an unknown code or park (no existence oracle)."""
     body = r.json() if r.get("Content-Type", "").startswith("application/json") else {}
@@ -152,6 +164,8 @@ def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
                               w.corrections[t.pk]["approve"], status(200)),
         "form-list": ("/api/v1/forms", None, form.form, listed("code", form.form.code)),
         "form-version": (f"/api/v1/forms/{form.form.code}/versions/1", None, form, status(200)),
+        "form-template": (f"/api/v1/forms/{form.form.code}/versions/1/template.xlsx", None, form, status(200)),
+        "export": ("/api/v1/exports/readings", {"sourceId": sid, "format": "csv"}, t, zip_has(sid)),
     }
     if method == "GET" and variant == "format=csv":
         return "GET", "/api/v1/readings", {"sourceId": sid, "format": "csv"}, t, csv_has(sid), \
@@ -188,6 +202,10 @@ def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
         write[(f"correction-{decision}", "POST")] = (
             f"/api/v1/corrections/{c.pk}/{decision}", body, c,
             lambda r, state=state: r.status_code == 200 and r.json()["state"] == state, _as_unknown)
+    # an empty template of the park's form, checked (a dry run): the version is the park's
+    write[("form-import", "POST")] = (f"/api/v1/forms/{form.form.code}/import",
+                                      {"file": io.BytesIO(excel_template(form))}, form,
+                                      lambda r: r.status_code == 200 and r.json()["ok"], _as_unknown)
     # a request is the requester's own (a clerk's modify scope): the target is the unsaved request
     write[("corrections", "POST")] = ("/api/v1/corrections", {
         "sourceId": sid, "start": "2026-11-23 10:00:00", "end": "2026-11-23 10:00:00", "factor": 2,
@@ -229,7 +247,11 @@ def test_api_permission_matrix(role, park, other_park):
             tag = f"{role.replace('/', '-')}-{where}"
             method, path, data, target, worked, refused = probe(w, t, e.name, e.method, e.variant, tag)
             call = getattr(client, method.lower())
-            r = call(path, data, format="json") if method != "GET" else call(path, data)
+            if isinstance(data, dict) and hasattr(data.get("file"), "read"):
+                data["file"].seek(0)
+                r = call(path, data, format="multipart")
+            else:
+                r = call(path, data, format="json") if method != "GET" else call(path, data)
             tried += 1
             should = expected(principal, e, target)
             if principal is None and not should:
