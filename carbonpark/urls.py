@@ -12,7 +12,8 @@ from apps.corrections.api import (
     CorrectionRejectView,
     CorrectionsView,
 )
-from apps.entry.api import ExportView, FormImportView, FormListView, FormTemplateView, FormVersionView
+from apps.entry.api import FormListView, FormVersionView
+from apps.entry.api.excel import ExportView, FormImportView, FormTemplateView
 from apps.entry.api.submissions import (
     FormValidateView,
     SubmissionAttachView,

@@ -122,26 +122,76 @@ def test_an_auditor_exports_the_history_and_the_manifest_verifies(world, park, t
     assert any(row["action"] == "correction.applied" or "correction" in (row["action"] or "") for row in rows)
     assert AuditEntry.objects.filter(action="export.history", actor=world).count() == 1
 
-    # the same archive with one byte of the data changed, its manifest kept: verify_export refuses it
+
+
+def _members(path) -> dict:
     with zipfile.ZipFile(path) as z:
-        members = {n: z.read(n) for n in z.namelist()}
-    name = manifest["files"][0]["name"]
-    members[name] = members[name][:-1] + bytes([members[name][-1] ^ 1])
-    tampered = tmp_path / "tampered.zip"
-    with zipfile.ZipFile(tampered, "w") as z:
+        return {n: z.read(n) for n in z.namelist()}
+
+
+def _rezip(path, members: dict):
+    with zipfile.ZipFile(path, "w") as z:
         for n, data in members.items():
             z.writestr(n, data)
-    with pytest.raises(CommandError, match="SHA-256"):
-        call_command("verify_export", str(tampered))
-    extra = tmp_path / "extra.zip"
-    with zipfile.ZipFile(extra, "w") as z:
-        for n, data in {**members, name: z.fp and json.loads(json.dumps(None)) or b""}.items():
-            z.writestr(n, data)
-    with pytest.raises(CommandError, match="size"):
-        call_command("verify_export", str(extra))
+    return path
+
+
+def _refused(path, *args) -> str:
+    with pytest.raises(CommandError) as exc:
+        call_command("verify_export", str(path), *args)
+    assert exc.value.returncode == 1
+    return str(exc.value)
+
+
+@pytest.mark.django_db
+def test_verify_export_names_each_kind_of_tampering(world, tmp_path):
+    good = _save(export(world, "corrections", "csv", {}), tmp_path)
+    members = _members(good)
+    manifest = json.loads(members["manifest.json"])
+    name = manifest["files"][0]["name"]
+    out = io.StringIO()
+    call_command("verify_export", str(good), stdout=out)
+    assert "audit trail (entry #" in out.getvalue()
+
+    flipped = {**members, name: members[name].replace(b"meter replaced", b"meter replacex")}
+    assert "was altered: SHA-256" in _refused(_rezip(tmp_path / "altered.zip", flipped))
+    shorter = {**members, name: members[name][:-3]}
+    assert "was altered: size" in _refused(_rezip(tmp_path / "short.zip", shorter))
+    missing = {n: d for n, d in members.items() if n != name}
+    assert "missing from the archive" in _refused(_rezip(tmp_path / "missing.zip", missing))
+    extra = {**members, "notes.txt": b"added later"}
+    assert "files not in the manifest: notes.txt" in _refused(_rezip(tmp_path / "extra.zip", extra))
+    no_manifest = {name: members[name]}
+    assert "no manifest.json" in _refused(_rezip(tmp_path / "bare.zip", no_manifest))
+    broken = {**members, "manifest.json": b"{\x00"}
+    assert "cannot be read" in _refused(_rezip(tmp_path / "broken.zip", broken))
+
+    # data and manifest altered together (the file's hash rewritten to match): the files agree with the
+    # manifest, but the manifest is not the one the audit trail recorded
+    forged_data = flipped[name]
+    import hashlib
+
+    forged = {**manifest, "files": [{"name": name, "sha256": hashlib.sha256(forged_data).hexdigest(),
+                                     "size": len(forged_data)}]}
+    forgery = {name: forged_data, "manifest.json": json.dumps(forged, ensure_ascii=False, indent=2).encode()}
+    path = _rezip(tmp_path / "forged.zip", forgery)
+    assert "manifest.json was altered" in _refused(path)
+    out = io.StringIO()
+    call_command("verify_export", str(path), "--offline", stdout=out)  # the files alone agree: says so
+    assert out.getvalue().startswith("OK") and "not checked against the audit trail" in out.getvalue()
+    unknown = {**forgery, "manifest.json": json.dumps({**forged, "exportId": "0" * 36}).encode()}
+    assert "not on this platform's audit trail" in _refused(_rezip(tmp_path / "unknown.zip", unknown))
     (tmp_path / "junk.zip").write_bytes(b"not a zip")
-    with pytest.raises(CommandError, match="not an export"):
-        call_command("verify_export", str(tmp_path / "junk.zip"))
+    assert "not an export" in _refused(tmp_path / "junk.zip")
+    assert "no such file" in _refused(tmp_path / "nothing-here.zip")
+
+
+def test_neutralise_covers_every_formula_start():
+    from apps.core.exports import neutralise
+
+    for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "=cmd|' /C calc'!A0"):
+        assert neutralise(text) == "'" + text
+    assert neutralise("1-2") == "1-2" and neutralise(-2) == -2 and neutralise(None) is None
 
 
 @pytest.mark.django_db

@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import tempfile
+import uuid
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -145,6 +146,7 @@ class Export:
     file: object
     name: str
     manifest: dict
+    manifest_sha256: str = ""  # of manifest.json's bytes as stored: the audit trail records it
 
 
 def _sha256(fh) -> tuple[str, int]:
@@ -169,7 +171,8 @@ def build(kind: str, file_format: str, columns: list[str], rows: Iterable, *, fi
         else:
             count = WRITERS[file_format](columns, rows, data)
         digest, size = _sha256(data)
-        manifest = {"format": 1, "kind": kind, "fileFormat": file_format, "rows": count, "columns": columns,
+        manifest = {"format": 1, "exportId": str(uuid.uuid4()), "kind": kind, "fileFormat": file_format,
+                    "rows": count, "columns": columns,
                     "filters": filters, "exportedBy": exported_by, "exportedAt": exported_at,
                     "codeVersion": code_version(),
                     "files": [{"name": data_name, "sha256": digest, "size": size}]}
@@ -179,37 +182,64 @@ def build(kind: str, file_format: str, columns: list[str], rows: Iterable, *, fi
             with z.open(data_name, "w", force_zip64=True) as dest:
                 for chunk in iter(lambda: data.read(1 << 20), b""):
                     dest.write(chunk)
-            z.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
+            manifest_bytes = json.dumps(manifest, ensure_ascii=False, indent=2).encode()
+            z.writestr(MANIFEST, manifest_bytes)
     out.seek(0)
-    return Export(out, f"{base_name}.zip", manifest)
+    return Export(out, f"{base_name}.zip", manifest, hashlib.sha256(manifest_bytes).hexdigest())
+
+
+@dataclass
+class Verified:
+    """What ``check_archive`` found: ``ok`` and a sentence; the manifest and the SHA-256 of its bytes when it
+    could be read (for the audit trail's check in ``manage.py verify_export``)."""
+
+    ok: bool
+    message: str
+    manifest: dict | None = None
+    manifest_sha256: str = ""
 
 
 def verify(path_or_file) -> tuple[bool, str]:
-    """Check an export: a zip holding ``manifest.json`` and exactly the files it lists, each with the SHA-256
-    and size it gives. (ok, a sentence saying what was found)."""
+    """(ok, a sentence): ``check_archive`` without the manifest."""
+    found = check_archive(path_or_file)
+    return found.ok, found.message
+
+
+def check_archive(path_or_file) -> Verified:
+    """Check an export (R-7.3.4): a zip holding ``manifest.json`` and exactly the files it lists, each with the
+    SHA-256 and size it gives. An altered manifest that still matches the files (its hashes rewritten too) is
+    caught against the audit trail, which records the manifest's own SHA-256 (``manage.py verify_export``)."""
     try:
         z = zipfile.ZipFile(path_or_file)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        return False, f"not an export archive (a zip): {exc}"
+        return Verified(False, f"not an export archive (a zip): {exc}")
     with z:
         names = z.namelist()
         if MANIFEST not in names:
-            return False, "no manifest.json in the archive"
+            return Verified(False, "no manifest.json in the archive")
+        if len(names) != len(set(names)):
+            return Verified(False, "the archive holds two members of the same name")
         info = z.getinfo(MANIFEST)
         if info.file_size > MANIFEST_MAX:
-            return False, "manifest.json is too large to be an export's manifest"
+            return Verified(False, "manifest.json is too large to be an export's manifest")
         try:
-            manifest = json.loads(z.read(MANIFEST))
+            raw = z.read(MANIFEST)
+            manifest = json.loads(raw)
             files = manifest["files"]
             listed = {f["name"]: (str(f["sha256"]), int(f["size"])) for f in files}
         except (ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
-            return False, f"manifest.json cannot be read: {exc}"
+            return Verified(False, f"manifest.json cannot be read: {exc}")
+        digest_of_manifest = hashlib.sha256(raw).hexdigest()
+
+        def fail(message):
+            return Verified(False, message, manifest, digest_of_manifest)
+
         extra = sorted(set(names) - set(listed) - {MANIFEST})
         if extra:
-            return False, f"files not in the manifest: {', '.join(extra)}"
+            return fail(f"files not in the manifest: {', '.join(extra)}")
         for name, (digest, size) in listed.items():
             if name not in names:
-                return False, f"{name} is listed in the manifest but missing"
+                return fail(f"{name} is listed in the manifest but missing from the archive")
             h, n = hashlib.sha256(), 0
             try:
                 with z.open(name) as fh:
@@ -217,11 +247,11 @@ def verify(path_or_file) -> tuple[bool, str]:
                         h.update(chunk)
                         n += len(chunk)
             except (zipfile.BadZipFile, OSError, ValueError) as exc:  # a CRC mismatch: the bytes were changed
-                return False, f"{name} cannot be read: {exc}"
+                return fail(f"{name} cannot be read (altered?): {exc}")
             if n != size:
-                return False, f"{name}: size {n} bytes, the manifest says {size}"
+                return fail(f"{name} was altered: size {n} bytes, the manifest says {size}")
             if h.hexdigest() != digest:
-                return False, f"{name}: SHA-256 {h.hexdigest()} does not match the manifest's {digest}"
-        return True, (f"OK: {len(listed)} file(s) match the manifest ({manifest.get('kind', '?')}, "
-                      f"{manifest.get('rows', '?')} rows, exported {manifest.get('exportedAt', '?')} by "
-                      f"{manifest.get('exportedBy', '?')})")
+                return fail(f"{name} was altered: SHA-256 {h.hexdigest()} does not match the manifest's {digest}")
+        return Verified(True, (f"OK: {len(listed)} file(s) match the manifest ({manifest.get('kind', '?')}, "
+                               f"{manifest.get('rows', '?')} rows, exported {manifest.get('exportedAt', '?')} by "
+                               f"{manifest.get('exportedBy', '?')})"), manifest, digest_of_manifest)

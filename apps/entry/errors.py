@@ -89,6 +89,8 @@ E8409 = define("E8409", 400, "文件中有 {count} 处错误，未保存任何�
 E8410 = define("E8410", 400, "上传的请求中没有文件：请以 multipart 字段 file 上传 .xlsx，或以请求体直接发送。",
                "The request holds no file: upload the .xlsx as the multipart field 'file', or send it as the body.",
                "R-7.3.4")
+E8411 = define("E8411", 400, "导入方式 {value} 无效：应为 check（只检查）、draft（存为草稿）或 submit（提交）。",
+               "The import mode {value} is not valid: check (a dry run), draft or submit is expected.", "R-7.3.4")
 # --- submissions, review and versions (E83xx) -------------------------------------------------------------
 E8301 = define("E8301", 404, "找不到填报 {id}。", "Submission {id} was not found.", "R-7.3.2")
 E8302 = define("E8302", 409, "填报当前为“{state}”状态，不能{verb_zh}。",

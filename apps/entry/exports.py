@@ -4,8 +4,7 @@ corrections, revisions, the audit history and form versions, in CSV, XLSX, JSON 
 access seam with ``Action.EXPORT``; every export is recorded on the audit trail.
 
 A kind is registered with ``register(name, columns, rows)``: ``rows(principal, params)`` checks the filters
-(``E1009`` for a bad one) and returns ``(filters as recorded, park code or "", row iterator)``. Submissions are
-added here by the submissions' code when they land."""
+(``E1009`` for a bad one) and returns ``(filters as recorded, park code or "", row iterator)``."""
 
 from __future__ import annotations
 
@@ -224,6 +223,42 @@ def _forms(principal, params):
 register("forms", FORM_COLUMNS, _forms)
 
 
+# --- submissions ----------------------------------------------------------------------------------------------
+
+SUBMISSION_COLUMNS = ["id", "form", "version", "park", "period", "state", "createdBy", "createdAt", "submittedBy",
+                      "submittedAt", "reviewer", "reviewedAt", "reviewComment", "updatedAt", "values"]
+
+
+def _submissions(principal, params):
+    code, ids = _park_code(principal, params)
+    qs = entry_selectors.submissions_for(principal, Action.EXPORT).select_related("form", "version", "park")
+    if ids is not None:
+        qs = qs.filter(park_id__in=ids)
+    if params.get("form"):
+        qs = qs.filter(form__code=params["form"])
+    if params.get("state"):
+        qs = qs.filter(state=params["state"])
+    since, until = _when(params, "since"), _when(params, "until")
+    if since:
+        qs = qs.filter(updated_at__gte=since)
+    if until:
+        qs = qs.filter(updated_at__lte=until)
+    filters = {k: params[k] for k in ("park", "form", "state", "since", "until") if params.get(k)}
+
+    def rows():
+        for s in qs.order_by("period_start", "id").iterator(chunk_size=2000):
+            yield [s.pk, s.form.code, s.version.number, s.park.code, s.period_start.isoformat(), s.state,
+                   s.created_by_label, _iso(s.created_at), s.submitted_by_label or None, _iso(s.submitted_at),
+                   s.reviewer_label or None, _iso(s.reviewed_at), s.review_comment, _iso(s.updated_at),
+                   json.dumps(s.values, ensure_ascii=False, sort_keys=True)]
+
+    return filters, code, rows()
+
+
+register("submissions", SUBMISSION_COLUMNS, _submissions)
+KIND_NAMES = tuple(KINDS)
+
+
 # --- the service ----------------------------------------------------------------------------------------------
 
 def export(principal, kind: str, file_format: str, params) -> exports.Export:
@@ -245,7 +280,9 @@ def export(principal, kind: str, file_format: str, params) -> exports.Export:
                                exported_at=now.isoformat(), base_name=f"{kind}-{park_code or 'all'}-{stamp}")
     except OverflowError:
         raise _bad("format", f"more than {exports.XLSX_MAX_ROWS} rows: choose csv") from None
-    record_change(actor=principal, action=f"export.{kind}", object_type="export", object_id=result.name,
-                  after={"format": file_format, "filters": filters, "rows": result.manifest["rows"],
-                         "sha256": result.manifest["files"][0]["sha256"]}, park_code=park_code)
+    record_change(actor=principal, action=f"export.{kind}", object_type="export",
+                  object_id=result.manifest["exportId"],
+                  after={"name": result.name, "format": file_format, "filters": filters,
+                         "rows": result.manifest["rows"], "sha256": result.manifest["files"][0]["sha256"],
+                         "manifestSha256": result.manifest_sha256}, park_code=park_code)
     return result

@@ -2,7 +2,8 @@
 alone, so the template writer and the importer agree without trusting anything the file says about itself.
 
 - One sheet per section, named after the section's Chinese title (cut to Excel's 31 characters, made
-  unique). Calculated fields are left out: the server computes them.
+  unique). Calculated fields are left out (the server computes them), and so are attachments (evidence is
+  uploaded on the submission's page, not typed into a cell).
 - A plain section is a list: one row per field (row 2 on), columns A Chinese label, B English label, C unit,
   D the value (the only cell to fill), E the field's key (hidden; the importer checks it).
 - A repeat section is a table: row 1 Chinese labels with units, row 2 English labels with units, row 3 the
@@ -67,7 +68,7 @@ def sheets(definition: dict) -> list[SheetLayout]:
             k += 1
             name = f"{base[:26]}_{k}"
         used.add(name.lower())
-        fields = [f for f in s["fields"] if "calc" not in f]
+        fields = [f for f in s["fields"] if "calc" not in f and f.get("type") != "attachment"]
         if not fields:
             continue
         out.append(SheetLayout(name, s, fields, s.get("repeat") is not None))

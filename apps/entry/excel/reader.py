@@ -44,10 +44,20 @@ class ReadResult:
     errors: list[dict] = field(default_factory=list)
     cleaned: dict = field(default_factory=dict)
     stored: bool = False
+    submission: object = None  # the submission an import stored (apps.entry.services.imports)
+    _sheets: list = field(default_factory=list, repr=False)
+    _where: dict = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def locate(self, problem: dict) -> dict:
+        """A problem of the values (``{path, code, message, messages}``) with the sheet, row and column of its
+        cell in the file read (None where the path names no cell)."""
+        sheet, row, column = _locate(problem.get("path") or "", self._sheets, self._where)
+        where = {"sheet": sheet, "row": row, "column": column, "cell": f"{column}{row}" if column and row else None}
+        return {**problem, **{k: v for k, v in where.items() if problem.get(k) is None}}
 
 
 class _Fatal(Exception):
@@ -213,14 +223,34 @@ def _read_book(version, book, result: ReadResult, lang: str) -> None:
         else:
             values.update(_read_plain(s, ws, result, cell_errors, where, lang))
     result.values = values
+    result._sheets, result._where = sheets, where
     cleaned, problems = validate_values(version, values, lang=lang)
     for p in problems:
         if p["path"] in cell_errors or len(result.errors) >= MAX_ERRORS:
             continue  # the cell's own error (a formula, a changed header) says it already
-        sheet, row, column = _locate(p["path"], sheets, where)
-        result.errors.append({"sheet": sheet, "row": row, "column": column,
-                              "cell": f"{column}{row}" if column and row else None, **p})
+        if missing_evidence(version.definition, p):
+            continue  # evidence is attached on the submission's page; submitting checks it is there
+        result.errors.append(result.locate(p))
     result.cleaned = cleaned if not result.errors else {}
+
+
+_PATH_INDEX = re.compile(r"\[\d+\]")
+
+
+def missing_evidence(definition: dict, problem: dict) -> bool:
+    """A required attachment left empty: a file has no cell for evidence, so a draft is loaded without it."""
+    return problem.get("code") == errors.E8101.code and \
+        _PATH_INDEX.sub("[]", problem.get("path") or "") in _attachment_paths(definition)
+
+
+def _attachment_paths(definition: dict) -> set[str]:
+    """Paths of attachment fields, rows' indexes as ``[]`` (``key``, ``section[].key``)."""
+    out = set()
+    for s in definition.get("sections") or []:
+        for f in s.get("fields") or []:
+            if f.get("type") == "attachment":
+                out.add(f"{s['key']}[].{f['key']}" if s.get("repeat") is not None else f["key"])
+    return out
 
 
 def _locate(path: str, sheets, where: dict) -> tuple:
