@@ -45,8 +45,23 @@ class LandingPagesMixin:
 
     def get_urls(self):
         from apps.accounts.views import roles_view
+        from apps.entry import portal_excel as excel
 
-        return [path("roles/", self.admin_view(roles_view), name="roles"), *super().get_urls()]
+        return [path("roles/", self.admin_view(roles_view), name="roles"),
+                path("excel/", self.admin_view(excel.excel_list_view), name="entry_excel_list"),
+                path("excel/<str:code>/", self.admin_view(excel.import_view), name="entry_excel_import"),
+                path("excel/<str:code>/template.xlsx", self.admin_view(excel.template_view),
+                     name="entry_excel_template"),
+                path("exports/", self.admin_view(excel.exports_view), name="exports"),
+                *super().get_urls()]
+
+    def each_context(self, request):
+        from apps.entry.portal_excel import may_export
+
+        context = super().each_context(request)
+        user = getattr(request, "user", None)
+        context["may_export"] = bool(user is not None and user.is_authenticated and may_export(user))
+        return context
 
     def index(self, request, extra_context=None):
         from apps.quality.views import landing_context

@@ -99,18 +99,23 @@ READING_COLUMNS = list(readings.CSV_HEADER)
 def _readings(principal, params):
     if params.get("interval"):
         raise _bad("interval", "exports hold readings; rollups are read from /api/v1/readings?interval=")
+    code, ids = _park_code(principal, params)
     query = readings.ReadingQuery.from_params(params, principal, Action.EXPORT)
-    filters = {k: params[k] for k in ("sourceId", "dataCode", "start", "end", "flag", "view") if params.get(k)}
+    filters = {k: params[k] for k in ("park", "sourceId", "dataCode", "start", "end", "flag", "view")
+               if params.get(k)}
+    qs = query.queryset()
+    if ids is not None:
+        qs = qs.filter(park_id__in=ids)
 
     def rows():
         view = readings.RecordView()
-        for row in query.rows(query.queryset().order_by("ts", "id")).iterator(chunk_size=5000):
+        for row in query.rows(qs.order_by("ts", "id")).iterator(chunk_size=5000):
             rec = view.record(row)
             yield [rec["sourceId"], rec["dataCode"], rec["timestamp"], rec["value"], rec["unit"], rec["status"],
                    rec["backfill"], ";".join(rec["flags"]), rec.get("receivedValue"), rec.get("receivedUnit"),
                    rec["rawValue"], rec["revision"]]
 
-    return filters, "", rows()
+    return filters, code, rows()
 
 
 register("readings", READING_COLUMNS, _readings)
