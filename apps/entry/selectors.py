@@ -118,3 +118,67 @@ def diff(sub: Submission, a: int, b: int) -> list[dict] | None:
         rows.append({"path": f"@{name}", "label": {"zh": "状态", "en": "state"}, "a": va, "b": vb,
                      "changed": va != vb})
     return rows
+
+
+def _pick(text: dict | None, lang: str) -> str:
+    text = text or {}
+    return (text.get("en") or text.get("zh") or "") if lang.startswith("en") else (text.get("zh") or text.get("en")
+                                                                                    or "")
+
+
+def _shown(f: dict, value, attachments: dict, lang: str) -> str:
+    if value is None:
+        return ""
+    if f.get("type") == "enum":
+        for o in f.get("options") or []:
+            if o.get("value") == value:
+                return f"{_pick(o.get('label'), lang)} ({value})"
+    if f.get("type") == "attachment":
+        a = attachments.get(str(value))
+        return f"{a.original_name} (SHA-256 {a.sha256[:12]}…)" if a else f"#{value}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def rendered_values(sub: Submission, lang: str, values: dict | None = None) -> list[dict]:
+    """The values of ``sub`` (or ``values``) laid out by the submission's own form version (R-7.3.1: old
+    submissions render with their own version): sections with their title and either ``fields`` (label,
+    value, unit) or, for a repeat section, ``columns`` and ``rows``."""
+    d = sub.version.definition
+    values = sub.values if values is None else values
+    attachments = {str(a.pk): a for a in sub.attachments.all()}
+    out = []
+    for s in d.get("sections") or []:
+        fields = s.get("fields") or []
+        section = {"key": s["key"], "title": _pick(s.get("title"), lang), "repeat": s.get("repeat") is not None}
+        if section["repeat"]:
+            section["columns"] = [{"label": _pick(f.get("label"), lang), "unit": f.get("unit", "")} for f in fields]
+            section["rows"] = [[_shown(f, (row or {}).get(f["key"]), attachments, lang) for f in fields]
+                               for row in values.get(s["key"]) or []]
+        else:
+            section["fields"] = [{"key": f["key"], "label": _pick(f.get("label"), lang), "unit": f.get("unit", ""),
+                                  "value": _shown(f, values.get(f["key"]), attachments, lang)} for f in fields
+                                 if values.get(f["key"]) is not None]
+        out.append(section)
+    return out
+
+
+def current_periods(forms) -> dict[int, str]:
+    """Form pk -> the period (day, month, quarter, year) of its current version, for forms annotated with
+    ``current_number`` (``forms_for``). One query."""
+    wanted = Q(pk__in=[])
+    for f in forms:
+        if f.current_number is not None:
+            wanted |= Q(form_id=f.pk, number=f.current_number)
+    return dict(FormVersion.objects.filter(wanted).values_list("form_id", "definition__period"))
+
+
+def default_pair(versions: list[tuple[int, object]]) -> tuple[int, int]:
+    """The two versions a diff shows first: the latest, and the newest earlier one whose values differ from
+    it (what changed last: a resubmission against the values it was returned with); else the one before."""
+    if not versions:
+        return 1, 1
+    b, latest = versions[-1]
+    for n, h in reversed(versions[:-1]):
+        if (h.values or {}) != (latest.values or {}):
+            return n, b
+    return max(b - 1, 1), b

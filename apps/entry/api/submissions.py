@@ -4,6 +4,8 @@ like an unknown one."""
 
 from __future__ import annotations
 
+import contextlib
+
 from django.utils.translation import get_language
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -16,6 +18,7 @@ from apps.core.errors import CarbonParkError
 from apps.core.openapi import error_response
 from apps.entry import errors, selectors
 from apps.entry.models import Form, Submission
+from apps.entry.rules import rule_problems
 from apps.entry.services import submissions as services
 from apps.entry.validation import validate_values
 
@@ -45,18 +48,26 @@ def as_json(sub: Submission, *, full: bool = True) -> dict:
 
 
 def error_list():
-    return inline_serializer("ValueError", {
+    return inline_serializer("FieldError", {
         "path": serializers.CharField(help_text="the field: amount, fuels[2].ncv; empty for the whole form"),
         "code": serializers.CharField(), "message": serializers.CharField(),
-        "messages": inline_serializer("ValueErrorMessages", {"zh": serializers.CharField(),
+        "messages": inline_serializer("FieldErrorMessages", {"zh": serializers.CharField(),
                                                               "en": serializers.CharField()})}, many=True)
 
 
+FIELD_ERRORS = error_list()
+
+
 ValidateIn = inline_serializer("ValidateRequest", {
-    "values": serializers.JSONField(help_text="top-level fields by key; a repeat section as a list of row objects")})
+    "values": serializers.JSONField(help_text="top-level fields by key; a repeat section as a list of row objects"),
+    "park": serializers.CharField(required=False, help_text="the park's code: its rule library is run too"),
+    "period": serializers.CharField(required=False, help_text="the period's first day, YYYY-MM-DD"),
+    "version": serializers.IntegerField(required=False, help_text="the form version (default: the latest)")})
 ValidateOut = inline_serializer("ValidateResponse", {
     "version": serializers.IntegerField(), "values": serializers.JSONField(help_text="the cleaned values"),
-    "errors": error_list()})
+    "errors": FIELD_ERRORS, "warnings": inline_serializer("RuleWarning", {
+        "path": serializers.CharField(), "code": serializers.CharField(), "message": serializers.CharField(),
+        "rule": serializers.CharField()}, many=True)})
 SUBMISSION_FIELDS = {
     "id": serializers.IntegerField(), "form": serializers.CharField(), "version": serializers.IntegerField(),
     "park": serializers.CharField(), "period": serializers.DateField(),
@@ -78,7 +89,7 @@ DraftIn = inline_serializer("SubmissionDraft", {
     "form": serializers.CharField(), "park": serializers.CharField(help_text="the park's code"),
     "period": serializers.CharField(help_text="the period's first day, YYYY-MM-DD"),
     "values": serializers.JSONField()})
-DraftOut = inline_serializer("SubmissionDraftSaved", {"submission": SubmissionOut, "errors": error_list()})
+DraftOut = inline_serializer("SubmissionDraftSaved", {"submission": SubmissionOut, "errors": FIELD_ERRORS})
 SubmitIn = inline_serializer("SubmissionSubmit", {"values": serializers.JSONField(required=False),
                                                   "reason": serializers.CharField(required=False)})
 ReviewIn = inline_serializer("SubmissionReview", {"comment": serializers.CharField(required=False)})
@@ -126,10 +137,31 @@ class FormValidateView(APIView):
                    responses={200: ValidateOut, 404: error_response("E8311 no such form to fill")})
     def post(self, request, code: str):
         form = fillable(request, code)
+        data = request.data if isinstance(request.data, dict) else {}
         version = services.version_for(form)
-        values = request.data.get("values") if isinstance(request.data, dict) else None
+        number = data.get("version")
+        if type(number) is int and number != version.number:  # a draft made with an older version
+            version = form.versions.filter(number=number).first() or version
+        values = data.get("values")
         cleaned, problems = validate_values(version, values if values is not None else {}, lang=_lang())
-        return Response({"version": version.number, "values": cleaned, "errors": problems})
+        warnings = []
+        if data.get("park") is not None:
+            park = _park(request, form, data.get("park"))
+            start = None
+            with contextlib.suppress(CarbonParkError):  # judged when the draft is saved; the rules then use today
+                start = services.period_start(version.definition.get("period", "month"), data.get("period"))
+            bad, warnings = rule_problems(version.definition, park, start, cleaned, lang=_lang())
+            problems = problems + bad
+        return Response({"version": version.number, "values": cleaned, "errors": problems, "warnings": warnings})
+
+
+def _park(request, form: Form, code):
+    """The park (by code) where the caller may enter and ``form`` may be filled, else 404 (E8311)."""
+    code = code if isinstance(code, str) else ""
+    park = access.parks(request.user, Action.ENTER).filter(code=code[:32]).first()
+    if park is None or (form.park_id and form.park_id != park.pk):
+        raise CarbonParkError(errors.E8311, code=form.code)
+    return park
 
 
 def visible(request, submission_id) -> Submission:
@@ -167,10 +199,7 @@ class SubmissionsView(APIView):
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         form = fillable(request, data.get("form"))
-        park_code = _text(data, "park") or ""
-        park = access.parks(request.user, Action.ENTER).filter(code=park_code[:32]).first()
-        if park is None or (form.park_id and form.park_id != park.pk):
-            raise CarbonParkError(errors.E8311, code=form.code)
+        park = _park(request, form, data.get("park"))
         sub, problems = services.save_draft(actor=request.user, form=form, park=park, period=data.get("period"),
                                             values=data.get("values", {}), lang=_lang())
         return Response({"submission": as_json(visible(request, sub.pk)), "errors": problems})

@@ -124,7 +124,7 @@ def save_draft(*, actor, form: Form, park, period, values, lang: str = "zh-hans"
                          created_by_label=who["actor_label"], created_at=now)
     elif sub.state not in EDITABLE:
         raise _state_error(sub, "saved")
-    cleaned, problems = validate_values(sub.version, values, lang=lang)
+    cleaned, problems = check_values(sub.version, park, start, values, lang=lang)
     if sub.pk and cleaned == sub.values:
         return sub, problems  # an autosave of nothing new makes no version
     sub.values = cleaned
@@ -185,6 +185,30 @@ def _check_attachments(sub: Submission, walked: list) -> None:
     for f, path, _i, value in walked:
         if f.get("type") == "attachment" and str(value) not in ids:
             raise ValuesError([_problem(path, errors.E8307)])
+
+
+def _check_evidence_demanded(sub: Submission, walked: list) -> None:
+    """A park whose manual-entry source demands evidence (R-6.3–6.5: ``evidence_required``) submits item-bound
+    values only with at least one evidence file (for a field or the whole submission)."""
+    from apps.sources.models import DataSource
+
+    if not any(f.get("item") for f, *_ in walked):
+        return
+    demanded = DataSource.objects.filter(park_id=sub.park_id, source_id=f"{sub.park.code}{SOURCE_SUFFIX}",
+                                         evidence_required=True).exists()
+    if demanded and not sub.attachments.exists():
+        raise ValuesError([_problem("", errors.E8307)])
+
+
+def check_values(version, park, period_start, values, *, lang: str = "zh-hans") -> tuple[dict, list[dict]]:
+    """The form's own checks (``validate_values``) and then the park's rule library on the values that passed
+    them (apps.entry.rules, R-9.2.3): ``(cleaned, errors)``; rules that only flag or warn are not errors. What
+    drafts, submissions and imports run (R-7.3.1.2–3)."""
+    from apps.entry.rules import rule_problems
+
+    cleaned, problems = validate_values(version, values, lang=lang)
+    bad, _warnings = rule_problems(getattr(version, "definition", version), park, period_start, cleaned, lang=lang)
+    return cleaned, problems + bad
 
 
 def _problem(path: str, err, **params) -> dict:
@@ -315,11 +339,12 @@ def submit(*, actor, submission_id, values=None, lang: str = "zh-hans", reason: 
     if sub.state not in EDITABLE:
         raise _state_error(sub, "submitted")
     raw = sub.values if values is None else values
-    cleaned, problems = validate_values(sub.version, raw, lang=lang)
+    cleaned, problems = check_values(sub.version, sub.park, sub.period_start, raw, lang=lang)
     if problems:
         raise ValuesError(problems)
     walked = list(_walk_values(sub.version.definition, cleaned))
     _check_attachments(sub, walked)
+    _check_evidence_demanded(sub, walked)
     _take_numbers(sub, walked)
     counts = _store_readings(sub, walked, actor, reason)
     before = sub.state
