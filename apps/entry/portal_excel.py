@@ -168,7 +168,7 @@ class ExportForm(forms.Form):
     kind = forms.ChoiceField(label=_("what"), choices=[(k, KIND_LABELS.get(k, k)) for k in entry_exports.KINDS])
     file_format = forms.ChoiceField(label=_("format"), choices=[(f, f.upper()) for f in core_exports.FORMATS])
     park = forms.ModelChoiceField(queryset=None, label=_("park"), required=False, empty_label=_("all my parks"))
-    since = forms.DateTimeField(label=_("from"), required=False,
+    since = forms.DateTimeField(label=_("from"), required=False, help_text=_("local time; empty: from the start"),
                                 widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     until = forms.DateTimeField(label=_("to"), required=False,
                                 widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))

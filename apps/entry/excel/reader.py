@@ -52,6 +52,14 @@ class ReadResult:
     def ok(self) -> bool:
         return not self.errors
 
+    def order(self, error: dict) -> tuple:
+        """The file's own errors first, then sheet by sheet as the template orders them, row by row, column
+        by column (the order a person corrects them in)."""
+        names = [s.name for s in self._sheets]
+        sheet, column = error.get("sheet"), error.get("column") or ""
+        return (sheet is not None, names.index(sheet) if sheet in names else len(names), error.get("row") or 0,
+                len(column), column)
+
     def locate(self, problem: dict) -> dict:
         """A problem of the values (``{path, code, message, messages}``) with the sheet, row and column of its
         cell in the file read (None where the path names no cell)."""
@@ -196,6 +204,7 @@ def read_filled(version, file, *, lang: str = "zh-hans") -> ReadResult:
         result.errors.append(_entry(errors.E8401, lang, detail=type(exc).__name__))
     finally:
         book.close()
+    result.errors.sort(key=result.order)
     return result
 
 

@@ -75,6 +75,7 @@ def import_file(*, actor, form: Form, park, period, file, submit_it: bool = Fals
                 sub = submit(actor=actor, submission_id=sub.pk, lang=lang, reason=reason)
     except ValuesError as exc:
         result.errors.extend(result.locate(p) for p in exc.problems)
+        result.errors.sort(key=result.order)
         return result
     except CarbonParkError as exc:
         return _file_error(result, exc.error, lang, field=exc.field, **exc.params)
