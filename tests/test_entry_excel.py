@@ -152,3 +152,23 @@ def test_hostile_files_get_codes(version):
     data = filled(version, {"amount": "1e400"}, [["x", 1e308, 1]])
     codes = {(e["cell"], e["code"]) for e in read_filled(version, io.BytesIO(data)).errors}
     assert ("D2", "E8102") in codes and ("B4", "E8112") in codes
+
+
+@pytest.mark.django_db
+def test_labels_that_read_as_formulas_stay_text_in_the_template(park):
+    hostile = {"zh": "=HYPERLINK(\"http://x\",\"点我\")", "en": "@SUM(A1)"}
+    definition = {"format": 1, "period": "month", "sections": [{"key": "main", "title": {"zh": "主", "en": "M"},
+                  "fields": [{"key": "kind", "type": "enum", "label": hostile, "options": [
+                      {"value": "a", "label": {"zh": "=1+1", "en": "-1"}}, {"value": "b", "label": hostile}]}]}]}
+    form = create_form(actor=SYSTEM, park=park, code="tp01-hostile", name_zh="恶意", definition=definition)
+    v = publish(actor=SYSTEM, form=form)
+    book = load_workbook(io.BytesIO(template(v)))
+    cells = [c for ws in book.worksheets for row in ws.iter_rows() for c in row if c.value is not None]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]  # no formula anywhere
+    assert book["主"]["A2"].value == "'" + hostile["zh"]
+    # the choice picked from the list (shown with its ') is read as its value
+    book["主"]["D2"] = "'=1+1"
+    buf = io.BytesIO()
+    book.save(buf)
+    result = read_filled(v, buf.getvalue())
+    assert result.errors == [] and result.values == {"kind": "a"}

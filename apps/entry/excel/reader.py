@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.core.errors import ErrorCode
+from apps.core.exports import neutralise
 from apps.entry import errors
 from apps.entry.excel import layout
 from apps.entry.excel.layout import FIRST_DATA_ROW, FIRST_FIELD_ROW, KEY_COLUMN, META_SHEET, VALUE_COLUMN
@@ -177,6 +178,7 @@ def _choices(f: dict) -> dict:
     for o in f.get("options") or []:
         for label in (o.get("label") or {}).values():
             out.setdefault(label, o["value"])
+            out.setdefault(neutralise(label), o["value"])  # as the template's list shows it
         out[o["value"]] = o["value"]
     return out
 

@@ -9,6 +9,7 @@ from openpyxl.styles import Font, PatternFill, Protection
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from apps.core.exports import neutralise
 from apps.entry.excel import layout
 from apps.entry.excel.layout import (
     FIRST_DATA_ROW,
@@ -32,7 +33,7 @@ def _validation(f: dict, lists, list_cols: dict) -> DataValidation | None:
             col = len(list_cols) + 1
             list_cols[f["key"]] = col
             for r, o in enumerate(f["options"], 1):
-                lists.cell(row=r, column=col, value=(o.get("label") or {}).get("zh") or o["value"])
+                lists.cell(row=r, column=col, value=neutralise((o.get("label") or {}).get("zh") or o["value"]))
         col = get_column_letter(list_cols[f["key"]])
         dv = DataValidation(type="list", allow_blank=True,
                             formula1=f"{quote_sheetname(LISTS_SHEET)}!${col}$1:${col}${len(f['options'])}")
@@ -102,7 +103,7 @@ def template(version) -> bytes:
 
 
 def _header(cell, value):
-    cell.value = value
+    cell.value = neutralise(value)
     cell.font = HEADER_FONT
     cell.fill = HEADER_FILL
 
@@ -113,9 +114,10 @@ def _plain_sheet(ws, s, lists, list_cols):
     for i, f in enumerate(s.fields):
         r = FIRST_FIELD_ROW + i
         zh, en = layout.labels(f)
-        ws.cell(row=r, column=1, value=zh + (" *" if f.get("required") else ""))
-        ws.cell(row=r, column=2, value=en)
-        ws.cell(row=r, column=3, value=f.get("unit") or "")
+        # labels are a park administrator's text: one starting with = would be written as a formula
+        ws.cell(row=r, column=1, value=neutralise(zh + (" *" if f.get("required") else "")))
+        ws.cell(row=r, column=2, value=neutralise(en))
+        ws.cell(row=r, column=3, value=neutralise(f.get("unit") or ""))
         ws.cell(row=r, column=KEY_COLUMN, value=f["key"])
         cell = ws.cell(row=r, column=VALUE_COLUMN)
         cell.protection = OPEN
