@@ -193,7 +193,7 @@ def test_the_rollups_page_and_the_link_from_the_readings_browser(meter, admin_cl
     assert [(r.interval, r.count, r.sum) for r in rows] == [("d", 1, 2.5)]
     assert "2026-11-24" in page.content.decode()  # the park's local day, not the UTC one (2026-11-23)
     browser = admin_client.get("/ingestion/reading/", {"source": "TP01-EM-0001"}).content.decode()
-    assert "/ingestion/rollup/?source=TP01-EM-0001&amp;interval=h" in browser
+    assert "/ingestion/rollup/?source=TP01-EM-0001&amp;interval__exact=h" in browser
     assert admin_client.get("/ingestion/rollup/add/").status_code == 403
 
 
