@@ -1,5 +1,6 @@
 """Forms in the portal (R-7.3.1): the draft definition as JSON, a "publish" action, a park's own copy of a
-default form, and the published versions (read-only). The visual designer comes on top of this."""
+default form, and the published versions (read-only). The visual designer (apps/entry/designer.py) has
+its page and JSON views here too."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -48,7 +49,7 @@ class FormForm(forms.ModelForm):
 class FormAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
     form = FormForm
     delete_action = NOBODY  # a form is made inactive, never deleted: submissions point at its versions
-    list_display = ["code", "name", "park", "current", "is_active", "updated_at", "copy_link"]
+    list_display = ["code", "name", "park", "current", "is_active", "updated_at", "design_link", "copy_link"]
     list_filter = ["is_active", "park"]
     list_select_related = ["park"]
     search_fields = ["code", "name_zh", "name_en"]
@@ -69,6 +70,10 @@ class FormAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
     @admin.display(description=_("published version"), ordering="current_number")
     def current(self, obj):
         return obj.current_number or "-"
+
+    @admin.display(description=_("designer"))
+    def design_link(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("admin:entry_form_design", args=[obj.pk]), _("design"))
 
     @admin.display(description=_("copy"))
     def copy_link(self, obj):
@@ -109,7 +114,15 @@ class FormAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
     # --- a park's own copy ---------------------------------------------------------------------------------
 
     def get_urls(self):
+        from apps.entry import designer as d
+
         return [path("<path:object_id>/copy/", self.admin_site.admin_view(self.copy_view), name="entry_form_copy"),
+                path("<path:object_id>/design/", d.view(self, d.design_view, "GET"), name="entry_form_design"),
+                path("<path:object_id>/design/check/", d.view(self, d.check_view, "POST"),
+                     name="entry_form_design_check"),
+                path("<path:object_id>/design/save/", d.view(self, d.save_view, "POST"), name="entry_form_design_save"),
+                path("<path:object_id>/design/publish/", d.view(self, d.publish_view, "POST"),
+                     name="entry_form_design_publish"),
                 *super().get_urls()]
 
     def copy_view(self, request, object_id):
