@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import orjson
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch, Q
+from django.db.models import F, Prefetch, Q
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -60,7 +60,7 @@ def catalog_groups(park) -> list[dict]:
     scope = Q(park__isnull=True) | Q(park=park) if park is not None else Q(park__isnull=True)
     values = Prefetch("enumeration__values", queryset=EnumValue.objects.order_by("order", "code"))
     items = (DataItem.objects.filter(scope, is_active=True).select_related("minor", "minor__parent", "enumeration")
-             .prefetch_related(values).order_by("minor__code", "code"))
+             .prefetch_related(values).order_by(F("table").asc(nulls_last=True), "minor__code", "code"))
     groups: dict[str, dict] = {}
     for item in items:
         g = groups.setdefault(item.minor_id, {"code": item.minor_id, "name_zh": item.minor.name_zh,
@@ -101,7 +101,7 @@ def strings() -> dict:
         "type_number": _("number"), "type_enum": _("choice"), "type_text": _("text"), "type_date": _("date"),
         "type_datetime": _("date and time"), "type_attachment": _("attachment"),
         "period_day": _("day"), "period_month": _("month"), "period_quarter": _("quarter"), "period_year": _("year"),
-        "form_level": _("Form-wide"), "select": _("(choose)"), "preview_note":
+        "form_level": _("Form-wide"), "example": _("Example:"), "select": _("(choose)"), "preview_note":
             _("The form as a clerk will see it: conditions and calculated fields work as when filling."),
     }
 

@@ -242,14 +242,15 @@
       var isSel = selected && selected.s === si && selected.f === undefined;
       var head = el("div", { "class": "fd-section-head" }, [
         el("span", { "class": "fd-grip", text: "⠿", "aria-hidden": "true" }),
-        el("strong", { text: txt(s.title) || s.key }),
-        el("code", { text: s.key }),
-        s.repeat ? el("span", { "class": "fd-badge", text: S.repeating + " " + (s.repeat.min || 0) + "–" + (s.repeat.max || 1000) }) : null,
-        s.visibleIf !== undefined ? el("span", { "class": "fd-badge fd-cond", text: "if" }) : null,
-        el("span", { "class": "fd-spacer" }),
-        iconButton("↑", S.up, function () { if (si > 0) moveSection(si, si - 1); }),
-        iconButton("↓", S.down, function () { if (si < def.sections.length - 1) moveSection(si, si + 2); }),
-        iconButton("×", S["delete"], function () { def.sections.splice(si, 1); selected = null; changed(); })]);
+        el("span", { "class": "fd-main" }, [
+          el("strong", { text: txt(s.title) || s.key }),
+          el("code", { text: s.key }),
+          s.repeat ? el("span", { "class": "fd-badge", text: S.repeating + " " + (s.repeat.min || 0) + "–" + (s.repeat.max || 1000) }) : null,
+          s.visibleIf !== undefined ? el("span", { "class": "fd-badge fd-cond", text: "if" }) : null]),
+        el("span", { "class": "fd-tools" }, [
+          iconButton("↑", S.up, function () { if (si > 0) moveSection(si, si - 1); }),
+          iconButton("↓", S.down, function () { if (si < def.sections.length - 1) moveSection(si, si + 2); }),
+          iconButton("×", S["delete"], function () { def.sections.splice(si, 1); selected = null; changed(); })])]);
       var list = el("div", { "class": "fd-fields", "data-section": s.key });
       s.fields.forEach(function (f, fi) {
         var isF = selected && selected.s === si && selected.f === fi;
@@ -257,15 +258,16 @@
         var row = el("div", { "class": "fd-field" + (isF ? " fd-selected" : ""), "data-key": f.key, tabindex: "0",
           on: { click: function (e) { e.stopPropagation(); selected = { s: si, f: fi }; drawDesign(); drawProps(); } } }, [
           el("span", { "class": "fd-grip", text: "⠿", "aria-hidden": "true" }),
-          el("span", { "class": "fd-field-label", text: fieldLabel(f) + (f.required ? " *" : "") }),
-          el("code", { text: f.key }),
-          f.item ? el("span", { "class": "fd-code", text: f.item }) : null,
-          el("span", { "class": "fd-meta", text: S["type_" + t] + (f.calc !== undefined ? " · " + S.calculated : "") }),
-          f.visibleIf !== undefined ? el("span", { "class": "fd-badge fd-cond", text: "if" }) : null,
-          el("span", { "class": "fd-spacer" }),
-          iconButton("↑", S.up, function () { if (fi > 0) insertField(si, fi - 1, { kind: "field", s: si, f: fi }); }),
-          iconButton("↓", S.down, function () { if (fi < s.fields.length - 1) insertField(si, fi + 2, { kind: "field", s: si, f: fi }); }),
-          iconButton("×", S["delete"], function () { s.fields.splice(fi, 1); selected = { s: si }; changed(); }),
+          el("span", { "class": "fd-main" }, [
+            el("span", { "class": "fd-field-label", text: fieldLabel(f) + (f.required ? " *" : "") }),
+            el("code", { text: f.key }),
+            f.item ? el("span", { "class": "fd-code", text: f.item }) : null,
+            el("span", { "class": "fd-meta", text: S["type_" + t] + (f.calc !== undefined ? " · " + S.calculated : "") }),
+            f.visibleIf !== undefined ? el("span", { "class": "fd-badge fd-cond", title: JSON.stringify(f.visibleIf), text: "if" }) : null]),
+          el("span", { "class": "fd-tools" }, [
+            iconButton("↑", S.up, function () { if (fi > 0) insertField(si, fi - 1, { kind: "field", s: si, f: fi }); }),
+            iconButton("↓", S.down, function () { if (fi < s.fields.length - 1) insertField(si, fi + 2, { kind: "field", s: si, f: fi }); }),
+            iconButton("×", S["delete"], function () { s.fields.splice(fi, 1); selected = { s: si }; changed(); })]),
           problemNote(problemsAt("sections[" + si + "].fields[" + fi + "]"))]);
         draggable(row, { kind: "field", s: si, f: fi });
         list.appendChild(row);
@@ -427,7 +429,7 @@
       }));
     }
     pane.appendChild(area("fd-p-visible", S.visible_if, shown(f.visibleIf), jsonProp(f, "visibleIf"),
-      el("div", { "class": "fd-meta", text: '{"==": [{"var": "kind"}, "coal"]}' })));
+      el("div", { "class": "fd-meta", text: S.example + ' {"==": [{"var": "kind"}, "coal"]}' })));
     pane.appendChild(area("fd-p-calc", S.calc, shown(f.calc), jsonProp(f, "calc")));
     pane.appendChild(problemNote(problemsAt("sections[" + selected.s + "].fields[" + selected.f + "]")) || el("span"));
   }
