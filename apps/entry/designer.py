@@ -9,11 +9,12 @@ the form's park (system administrators for the platform's default forms) reach a
 
 from __future__ import annotations
 
+import re
+
 import orjson
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, Prefetch, Q
-from django.http import JsonResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import get_language
@@ -26,17 +27,37 @@ from apps.core.errors import CarbonParkError
 from apps.entry import errors, selectors, services
 from apps.entry.catalog import catalog_lookup
 from apps.entry.definitions import FIELD_TYPES, FORMAT, PERIODS, Problem, check_definition
+from apps.entry.models import Form
 
+ID_RE = re.compile(r"[0-9]{1,18}")  # ASCII digits within a bigint
 MAX_BODY = 1_000_000  # bytes: a definition of 1 000 fields is about 200 kB
 
 
+class Refused(Exception):
+    """The form cannot be designed by this user: E8291 (no such form) or E8292 (not an administrator of its
+    park). The page answers with Django's 404 or 403 page, the JSON views with the code."""
+
+    def __init__(self, error, **params):
+        super().__init__(error.code)
+        self.error, self.params = error, params
+
+
 def view(model_admin, func, method: str):
-    """``func(model_admin, request, object_id)`` as a portal view (signed in, CSRF-protected) for ``method``."""
+    """``func(model_admin, request, object_id)`` as a portal view (signed in, CSRF-protected) for ``method``;
+    the JSON views (``method`` POST) answer a refusal with its code, the page with Django's 404 or 403."""
     from django.views.decorators.http import require_http_methods
 
     @require_http_methods([method])
     def wrapped(request, object_id):
-        return func(model_admin, request, object_id)
+        try:
+            return func(model_admin, request, object_id)
+        except Refused as exc:
+            if method == "GET":
+                if exc.error.http_status == 404:
+                    raise Http404(exc.error.message(_lang(), **exc.params)) from exc
+                raise PermissionDenied(exc.error.message(_lang(), **exc.params)) from exc
+            return JsonResponse({"ok": False, "problems": _problems([Problem(exc.error, "", exc.params)])},
+                                status=exc.error.http_status)
 
     return model_admin.admin_site.admin_view(wrapped)
 
@@ -46,11 +67,19 @@ def _lang() -> str:
 
 
 def managed_form(model_admin, request, object_id):
-    """The form ``object_id`` if the user may read it (404 otherwise, like an unknown one) and MANAGE its park
-    (403 otherwise): through the seam (apps/accounts/access.py)."""
-    form = get_object_or_404(model_admin.get_queryset(request), pk=object_id)
+    """The form ``object_id`` if the user may MANAGE its park (the platform's default forms: system
+    administrators), through the seam (apps/accounts/access.py); ``Refused`` otherwise: E8291 for an id that
+    names no form (not a number, past 64 bits, unknown), E8292 for a form of a park the user does not administer
+    (another park's administrator, a clerk of the same park). The park does not change here, so the form as it
+    is and as it would be are in the same park."""
+    shown = object_id[:40]
+    if not ID_RE.fullmatch(object_id):
+        raise Refused(errors.E8291, id=shown)
+    form = Form.objects.select_related("park").filter(pk=int(object_id)).first()
+    if form is None:
+        raise Refused(errors.E8291, id=shown)
     if not access.check(request.user, Action.MANAGE, form.park_id):
-        raise PermissionDenied
+        raise Refused(errors.E8292, code=form.code)
     return form
 
 
@@ -101,6 +130,14 @@ def strings() -> dict:
         "type_number": _("number"), "type_enum": _("choice"), "type_text": _("text"), "type_date": _("date"),
         "type_datetime": _("date and time"), "type_attachment": _("attachment"),
         "period_day": _("day"), "period_month": _("month"), "period_quarter": _("quarter"), "period_year": _("year"),
+        "condition": _("Visibility"), "cond_show_when": _("Show only when"), "cond_field": _("Field"),
+        "cond_if": _("if"), "cond_op": _("Comparison"), "cond_value": _("Value"),
+        "cond_always": _("(always shown)"),
+        "cond_advanced": _("(an advanced condition)"), "cond_json": _("Advanced: the condition as JSON Logic"),
+        "cond_is_advanced": _("This condition is more than one comparison: edit it as JSON Logic below."),
+        "op_0": _("equals"), "op_1": _("does not equal"), "op_2": _("is greater than"), "op_3": _("is at least"),
+        "op_4": _("is less than"), "op_5": _("is at most"),
+        "current": _("published version %(number)s · SHA-256 %(hash)s"),
         "form_level": _("Form-wide"), "example": _("Example:"), "select": _("(choose)"), "preview_note":
             _("The form as a clerk will see it: conditions and calculated fields work as when filling."),
     }
@@ -188,4 +225,6 @@ def publish_view(model_admin, request, object_id):
         version = services.publish(actor=request.user, form=form)
     except services.DefinitionError as exc:
         return JsonResponse({"ok": False, "problems": _problems(exc.problems)}, status=400)
+    except CarbonParkError as exc:
+        return JsonResponse({"ok": False, "problems": [_error(exc)]}, status=exc.http_status)
     return JsonResponse({"ok": True, "number": version.number, "content_hash": version.content_hash})

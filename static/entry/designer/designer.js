@@ -246,7 +246,7 @@
           el("strong", { text: txt(s.title) || s.key }),
           el("code", { text: s.key }),
           s.repeat ? el("span", { "class": "fd-badge", text: S.repeating + " " + (s.repeat.min || 0) + "–" + (s.repeat.max || 1000) }) : null,
-          s.visibleIf !== undefined ? el("span", { "class": "fd-badge fd-cond", text: "if" }) : null]),
+          s.visibleIf !== undefined ? el("span", { "class": "fd-badge fd-cond", title: JSON.stringify(s.visibleIf), text: conditionText(s.visibleIf) }) : null]),
         el("span", { "class": "fd-tools" }, [
           iconButton("↑", S.up, function () { if (si > 0) moveSection(si, si - 1); }),
           iconButton("↓", S.down, function () { if (si < def.sections.length - 1) moveSection(si, si + 2); }),
@@ -263,7 +263,7 @@
             el("code", { text: f.key }),
             f.item ? el("span", { "class": "fd-code", text: f.item }) : null,
             el("span", { "class": "fd-meta", text: S["type_" + t] + (f.calc !== undefined ? " · " + S.calculated : "") }),
-            f.visibleIf !== undefined ? el("span", { "class": "fd-badge fd-cond", title: JSON.stringify(f.visibleIf), text: "if" }) : null]),
+            f.visibleIf !== undefined ? el("span", { "class": "fd-badge fd-cond", title: JSON.stringify(f.visibleIf), text: conditionText(f.visibleIf) }) : null]),
           el("span", { "class": "fd-tools" }, [
             iconButton("↑", S.up, function () { if (fi > 0) insertField(si, fi - 1, { kind: "field", s: si, f: fi }); }),
             iconButton("↓", S.down, function () { if (fi < s.fields.length - 1) insertField(si, fi + 2, { kind: "field", s: si, f: fi }); }),
@@ -347,6 +347,102 @@
   }
   function shown(v) { return v === undefined ? "" : JSON.stringify(v); }
 
+  // --- the visibility condition: a builder for "field X <op> value", raw JSON Logic as the advanced option ----------
+  var OPS = ["==", "!=", ">", ">=", "<", "<="];
+  function simpleCondition(expr) {
+    // {op: [{"var": key}, value]} with a scalar value, or null when the builder cannot show it
+    if (!expr || typeof expr !== "object" || Array.isArray(expr)) return null;
+    var ops = Object.keys(expr);
+    if (ops.length !== 1 || OPS.indexOf(ops[0]) === -1) return null;
+    var args = expr[ops[0]];
+    if (!Array.isArray(args) || args.length !== 2 || !args[0] || typeof args[0] !== "object" ||
+        Object.keys(args[0]).length !== 1 || typeof args[0]["var"] !== "string") return null;
+    var v = args[1];
+    if (v !== null && typeof v === "object") return null;
+    return { key: args[0]["var"], op: ops[0], value: v };
+  }
+  var OP_SIGNS = { "==": "=", "!=": "≠", ">": ">", ">=": "≥", "<": "<", "<=": "≤" };
+  function conditionText(expr) {
+    // the badge: "if 燃料种类 = 原煤" for a simple condition, "if …" for an advanced one
+    var c = simpleCondition(expr);
+    if (!c) return S.cond_if + " …";
+    var target = null;
+    def.sections.forEach(function (s) { s.fields.forEach(function (f) { if (f.key === c.key) target = f; }); });
+    var value = c.value === null ? "∅" : String(c.value);
+    if (target) fieldOptions(target).forEach(function (o) { if (String(o.value) === value) value = txt(o.label); });
+    return S.cond_if + " " + (target ? fieldLabel(target) : c.key) + " " + OP_SIGNS[c.op] + " " + value;
+  }
+  function conditionFields(si, self) {
+    // what a condition may name: the fields of the form's plain sections, and in a repeating section its row's
+    var out = [];
+    def.sections.forEach(function (s, i) {
+      if (!self && i === si) return;  // a section's condition looks outside it
+      if (s.repeat && !(self && i === si)) return;  // a row's fields are seen from that row only
+      s.fields.forEach(function (f) { if (f !== self) out.push(f); });
+    });
+    return out;
+  }
+  function fieldOptions(f) {
+    var info = f.item && items[f.item];
+    return info && info.options.length ? info.options : f.options || [];
+  }
+  function condition(obj, si, self) {
+    var simple = simpleCondition(obj.visibleIf), advanced = obj.visibleIf !== undefined && !simple;
+    var fields = conditionFields(si, self), byKey = {};
+    fields.forEach(function (f) { byKey[f.key] = f; });
+    if (simple && !byKey[simple.key]) { advanced = true; simple = null; }
+    var fieldSel = el("select", { id: "fd-c-field", "aria-label": S.cond_field },
+      [el("option", { value: "", text: advanced ? S.cond_advanced : S.cond_always })].concat(fields.map(function (f) {
+        return el("option", { value: f.key, text: fieldLabel(f) + " (" + f.key + ")",
+          selected: simple && simple.key === f.key ? "selected" : null });
+      })));
+    var opSel = el("select", { id: "fd-c-op", "aria-label": S.cond_op }, OPS.map(function (op) {
+      return el("option", { value: op, text: S["op_" + OPS.indexOf(op)], selected: simple && simple.op === op ? "selected" : null });
+    }));
+    var target = simple && byKey[simple.key], valueBox, options = target ? fieldOptions(target) : [];
+    var current = simple && simple.value !== null ? String(simple.value) : "";
+    if (target && fieldType(target) === "enum" && options.length) {
+      valueBox = el("select", { id: "fd-c-value", "aria-label": S.cond_value },
+        [el("option", { value: "", text: S.select })].concat(options.map(function (o) {
+          return el("option", { value: o.value, text: txt(o.label), title: o.value, selected: current === String(o.value) ? "selected" : null });
+        })));
+    } else {
+      valueBox = el("input", { id: "fd-c-value", "aria-label": S.cond_value, value: current,
+        inputmode: target && fieldType(target) === "number" ? "decimal" : null });
+    }
+    function apply() {
+      var key = fieldSel.value;
+      if (!key) { if (!advanced) delete obj.visibleIf; changed(); return; }
+      var f = byKey[key], raw = valueBox.value.trim(), value = raw;
+      if (fieldType(f) === "number" && raw !== "" && isFinite(Number(raw))) value = Number(raw);
+      var expr = {};
+      expr[opSel.value] = [{ "var": key }, value];
+      obj.visibleIf = expr;
+      changed();
+    }
+    fieldSel.addEventListener("change", function () {
+      if (fieldSel.value && !valueBox.value && byKey[fieldSel.value]) {
+        // a new field: the value control follows its type, so start over with the field chosen
+        var e = {}; e[opSel.value] = [{ "var": fieldSel.value }, null];
+        obj.visibleIf = e; changed(); return;
+      }
+      apply();
+    });
+    opSel.addEventListener("change", apply);
+    valueBox.addEventListener("change", apply);
+    var showRest = !!simple;
+    var builder = el("div", { "class": "fd-cond-builder" }, [
+      el("div", { "class": "fd-cond-row" }, [el("span", { "class": "fd-cond-word", text: S.cond_show_when }), fieldSel]),
+      showRest ? el("div", { "class": "fd-cond-row" }, [opSel, valueBox]) : null]);
+    var json = area("fd-p-visible", S.visible_if, shown(obj.visibleIf), jsonProp(obj, "visibleIf"),
+      el("div", { "class": "fd-meta", text: S.example + ' {"and": [{"==": [{"var": "kind"}, "raw_coal"]}, {">": [{"var": "amount"}, 0]}]}' }));
+    var details = el("details", { "class": "fd-advanced", id: "fd-c-advanced" }, [el("summary", { text: S.cond_json }), json]);
+    if (advanced) details.open = true;
+    return el("div", { "class": "fd-prop fd-condition" }, [
+      el("label", { "for": "fd-c-field", text: S.condition }), builder,
+      advanced ? el("p", { "class": "fd-meta", text: S.cond_is_advanced }) : null, details]);
+  }
+
   function drawProps() {
     var pane = document.getElementById("fd-props");
     pane.textContent = "";
@@ -385,7 +481,7 @@
         pane.appendChild(input("fd-p-repeat-min", S.repeat_min, s.repeat.min, function (v) { setNum(s.repeat, "min", v); changed(); }, { type: "number", min: "0" }));
         pane.appendChild(input("fd-p-repeat-max", S.repeat_max, s.repeat.max, function (v) { setNum(s.repeat, "max", v); changed(); }, { type: "number", min: "1" }));
       }
-      pane.appendChild(area("fd-p-visible", S.visible_if, shown(s.visibleIf), jsonProp(s, "visibleIf")));
+      pane.appendChild(condition(s, selected.s, null));
       pane.appendChild(area("fd-p-constraints", S.constraints, s.constraints ? JSON.stringify(s.constraints, null, 1) : "",
         jsonProp(s, "constraints")));
       return;
@@ -428,8 +524,7 @@
         return "";
       }));
     }
-    pane.appendChild(area("fd-p-visible", S.visible_if, shown(f.visibleIf), jsonProp(f, "visibleIf"),
-      el("div", { "class": "fd-meta", text: S.example + ' {"==": [{"var": "kind"}, "coal"]}' })));
+    pane.appendChild(condition(f, selected.s, f));
     pane.appendChild(area("fd-p-calc", S.calc, shown(f.calc), jsonProp(f, "calc")));
     pane.appendChild(problemNote(problemsAt("sections[" + selected.s + "].fields[" + selected.f + "]")) || el("span"));
   }
@@ -595,7 +690,8 @@
         if (!ok) return;
         post(cfg.urls.publish).then(function (data) {
           if (answered(data, S.published.replace("%(number)s", data.number).replace("%(hash)s", (data.content_hash || "").slice(0, 12) + "…"))) {
-            document.getElementById("fd-current").textContent = "v" + data.number + " · " + data.content_hash;
+            document.getElementById("fd-current").textContent = S.current.replace("%(number)s", data.number)
+              .replace("%(hash)s", data.content_hash);
             document.getElementById("fd-current").setAttribute("data-number", data.number);
           }
         });
