@@ -55,11 +55,13 @@ def test_only_those_who_manage_the_park_design_save_and_publish(setup):
     items = {i["code"]: i for g in config["catalog"] for i in g["items"]}
     assert items["CS010104"]["options"] and items["CS010101"]["unit"]
     assert clients["operator"].get(url(form)).status_code == 403  # a clerk of the park
-    assert clients["other-admin"].get(url(form)).status_code == 404  # another park's administrator: not even seen
+    assert clients["other-admin"].get(url(form)).status_code == 403  # another park's administrator
     changed = {**GOOD, "period": "year"}
     for who in ("operator", "other-admin"):
-        assert post(clients[who], url(form, "save"), changed).status_code in (403, 404)
-        assert clients[who].post(url(form, "publish")).status_code in (403, 404)
+        for answer in (post(clients[who], url(form, "save"), changed), post(clients[who], url(form, "check"), changed),
+                       clients[who].post(url(form, "publish"))):
+            assert answer.status_code == 403
+            assert [p["code"] for p in answer.json()["problems"]] == ["E8292"]
     form.refresh_from_db()
     assert form.definition["period"] == "month" and not form.versions.exists()
 
@@ -140,3 +142,26 @@ def test_hostile_bodies_get_codes_never_500(setup, park, other_park):
         ("E8201", "sections[0].fields[0].calc")]
     assert cases["10 MB"].status_code == 413
     assert post(c, target, GOOD).json() == {"ok": True, "problems": []}
+
+
+@pytest.mark.django_db
+def test_form_ids_that_name_no_form_of_the_users_park_get_codes(setup, other_park):
+    """Another park's form id, unknown ids, ids that are not numbers or past 64 bits: E8292 or E8291 in JSON from
+    every endpoint (a 403 or 404 page for the designer page itself), never a 500, and nothing written."""
+    form, clients = setup
+    c = clients["admin"]
+    their_admin = get_user_model().objects.get(username="other-admin-d")
+    theirs = services.create_form(actor=their_admin, park=other_park, code="theirs", name_zh="别家", definition=GOOD)
+    base = reverse("admin:entry_form_design", args=[form.pk]).rsplit(f"/{form.pk}/", 1)[0]
+    ids = {str(theirs.pk): ("E8292", 403), "999999999": ("E8291", 404), "abc": ("E8291", 404),
+           "9" * 30: ("E8291", 404), "-1": ("E8291", 404), "\uff11": ("E8291", 404), "1%00": ("E8291", 404),
+           "1.0": ("E8291", 404)}
+    for object_id, (code, status) in ids.items():
+        for what in ("check", "save", "publish"):
+            answer = post(c, f"{base}/{object_id}/design/{what}/", {**GOOD, "period": "year"})
+            assert answer.status_code == status, (object_id, what)
+            assert [p["code"] for p in answer.json()["problems"]] == [code], (object_id, what)
+            assert answer.json()["problems"][0]["messages"]["zh"]
+        assert c.get(f"{base}/{object_id}/design/").status_code == status, object_id
+    theirs.refresh_from_db()
+    assert theirs.definition == GOOD and not theirs.versions.exists()
