@@ -165,3 +165,21 @@ def test_form_ids_that_name_no_form_of_the_users_park_get_codes(setup, other_par
         assert c.get(f"{base}/{object_id}/design/").status_code == status, object_id
     theirs.refresh_from_db()
     assert theirs.definition == GOOD and not theirs.versions.exists()
+
+
+@pytest.mark.django_db
+def test_a_form_added_without_a_definition_opens_in_the_designer(setup, park):
+    _form, clients = setup
+    answer = clients["admin"].post(reverse("admin:entry_form_add"), {
+        "park": park.pk, "code": "new-form", "name_zh": "新表", "name_en": "", "is_active": "on", "definition": ""})
+    assert answer.status_code == 302, answer.content[:2000]
+    created = Form.objects.get(code="new-form")
+    assert answer["Location"] == url(created)
+    assert created.park == park and created.definition["title"] == {"zh": "新表"}
+    assert [f["key"] for f in created.definition["sections"][0]["fields"]] == ["remarks"]
+    assert clients["admin"].get(url(created)).status_code == 200
+    # a clerk cannot add one
+    assert clients["operator"].post(reverse("admin:entry_form_add"), {
+        "park": park.pk, "code": "clerk-form", "name_zh": "录入员表", "is_active": "on", "definition": ""}
+    ).status_code == 403
+    assert not Form.objects.filter(code="clerk-form").exists()

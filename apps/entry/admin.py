@@ -29,6 +29,15 @@ def _lang() -> str:
     return get_language() or "zh-hans"
 
 
+def starter_definition(name_zh: str, name_en: str = "") -> dict:
+    """What a new form starts with when it is added without a definition: one section with a remarks field,
+    for the designer to build on (a definition needs at least one section with one field)."""
+    title = {"zh": name_zh, **({"en": name_en} if name_en else {})}
+    return {"format": 1, "period": "month", "title": title, "sections": [
+        {"key": "main", "title": {"zh": "基本信息", "en": "General"},
+         "fields": [{"key": "remarks", "type": "text", "label": {"zh": "备注", "en": "Remarks"}}]}]}
+
+
 class FormForm(forms.ModelForm):
     class Meta:
         model = Form
@@ -37,6 +46,8 @@ class FormForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        if not self.instance.pk and data.get("definition") in ({}, None, "") and data.get("name_zh"):
+            data["definition"] = starter_definition(data["name_zh"], data.get("name_en", ""))
         if "definition" in data:
             park = data.get("park", self.instance.park if self.instance.pk else None)
             problems = check_definition(data["definition"], catalog_lookup(park))
@@ -79,6 +90,12 @@ class FormAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
     def copy_link(self, obj):
         return format_html('<a href="{}">{}</a>', reverse("admin:entry_form_copy", args=[obj.pk]),
                            _("copy to a park"))
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """A new form opens in the designer (unless "add another" was asked for)."""
+        if "_addanother" not in request.POST and "_popup" not in request.POST:
+            return HttpResponseRedirect(reverse("admin:entry_form_design", args=[obj.pk]))
+        return super().response_add(request, obj, post_url_continue)
 
     def save_via_service(self, request, obj, form, change):
         data = form.cleaned_data
