@@ -36,11 +36,13 @@ DEFAULT_BUDGET = 8.0
 # THE readings a rollup counts: (source_id, data_item_id, ts, value). Text values have no aggregate; NaN and
 # Infinity (stored before ingest refused them, E2008) would poison every sum; invalid-flagged readings are
 # known wrong. Issue #10 swaps in the effective (revised) value here.
-COUNTED_READINGS = f"""(
-    SELECT source_id, data_item_id, ts, value FROM ingestion_reading
+# ``COUNTED_FROM`` is the same over any table of readings (a monthly partition, for the bulk rebuild).
+COUNTED_FROM = f"""(
+    SELECT park_id, source_id, data_item_id, ts, value FROM {{table}}
     WHERE value IS NOT NULL AND value <> 'NaN'::float8 AND abs(value) <> 'Infinity'::float8
       AND flags & {Flag.INVALID} = 0
 )"""
+COUNTED_READINGS = COUNTED_FROM.format(table="ingestion_reading")
 
 TEMP_TABLES = """
 CREATE TEMP TABLE IF NOT EXISTS rollup_chunk (
@@ -231,40 +233,9 @@ def lag() -> tuple[int, float]:
     return n, float(age)
 
 
-# A rebuild queues, month partition by month partition, every series with readings there or with rollups
-# in that month, over the partition's whole range; refresh then recomputes and deletes what no reading backs.
-QUEUE_PARTITION = """
-INSERT INTO ingestion_rollup_dirty (park_id, source_id, data_item_id, lo, hi)
-SELECT min(park_id), source_id, data_item_id, %(lo)s, %(hi)s FROM (
-    SELECT DISTINCT park_id, source_id, data_item_id FROM {table} WHERE {park}
-    UNION ALL
-    SELECT park_id, source_id, data_item_id FROM ingestion_rollup
-    WHERE interval = 'h' AND bucket >= %(lo)s AND bucket < %(hi)s AND {park}
-) AS s GROUP BY source_id, data_item_id
-"""
-QUEUE_DEFAULT = """
-INSERT INTO ingestion_rollup_dirty (park_id, source_id, data_item_id, lo, hi)
-SELECT min(park_id), source_id, data_item_id, min(ts), max(ts) FROM ingestion_reading_default WHERE {park}
-GROUP BY source_id, data_item_id
-"""
-
-
 def rebuild(park_id: int | None = None, limit: int = DEFAULT_LIMIT) -> RefreshResult:
-    """Recompute every rollup (of one park) from the readings stored now: after a park's time zone changed,
-    or to check the rollups against the readings. Queues one month partition per transaction, then refreshes
-    until the log is empty. Rollups of months whose partitions were retired (archived) stay as they are."""
-    from datetime import UTC, datetime
+    """Recompute every rollup (of one park) from the readings stored now, one month partition per transaction
+    with set-based statements (apps/ingestion/rollup_rebuild.py), then refresh what is queued. See there."""
+    from apps.ingestion.rollup_rebuild import rebuild as bulk
 
-    from apps.ingestion.partitions import add_months, partitions
-
-    park = "park_id = %(park)s" if park_id is not None else "true"
-    for part in partitions():
-        lo = datetime(part.month.year, part.month.month, 1, tzinfo=UTC)
-        nxt = add_months(part.month, 1)
-        hi = datetime(nxt.year, nxt.month, 1, tzinfo=UTC)
-        with transaction.atomic(), connection.cursor() as cur:
-            cur.execute(QUEUE_PARTITION.format(table=connection.ops.quote_name(part.name), park=park),
-                        {"lo": lo, "hi": hi, "park": park_id})
-    with transaction.atomic(), connection.cursor() as cur:
-        cur.execute(QUEUE_DEFAULT.format(park=park), {"park": park_id})
-    return refresh(limit=limit, budget=None)
+    return bulk(park_id, limit=limit)
