@@ -88,14 +88,19 @@ HAVING date_trunc(%(field)s, r.bucket, p.time_zone) < %(hi)s
    AND (date_trunc(%(field)s, r.bucket, p.time_zone) AT TIME ZONE p.time_zone + %(step)s::interval)
        AT TIME ZONE p.time_zone > %(lo)s
 """
-# Rows of a level in the range just recomputed that nothing below backs any longer.
+# Rows of a level in the range just recomputed that nothing below backs any longer. EXCEPT, a hashed set
+# operation, as in rollups.DELETE_EMPTIED: with NOT EXISTS the planner, having no statistics yet for rows this
+# transaction wrote, anti-joined 370 000 hour rows in a nested loop (minutes instead of a second).
 EMPTIED = """
-DELETE FROM ingestion_rollup r USING accounts_park p
-WHERE p.id = r.park_id AND r.interval = %(level)s AND {park}
-  AND r.bucket >= %(lo)s - %(window)s::interval AND r.bucket < %(hi)s
-  AND ((r.bucket AT TIME ZONE p.time_zone) + %(step)s::interval) AT TIME ZONE p.time_zone {cmp} {edge}
-  AND NOT EXISTS (SELECT 1 FROM rollup_fresh f WHERE f.level = %(level)s AND f.source_id = r.source_id
-                  AND f.data_item_id = r.data_item_id AND f.bucket = r.bucket)
+DELETE FROM ingestion_rollup r USING (
+    SELECT r.source_id, r.data_item_id, r.bucket FROM ingestion_rollup r JOIN accounts_park p ON p.id = r.park_id
+    WHERE r.interval = %(level)s AND {park} AND r.bucket >= %(lo)s - %(window)s::interval AND r.bucket < %(hi)s
+      AND ((r.bucket AT TIME ZONE p.time_zone) + %(step)s::interval) AT TIME ZONE p.time_zone {cmp} {edge}
+    EXCEPT
+    SELECT source_id, data_item_id, bucket FROM rollup_fresh WHERE level = %(level)s
+) AS e
+WHERE r.interval = %(level)s AND r.source_id = e.source_id AND r.data_item_id = e.data_item_id
+  AND r.bucket = e.bucket
 """
 
 
