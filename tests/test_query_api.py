@@ -30,13 +30,15 @@ def test_filters_by_source_code_and_inclusive_range(api, history):
     assert [x["timestamp"] for x in rows] == ["2026-11-23 10:10:00.000", "2026-11-23 10:15:00.000",
                                               "2026-11-23 10:20:00.000"]
     assert rows[0] == {"sourceId": "TP01-EM-0001", "dataCode": "CS010201", "timestamp": "2026-11-23 10:10:00.000",
-                       "value": 10.0, "unit": "kWh", "status": "N", "backfill": True, "flags": ["backfill"]}
+                       "value": 10.0, "rawValue": 10.0, "revision": None, "unit": "kWh", "status": "N",
+                       "backfill": True, "flags": ["backfill"]}
 
 
 def test_value_as_received_is_shown_beside_the_converted_value(api, history):
     rows = api.get(URL, {"start": "2026-11-23 11:00:00"}).json()["results"]
     assert rows == [{"sourceId": "TP01-EM-0001", "dataCode": "CS010201", "timestamp": "2026-11-23 11:00:00.000",
-                     "value": 2000.0, "unit": "kWh", "status": "N", "backfill": False, "flags": [],
+                     "value": 2000.0, "rawValue": 2000.0, "revision": None, "unit": "kWh", "status": "N",
+                     "backfill": False, "flags": [],
                      "receivedValue": 2.0, "receivedUnit": "MWh"}]
 
 

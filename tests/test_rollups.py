@@ -225,7 +225,7 @@ def test_an_upgraded_database_builds_its_rollups_one_partition_at_a_time(meter, 
     with connection.cursor() as cur:
         cur.execute("DELETE FROM ingestion_rollup_dirty")  # as before rollups existed
     MigrationExecutor(connection).migrate([("ingestion", "0010_rollups")])
-    MigrationExecutor(connection).migrate([("ingestion", "0011_rollup_rebuild_pending")])
+    MigrationExecutor(connection).migrate([("ingestion", "0012_rollup_rebuild_pending")])
     assert rollups.lag()[0] == 0  # nothing queued in the dirty log: new readings never wait behind history
     months = [p.month for p in partitions()]
     assert rollup_rebuild.pending() == len(months) + (1 if _default_rows() else 0)

@@ -270,9 +270,12 @@ for _label, _path, _shared in [
     ("ingestion.reading", "park", False), ("ingestion.rollup", "park", False), ("ingestion.ingestbatch", "park", False),
     ("ingestion.rejection", "park", False), ("ingestion.validationevent", "batch__park", False),
     ("ingestion.idempotencykey", None, False),
+    ("corrections.correction", "park", False), ("corrections.evidence", "park", False),
+    ("corrections.revision", "park", False),
     ("quality.rule", "park", True), ("quality.alarm", "park", False),
     ("catalog.dataitem", "park", True), ("catalog.catalogclass", "park", True),
     ("catalog.enumeration", None, True), ("catalog.enumvalue", None, True),
+    ("entry.form", "park", True), ("entry.formversion", "form__park", True),
     ("core.auditentry", _audit_parks, False), ("core.configversion", None, False),
     # Registered on the portal by Django and third-party apps: platform plumbing, system administrators only.
     ("auth.user", None, False), ("auth.group", None, False),

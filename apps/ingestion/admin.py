@@ -2,12 +2,14 @@
 
 from django.contrib import admin
 from django.db.models import F
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import access
 from apps.accounts.portal import PortalAdmin
 from apps.catalog.models import DataItem
 from apps.core.admin import EstimatedCountPaginator, ReadOnlyAdmin, SeekPaginator
+from apps.corrections import selectors as effective
 from apps.ingestion.models import Flag, IdempotencyKey, IngestBatch, Reading, Rejection, Rollup, ValidationEvent
 from apps.ingestion.normalize import Refused, parse_timestamp
 from apps.sources.models import DataSource
@@ -106,6 +108,8 @@ class FlagFilter(admin.SimpleListFilter):
         bit = Flag.NAMES.get(self.value() or "")
         if not bit:
             return queryset
+        if bit == Flag.CORRECTED:  # a revision beside the reading, not a stored bit
+            return effective.only_revised(queryset)
         return queryset.exclude(flags=0).alias(flag_bits=F("flags").bitand(bit)).exclude(flag_bits=0)
 
 
@@ -138,9 +142,20 @@ class ReadingAdmin(PortalAdmin, ReadOnlyAdmin):
 
         return timezone.localtime(obj.ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
+    def get_queryset(self, request):
+        # the effective value beside the stored one: one index probe per row shown (apps/corrections/selectors.py)
+        return effective.with_latest_revision(super().get_queryset(request))
+
     @admin.display(description=_("value"))
     def value_display(self, obj):
-        return obj.value if obj.text_value is None else obj.text_value
+        """The effective value; a corrected reading shows the value stored at ingest beside it."""
+        if obj.text_value is not None:
+            return obj.text_value
+        value, revision = effective.split(obj.value, getattr(obj, effective.REVISION_ANNOTATION, None))
+        if revision is None:
+            return value
+        return format_html('{} <span class="corrected" title="{}">({} {}) ✎</span>', value, _("corrected"),
+                           _("raw"), obj.value)
 
     @admin.display(description=_("unit"))
     def unit(self, obj):
@@ -148,7 +163,8 @@ class ReadingAdmin(PortalAdmin, ReadOnlyAdmin):
 
     @admin.display(description=_("flags"))
     def flag_names(self, obj):
-        return ", ".join(str(Flag.LABELS[n]) for n in Flag.names(obj.flags))
+        flags = obj.flags | (Flag.CORRECTED if getattr(obj, effective.REVISION_ANNOTATION, None) else 0)
+        return ", ".join(str(Flag.LABELS[n]) for n in Flag.names(flags))
 
     @admin.display(description=_("as received"))
     def received(self, obj):

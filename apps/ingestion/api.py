@@ -64,7 +64,10 @@ IngestAnswer = inline_serializer("IngestAnswer", {
 
 READING_OUT = {
     "sourceId": serializers.CharField(), "dataCode": serializers.CharField(), "timestamp": serializers.CharField(),
-    "value": serializers.JSONField(allow_null=True, help_text="number, or string for enum/string/date items"),
+    "value": serializers.JSONField(allow_null=True, help_text="the effective value: the latest approved revision, "
+                                   "else the value stored at ingest; string for enum/string/date items"),
+    "rawValue": serializers.JSONField(allow_null=True, help_text="the value stored at ingest, before any revision"),
+    "revision": serializers.IntegerField(allow_null=True, help_text="the revision giving the value, or null"),
     "unit": serializers.CharField(allow_blank=True), "status": serializers.CharField(),
     "backfill": serializers.BooleanField(), "flags": serializers.ListField(child=serializers.CharField()),
     "receivedValue": serializers.JSONField(required=False, allow_null=True),
@@ -192,6 +195,8 @@ class ReadingsView(APIView):
                                          "readings (park-local buckets; start and end bound the bucket's start; "
                                          "docs/rollups.md)"),
             OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"]),
+            OpenApiParameter("view", OpenApiTypes.STR, enum=["effective", "raw"],
+                             description="raw: the values stored at ingest, without revisions"),
             OpenApiParameter("cursor", OpenApiTypes.STR), OpenApiParameter("limit", OpenApiTypes.INT),
         ],
         responses={200: ReadingsPage, (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="format=csv")},

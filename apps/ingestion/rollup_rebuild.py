@@ -6,8 +6,9 @@ is right for what ingest queues every few seconds and far too slow for a whole h
 readings/s: hours for 50 million). A rebuild instead, per partition and in one transaction under the
 refresh's advisory lock (the two never interleave; refreshes between partitions keep new readings current):
 
-1. aggregates the partition's counted readings (``COUNTED_FROM``, the refresh's own definition) by series
-   and park-local hour in one ``GROUP BY`` (a sequential scan, no index), upserts the hours lying wholly
+1. aggregates the partition's counted readings (``COUNTED_BETWEEN``: the refresh's own definition, the view
+   corrections_effective_reading, over the partition's range) by series and park-local hour in one
+   ``GROUP BY`` (a sequential scan of the partition, no index), upserts the hours lying wholly
    inside the partition's UTC month and deletes the hour rows there that no counted reading backs;
 2. queues in the dirty log, for the refresh, the few hours that straddle the partition's edges (only in
    zones whose offset is not a whole number of hours);
@@ -173,8 +174,7 @@ def _partition(cur, out: StepResult, park: str) -> None:
     lo, hi = datetime(out.month.year, out.month.month, 1, tzinfo=UTC), datetime(nxt.year, nxt.month, 1, tzinfo=UTC)
     args = {"lo": lo, "hi": hi, "park": out.park_id}
     cur.execute(rollups.TEMP_TABLES)
-    counted = rollups.COUNTED_FROM.format(table=connection.ops.quote_name(name))
-    cur.execute(HOURS.format(counted=counted, park=park), args)
+    cur.execute(HOURS.format(counted=rollups.COUNTED_BETWEEN, park=park), args)
     cur.execute(EDGES.format(park=park.replace("r.", "")), args)
     out.edges = cur.rowcount
     cur.execute(DROP_EDGES, args)

@@ -8,8 +8,9 @@ touch from the readings themselves, then those hours' days from the hour rows an
 day rows, all set-based. A bucket is always recomputed whole, never adjusted by a delta, so late data,
 backfills, duplicates and repeated runs all converge to the same rows.
 
-What is counted is decided in one place, ``COUNTED_READINGS``: numeric, finite values not flagged invalid. The
-effective value of corrections (issue #10) replaces it there.
+What is counted is decided in one place, ``COUNTED_READINGS``: numeric, finite values not flagged invalid, each
+the effective one (the latest approved revision, else the value stored at ingest: the view
+corrections_effective_reading). An applied correction queues its range like an ingest batch.
 """
 
 from __future__ import annotations
@@ -33,16 +34,22 @@ SPAN = "1 day"
 DEFAULT_LIMIT = 20000
 DEFAULT_BUDGET = 8.0
 
-# THE readings a rollup counts: (source_id, data_item_id, ts, value). Text values have no aggregate; NaN and
+# THE readings a rollup counts: (park_id, source_id, data_item_id, ts, value). Text values have no aggregate; NaN and
 # Infinity (stored before ingest refused them, E2008) would poison every sum; invalid-flagged readings are
-# known wrong. Issue #10 swaps in the effective (revised) value here.
-# ``COUNTED_FROM`` is the same over any table of readings (a monthly partition, for the bulk rebuild).
-COUNTED_FROM = f"""(
-    SELECT park_id, source_id, data_item_id, ts, value FROM {{table}}
-    WHERE value IS NOT NULL AND value <> 'NaN'::float8 AND abs(value) <> 'Infinity'::float8
-      AND flags & {Flag.INVALID} = 0
+# known wrong. The value is the effective one (ARCHITECTURE.md rule 1): the latest approved revision, else the
+# value stored at ingest, from corrections' one view.
+COUNTED = f"""raw_value IS NOT NULL AND effective_value <> 'NaN'::float8
+      AND abs(effective_value) <> 'Infinity'::float8 AND flags & {Flag.INVALID} = 0"""
+COUNTED_READINGS = f"""(
+    SELECT park_id, source_id, data_item_id, ts, effective_value AS value FROM corrections_effective_reading
+    WHERE {COUNTED}
 )"""
-COUNTED_READINGS = COUNTED_FROM.format(table="ingestion_reading")
+# The same readings of one monthly partition (the bulk rebuild, apps/ingestion/rollup_rebuild.py): the same view,
+# its ts range pruning the scan to that partition.
+COUNTED_BETWEEN = f"""(
+    SELECT park_id, source_id, data_item_id, ts, effective_value AS value FROM corrections_effective_reading
+    WHERE {COUNTED} AND ts >= %(lo)s AND ts < %(hi)s
+)"""
 
 TEMP_TABLES = """
 CREATE TEMP TABLE IF NOT EXISTS rollup_chunk (

@@ -17,6 +17,7 @@ from apps.accounts import access
 from apps.accounts.access import Action
 from apps.core import errors
 from apps.core.errors import CarbonParkError
+from apps.corrections import selectors as effective
 from apps.ingestion.config import current_config
 from apps.ingestion.models import Flag, Reading, Rollup
 from apps.ingestion.normalize import Refused, parse_timestamp
@@ -40,6 +41,7 @@ class ReadingQuery:
     end: datetime | None = None
     flag: int | None = None
     interval: str | None = None  # Rollup.Interval: the query reads rollups, filtered on the bucket's start
+    raw: bool = False  # ?view=raw: the values stored at ingest, without revisions (R-9.3.2.3)
 
     def visible(self, park_id: int | None) -> bool:
         return self.park_ids is None or park_id in self.park_ids
@@ -82,11 +84,16 @@ class ReadingQuery:
             if params["flag"] not in Flag.NAMES:
                 raise CarbonParkError(errors.E1009, param="flag", detail=f"one of {', '.join(Flag.NAMES)}")
             q.flag = Flag.NAMES[params["flag"]]
+        if params.get("view") not in (None, "", "raw", "effective"):
+            raise CarbonParkError(errors.E1009, param="view", detail="raw or effective")
+        q.raw = params.get("view") == "raw"
         if params.get("interval"):
             if params["interval"] not in INTERVALS:
                 raise CarbonParkError(errors.E1009, param="interval", detail=f"one of {', '.join(INTERVALS)}")
             if q.flag:  # a rollup counts the readings of every flag but invalid: there is nothing to filter
                 raise CarbonParkError(errors.E1009, param="flag", detail="not with interval")
+            if q.raw:  # rollups are kept of the effective values only (docs/rollups.md)
+                raise CarbonParkError(errors.E1009, param="view", detail="not raw with interval")
             q.interval = INTERVALS[params["interval"]]
         return q
 
@@ -102,9 +109,18 @@ class ReadingQuery:
             qs = qs.filter(ts__gte=self.start)
         if self.end:
             qs = qs.filter(ts__lte=self.end)
-        if self.flag:
+        if self.flag == Flag.CORRECTED:  # a revision beside the reading, not a stored bit
+            qs = qs.none() if self.raw else effective.only_revised(qs)
+        elif self.flag:
             qs = qs.exclude(flags=0).alias(flag_bits=F("flags").bitand(self.flag)).exclude(flag_bits=0)
         return qs
+
+    def fields(self) -> tuple[str, ...]:
+        return FIELDS if self.raw else (*FIELDS, effective.REVISION_ANNOTATION)
+
+    def rows(self, qs: QuerySet[Reading]) -> QuerySet:
+        """``qs`` as the value rows RecordView reads: the effective value's revision beside each, unless raw."""
+        return qs.values_list(*FIELDS) if self.raw else effective.with_latest_revision(qs).values_list(*self.fields())
 
 
     def rollups(self) -> QuerySet[Rollup]:
@@ -136,8 +152,14 @@ class RecordView:
 
     def record(self, row) -> dict:
         """A value no JSON can carry (Infinity or NaN, stored before ingest refused them: E2008, E2020)
-        is shown as null, so that one such row never makes the whole history unreadable."""
-        _id, park_id, source_pk, item_pk, ts, value, text, rv, ru, status, flags = row
+        is shown as null, so that one such row never makes the whole history unreadable. ``value`` is the
+        effective value (apps/corrections/selectors.py), ``rawValue`` the value stored at ingest."""
+        _id, park_id, source_pk, item_pk, ts, raw, text, rv, ru, status, flags = row[:11]
+        value, revision = effective.split(raw, row[11] if len(row) > 11 else None)
+        if revision is not None:
+            flags |= Flag.CORRECTED
+        if raw is not None and not math.isfinite(raw):
+            raw = None
         if value is not None and not math.isfinite(value):
             value = None
         if rv is not None and not math.isfinite(rv):
@@ -148,13 +170,15 @@ class RecordView:
             "dataCode": item.code,
             "timestamp": _local_text(ts, self.tz[park_id]),
             "value": value if text is None else text,
+            "rawValue": raw if text is None else text,
+            "revision": revision,
             "unit": item.unit,
             "status": status,
             "backfill": bool(flags & Flag.BACKFILL),
             "flags": Flag.names(flags),
         }
         if rv is not None or ru:
-            out["receivedValue"] = value if rv is None else rv
+            out["receivedValue"] = raw if rv is None else rv
             out["receivedUnit"] = ru
         return out
 
@@ -228,7 +252,8 @@ def readings_page(query: ReadingQuery, *, cursor: str | None = None, limit=None)
             backwards = True
             qs = qs.filter(Q(**{f"{key}__lt": ts}) | Q(**{key: ts, "id__lt": pk}))
     order = (f"-{key}", "-id") if backwards else (key, "id")
-    rows = list(qs.order_by(*order).values_list(*fields)[: limit + 1])
+    qs = qs.order_by(*order)
+    rows = list((qs.values_list(*fields) if query.interval else query.rows(qs))[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
@@ -245,7 +270,7 @@ def readings_page(query: ReadingQuery, *, cursor: str | None = None, limit=None)
 
 
 CSV_HEADER = ["sourceId", "dataCode", "timestamp", "value", "unit", "status", "backfill", "flags",
-              "receivedValue", "receivedUnit"]
+              "receivedValue", "receivedUnit", "rawValue", "revision"]
 
 
 ROLLUP_CSV_HEADER = ["sourceId", "dataCode", "start", "count", "sum", "min", "max", "last", "lastTimestamp", "unit"]
@@ -261,12 +286,13 @@ def readings_csv(query: ReadingQuery):
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_HEADER)
-    rows = query.queryset().order_by("ts", "id").values_list(*FIELDS).iterator(chunk_size=5000)
+    rows = query.rows(query.queryset().order_by("ts", "id")).iterator(chunk_size=5000)
     for n, row in enumerate(rows, 1):
         rec = view.record(row)
         writer.writerow([rec["sourceId"], rec["dataCode"], rec["timestamp"], rec["value"], rec["unit"],
                          rec["status"], "true" if rec["backfill"] else "false", ";".join(rec["flags"]),
-                         rec.get("receivedValue", ""), rec.get("receivedUnit", "")])
+                         rec.get("receivedValue", ""), rec.get("receivedUnit", ""), rec["rawValue"],
+                         "" if rec["revision"] is None else rec["revision"]])
         if n % 1000 == 0:
             yield buf.getvalue()
             buf.seek(0)

@@ -3,7 +3,12 @@ monthly partition (and one for the DEFAULT partition, month NULL), in ``ingestio
 task ``rebuild-rollups`` then builds one partition per run, newest first, each with set-based statements
 straight from the partition (apps/ingestion/rollup_rebuild.py), while the refresh keeps new readings current.
 Queuing the whole history in the dirty log instead made new readings wait behind it for hours at 50 million
-readings (docs/rollups.md). Like the dirty log, the table has no model: only the rollup modules touch it."""
+readings (docs/rollups.md). Like the dirty log, the table has no model: only the rollup modules touch it.
+
+The dirty log is emptied here: every range it holds lies in a partition the rebuild recomputes whole from the
+readings committed before that partition's turn, so nothing queued is lost. On a database that applied 0011 as
+first written, that queue is the whole history, which the refresh would otherwise read range by range first.
+Rows queued by ingest transactions still open when this runs are not visible to the DELETE, and stay."""
 
 from django.db import migrations
 
@@ -24,9 +29,10 @@ SELECT NULL::bigint, NULL::date WHERE EXISTS (SELECT 1 FROM ingestion_reading_de
 
 class Migration(migrations.Migration):
 
-    dependencies = [("ingestion", "0010_rollups")]
+    dependencies = [("ingestion", "0011_rollup_queue_existing")]
 
     operations = [
         migrations.RunSQL(CREATE, "DROP TABLE ingestion_rollup_rebuild"),
         migrations.RunSQL(QUEUE, migrations.RunSQL.noop),
+        migrations.RunSQL("DELETE FROM ingestion_rollup_dirty", migrations.RunSQL.noop),
     ]
