@@ -18,7 +18,7 @@ refresh's advisory lock (the two never interleave; refreshes between partitions 
 
 What is pending is one row per partition in ``ingestion_rollup_rebuild`` (park NULL: every park; month NULL:
 the DEFAULT partition, which goes through the dirty log as before, being normally empty). The upgrade
-migration (ingestion 0011) records every partition there; the beat task ``rebuild-rollups`` builds one per
+migration (ingestion 0012) records every partition there; the beat task ``rebuild-rollups`` builds one per
 run, newest first (recent months matter first); ``manage.py rebuild_rollups`` queues and runs to the end.
 """
 
