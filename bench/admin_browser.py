@@ -7,7 +7,7 @@ the size on disk (``storage``); then times the readings browser's pages as a log
 administrator (issue #8: the park-access seam scopes every page) with the Django test client and full admin
 rendering: unfiltered, by park, source, data code (common, rare), flag, time range, deep paging, the detail page.
 Medians printed side by side with their ratio (target <= 1.5x) beside issue #9's target: every filter's median
-<= 300 ms. ``rollup_queries`` is the place of the rollup phase (once ingestion_rollup exists).
+<= 300 ms. ``rollup_queries`` is the rollup phase (docs/rollups.md).
 
     python bench/admin_browser.py [--readings 50000000] [--parks 100] [--keep] [--only LABEL] [--baseline]
 
