@@ -70,6 +70,25 @@ def test_a_wrong_key_with_a_remembered_prefix_is_refused(park, meter):
     assert client_for(forged).post(URL, rec(1), format="json").status_code == 401
 
 
+def test_one_reading_and_its_batch_row_are_written_together(park, meter):
+    """The single-reading path (apps/ingestion/store.py ONE_READING_INSERT): the batch row is written once with
+    its final counts, a repeat of a stored reading is a duplicate (E4001, logged), nothing stored twice."""
+    from apps.ingestion.models import ValidationEvent
+
+    _token, key = issue_token(actor="test", park=park, name="device", role=ApiToken.Role.DEVICE)
+    api = client_for(key)
+    first = api.post(URL, rec(0, value=7.0), format="json")
+    again = api.post(URL, rec(0, value=8.0), format="json")
+    assert first.json() == {"accepted": 1, "duplicates": 0, "rejected": []}, first.content
+    assert again.status_code == 200 and again.json() == {"accepted": 0, "duplicates": 1, "rejected": []}
+    assert list(Reading.objects.values_list("value", flat=True)) == [7.0]
+    counts = list(IngestBatch.objects.order_by("id").values_list("total", "accepted", "duplicates", "rejected"))
+    assert counts == [(1, 1, 0, 0), (1, 0, 1, 0)]
+    assert Reading.objects.get().batch_id == IngestBatch.objects.order_by("id").first().pk
+    event = ValidationEvent.objects.get()
+    assert (event.code, event.index, event.batch_id) == ("E4001", 0, IngestBatch.objects.order_by("id").last().pk)
+
+
 def _post(port, key, body, headers=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
