@@ -19,7 +19,7 @@ from apps.core.errors import CarbonParkError
 from apps.core.services import actor_fields
 from apps.core.text import pg_safe
 from apps.ingestion import errors, lastseen, metrics, store
-from apps.ingestion.config import current_config
+from apps.ingestion.config import cached_config, config_at, current_config
 from apps.ingestion.normalize import Problem, Undecodable, normalize, short_repr
 from apps.quality.services import AlarmRaise, raise_alarms
 from apps.sources.services.state import touch
@@ -105,21 +105,28 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
     now = now or timezone.now()
     actor_label = actor_fields(actor)["actor_label"]
     allowed = None if parks is None else frozenset(parks)
-    cfg = current_config()
     records = readings if isinstance(readings, list) else list(readings)
-    rows, rejected, notes = normalize(records, cfg, allowed_parks=allowed, now=now,
-                                      default_backfill=default_backfill, sealed=sealed)
-    raws = [_raw_text(records[p.index]) for p in rejected]
-    raw_bytes = [getattr(records[p.index], "raw_bytes", None) for p in rejected]
-    for i, r in enumerate(refused):
-        src = cfg.sources.get(r.source_ref)
-        rejected.append(Problem(len(records) + i, r.error, "", r.params, r.source_ref, r.data_code,
-                                src.park_id if src else None, src.pk if src else None))
-        raws.append(r.raw)
-        raw_bytes.append(r.raw_bytes)
-    batch_park = next(iter(allowed)) if allowed is not None and len(allowed) == 1 else None
-    if batch_park is None and rows:
-        batch_park = rows[0].park_id
+
+    def prepare(cfg):
+        rows, rejected, notes = normalize(records, cfg, allowed_parks=allowed, now=now,
+                                          default_backfill=default_backfill, sealed=sealed)
+        raws = [_raw_text(records[p.index]) for p in rejected]
+        raw_bytes = [getattr(records[p.index], "raw_bytes", None) for p in rejected]
+        for i, r in enumerate(refused):
+            src = cfg.sources.get(r.source_ref)
+            rejected.append(Problem(len(records) + i, r.error, "", r.params, r.source_ref, r.data_code,
+                                    src.park_id if src else None, src.pk if src else None))
+            raws.append(r.raw)
+            raw_bytes.append(r.raw_bytes)
+        batch_park = next(iter(allowed)) if allowed is not None and len(allowed) == 1 else None
+        if batch_park is None and rows:
+            batch_park = rows[0].park_id
+        return rows, rejected, notes, raws, raw_bytes, batch_park
+
+    # The configuration compiled last in this process; its version is checked in the transaction below, in the
+    # statement that opens the batch (no query of its own), and the records normalized again if it changed.
+    cfg = cached_config() or current_config()
+    rows, rejected, notes, raws, raw_bytes, batch_park = prepare(cfg)
 
     with transaction.atomic():
         cur = store.raw_cursor()
@@ -134,6 +141,10 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
                 if request_hash and first_hash != request_hash:
                     raise CarbonParkError(core_errors.E1005, field="Idempotency-Key")
                 return IngestResult.from_json(response)
+        batch_id, version = store.open_batch(cur)
+        if version != cfg.version or version == 0:  # changed meanwhile (0: never bumped, nothing is cached)
+            cfg = config_at(version)
+            rows, rejected, notes, raws, raw_bytes, batch_park = prepare(cfg)
         ts_of = {r.index: r.ts for r in rows}
         note_events = []
         in_batch = flagged = warned = 0
@@ -150,7 +161,6 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
                 warned += kind == "warned"
                 note_events.append((p.index, kind, p.error.code, p.source_ref, p.data_code, ts_of.get(p.index, now),
                                     repr(p.params.get("value", "")), zh, en, p.rule_pk))
-        batch_id = store.open_batch(cur)
         batch_row = {"now": now, "channel": channel, "actor_label": actor_label, "park_id": batch_park,
                      "total": len(records) + len(refused), "rejected": len(rejected), "flagged": flagged,
                      "warned": warned}

@@ -90,8 +90,11 @@ def save_idempotent_response(cur, key_id: int, status: int, response: dict, batc
 # may write readings (the database's one-way-in guard, ingestion migration 0002: a statement trigger checks
 # carbonpark.writer); its log row is written once, with its final counts, after the readings (insert_batch).
 # The foreign keys pointing at it (rejections, events, Idempotency-Keys) are deferred to the commit.
+# The same statement reads the ingestion configuration's version (apps.core.selectors.config_version), so that a
+# batch costs no query of its own to learn whether the configuration it was checked against is still current.
 BATCH_OPEN = ("SELECT nextval(pg_get_serial_sequence('ingestion_ingestbatch', 'id')), "
-              "set_config('carbonpark.writer', 'ingest_readings', true)")
+              "set_config('carbonpark.writer', 'ingest_readings', true), "
+              "(SELECT version FROM core_configversion WHERE name = %s)")
 BATCH_COLUMNS = ("id, received_at, channel, actor_label, park_id, total, accepted, duplicates, rejected, flagged, "
                  "warned")
 BATCH_INSERT = f"INSERT INTO ingestion_ingestbatch ({BATCH_COLUMNS}) VALUES ({', '.join(['%s'] * 11)})"
@@ -114,10 +117,14 @@ RETURNING accepted
 """
 
 
-def open_batch(cur) -> int:
-    """The batch's id, and this transaction declared the one that may write readings (one statement)."""
-    cur.execute(BATCH_OPEN)
-    return cur.fetchone()[0]
+def open_batch(cur) -> tuple[int, int]:
+    """The batch's id and the ingestion configuration's version (0: never bumped), this transaction declared the
+    one that may write readings, in one statement."""
+    from apps.core.services import INGEST_CONFIG
+
+    cur.execute(BATCH_OPEN, (INGEST_CONFIG,))
+    batch_id, _writer, version = cur.fetchone()
+    return batch_id, version or 0
 
 
 def insert_batch(cur, batch_id: int, *, now, channel, actor_label, park_id, total, accepted, duplicates,

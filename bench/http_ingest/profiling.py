@@ -81,7 +81,7 @@ def run_profile(args, fx: dict) -> None:
         atomic = transaction.atomic()
         atomic.__enter__()
         cur = store.raw_cursor()
-        bid = store.open_batch(cur)
+        bid, _version = store.open_batch(cur)
         repeated = store.insert_readings(cur, rows, batch_id=bid, channel="http", now=now)
         store.insert_batch(cur, bid, now=now, channel="http", actor_label="bench", park_id=fx["park_pk"],
                            total=len(rows), accepted=len(rows) - len(repeated), duplicates=len(repeated), rejected=0,
