@@ -61,6 +61,7 @@ lint: $(VENV)/.dev
 docs: $(VENV)/.runtime
 	$(BIN)/python manage.py error_codes --write docs/error-codes.md
 	$(BIN)/python manage.py access_matrix --write docs/roles.md
+	$(BIN)/python manage.py form_schema --write docs/form-definition.schema.json
 
 messages: $(VENV)/.runtime
 	$(BIN)/python manage.py compilemessages -l zh_Hans -l en

@@ -63,6 +63,8 @@ VARIANTS = {
     "+ reading_ts (-ts)": ["CREATE INDEX ON {t} (ts DESC)"],
     "+ reading_item_ts (item, -ts)": ["CREATE INDEX ON {t} (data_item_id, ts DESC)"],
     "+ reading_flagged_ts (-ts) WHERE flags <> 0": ["CREATE INDEX ON {t} (ts DESC) WHERE flags <> 0"],
+    "+ reading_flagged_park_ts (park, -ts) INCLUDE (flags) WHERE flags <> 0":
+        ["CREATE INDEX ON {t} (park_id, ts DESC) INCLUDE (flags) WHERE flags <> 0"],
     "+ BRIN (ts)": ["CREATE INDEX ON {t} USING brin (ts)"],
     "+ 3 deferred foreign keys (park, source, item)": [
         FK.replace("{c}", c).replace("{col}", col)
@@ -74,7 +76,8 @@ VARIANTS = {
 BEFORE = ["+ primary key (id)", "+ reading_park_ts (park, -ts) INCLUDE (source, item, flags)", "+ reading_ts (-ts)",
           "+ reading_item_ts (item, -ts)", "+ reading_flagged_ts (-ts) WHERE flags <> 0",
           "+ 3 deferred foreign keys (park, source, item)", "+ one-way-in statement trigger"]
-AFTER = [v for v in BEFORE if v != "+ 3 deferred foreign keys (park, source, item)"]
+AFTER = [v for v in BEFORE if v != "+ 3 deferred foreign keys (park, source, item)"] + [
+    "+ reading_flagged_park_ts (park, -ts) INCLUDE (flags) WHERE flags <> 0"]
 COMBINED = {"table before issue #9 (all of the above but BRIN)": BEFORE,
             "table after issue #9 (the same without the foreign keys)": AFTER}
 
@@ -180,8 +183,8 @@ def insert_costs(conn, args) -> dict[str, tuple[float, float]]:
         plans[name] = [s for p in parts for s in VARIANTS[p]]
     new = rows(args.preload // SOURCES + 1, args.rows)
     batches = [new[i:i + args.batch] for i in range(0, len(new), args.batch)]
-    results: dict[str, list[tuple[float, float]]] = {k: [] for k in plans}
-    names = list(plans)
+    names = [k for k in plans if not args.only or k.startswith("identity") or any(o in k for o in args.only)]
+    results: dict[str, list[tuple[float, float]]] = {k: [] for k in names}
     for rnd in range(args.rounds):
         order = names if rnd % 2 == 0 else names[::-1]
         for name in order:
@@ -260,6 +263,8 @@ def main():
     ap.add_argument("--skip-insert", action="store_true")
     ap.add_argument("--skip-brin", action="store_true")
     ap.add_argument("--keep", action="store_true", help="leave the scratch schema behind")
+    ap.add_argument("--only", action="append", default=[], help="variants whose name contains this (repeatable; "
+                    "the identity-only base always runs)")
     args = ap.parse_args()
     with connect() as conn:
         print(conn.execute("SELECT version()").fetchone()[0])

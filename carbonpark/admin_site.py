@@ -8,7 +8,7 @@ from django.urls import path
 APP_ORDER = ["ingestion", "quality", "sources", "accounts", "auth", "catalog"]
 PLUMBING = ["core", "django_celery_beat"]
 MODEL_ORDER = {
-    "ingestion": ["reading", "rejection", "ingestbatch", "validationevent", "idempotencykey"],
+    "ingestion": ["reading", "rollup", "rejection", "ingestbatch", "validationevent", "idempotencykey"],
     "quality": ["alarm", "rule"],
     "sources": ["datasource", "devicestate", "statechange", "command", "sourcekey"],
     "accounts": ["park", "membership", "apitoken"],

@@ -108,7 +108,9 @@ INSTALLED_APPS = [
     "apps.catalog",
     "apps.sources",
     "apps.quality",
+    "apps.entry",
     "apps.ingestion",
+    "apps.corrections",
     "apps.demo",
 ]
 
@@ -231,6 +233,23 @@ READINGS_PARTITIONS_AHEAD = int(os.environ.get("READINGS_PARTITIONS_AHEAD", "3")
 READINGS_RETENTION_MONTHS = int(os.environ["READINGS_RETENTION_MONTHS"]) if os.environ.get(
     "READINGS_RETENTION_MONTHS") else None
 READINGS_ARCHIVE_DIR = os.environ.get("READINGS_ARCHIVE_DIR", str(VAR_DIR / "archive" / "readings"))
+
+# Uploaded files (evidence of corrections, later of forms): under MEDIA_ROOT, served by no public URL.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "media/"
+EVIDENCE_MAX_BYTES = int(os.environ.get("EVIDENCE_MAX_BYTES", str(20 * 1024 * 1024)))
+# Corrections (apps/corrections): the most readings one request may revise.
+CORRECTIONS_MAX_READINGS = int(os.environ.get("CORRECTIONS_MAX_READINGS", "1000000"))
+
+# E-mail (approvers are told of corrections awaiting them): Django's SMTP backend, settings from the environment.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS")
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "carbonpark@localhost")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -6,6 +6,13 @@ from rest_framework.routers import APIRootView, DefaultRouter
 from apps.accounts.api import ParkViewSet, RolesView
 from apps.catalog.api import CatalogClassViewSet, DataItemViewSet, EnumerationViewSet
 from apps.core.views import ErrorCodesView, api_not_found, healthz
+from apps.corrections.api import (
+    CorrectionDecisionView,
+    CorrectionDetailView,
+    CorrectionRejectView,
+    CorrectionsView,
+)
+from apps.entry.api import FormListView, FormVersionView
 from apps.ingestion.api import ReadingsView
 from apps.ingestion.metrics import metrics_view
 from apps.sources.api import DataSourceViewSet
@@ -37,8 +44,14 @@ router.register("sources", DataSourceViewSet, basename="source")
 
 api_v1 = [
     path("readings", ReadingsView.as_view(), name="readings"),
+    path("corrections", CorrectionsView.as_view(), name="corrections"),
+    path("corrections/<int:correction_id>", CorrectionDetailView.as_view(), name="correction-detail"),
+    path("corrections/<int:correction_id>/approve", CorrectionDecisionView.as_view(), name="correction-approve"),
+    path("corrections/<int:correction_id>/reject", CorrectionRejectView.as_view(), name="correction-reject"),
     path("errors", ErrorCodesView.as_view(), name="error-codes"),
     path("roles", RolesView.as_view(), name="roles"),
+    path("forms", FormListView.as_view(), name="form-list"),
+    path("forms/<str:code>/versions/<int:number>", FormVersionView.as_view(), name="form-version"),
     path("", include(router.urls)),
 ]
 

@@ -49,6 +49,12 @@ def fill_park(park, n_sources: int = 2):
                   severity="flag", park=park, source=source)
         raise_alarm(park_id=park.pk, source_id=source.pk, kind="validation", code="E5202", message_zh="测试",
                     message_en="test")
+    from apps.accounts.access import SystemPrincipal
+    from apps.corrections.services import request_correction
+
+    for n in (1, 2):  # several rows: the changelist's query-count guard needs them
+        request_correction(actor=SystemPrincipal("test"), source_id=sources[0].source_id,
+                           start="2026-11-23 10:00:00", end="2026-11-23 10:00:00", new_value=n, reason="test")
     code = {"TPA": "CS98", "TPB": "CS97"}.get(park.code, "CS96")
     save_catalog_class(actor="test", code=code, name_zh=f"{park.code} 自定义", park=park)
     save_catalog_class(actor="test", code=f"{code}01", name_zh=f"{park.code} 自定义小类", park=park)
@@ -56,6 +62,16 @@ def fill_park(park, n_sources: int = 2):
         save_data_item(actor="test", code=f"{code}010{n}", park=park, name_zh=f"{park.code} 自定义 {n}",
                        data_type="number", unit="kWh", methods=["realtime"])
         issue_token(actor="test", park=park, name=f"integrator {n}")
+    from apps.accounts.access import SystemPrincipal
+    from apps.entry.models import Form
+    from apps.entry.services import copy_form, publish
+    from apps.ingestion.rollups import refresh
+
+    refresh()
+    system = SystemPrincipal("test")
+    form = copy_form(actor=system, source=Form.objects.get(code="engineered-sinks"), park=park,
+                     code=f"{park.code.lower()}-sinks")
+    publish(actor=system, form=form)
     return sources
 
 

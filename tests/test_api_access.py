@@ -6,7 +6,7 @@ and query-count guards on the lists."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,9 @@ from apps.accounts.models import Park
 from apps.accounts.services import issue_token, set_membership
 from apps.catalog.models import Enumeration
 from apps.catalog.services import save_catalog_class, save_data_item
+from apps.corrections.models import Correction
+from apps.corrections.services import request_correction
+from apps.entry.services import create_form, publish
 from apps.ingestion.services import ingest_readings
 from apps.sources.services.commands import create_command
 from tests.conftest import add_source
@@ -30,6 +33,8 @@ from tests.test_api_contract import assert_matches, openapi  # noqa: F401 (a fix
 ROOT = Path(__file__).resolve().parent.parent
 MEMBER_ROLES = ["viewer", "operator", "approver", "auditor", "admin"]
 # "admin/viewer": admin in the own park, viewer in the other one (what it may see there it may not change)
+SMALL_FORM = {"format": 1, "period": "month", "sections": [
+    {"key": "main", "title": {"zh": "主要"}, "fields": [{"key": "amount", "item": "CS010101"}]}]}
 PRINCIPALS = [*MEMBER_ROLES, "admin/viewer", "auditor/operator", "integrator", "device", "system", "no-role",
               "anonymous"]
 
@@ -42,6 +47,9 @@ class World:
     classes: dict  # Park.pk -> the park's own CatalogClass
     enumeration: Enumeration
     codes: itertools.count
+    # Park.pk -> {"approve": Correction, "reject": Correction}, asked by another member
+    corrections: dict = field(default_factory=dict)
+    forms: dict = field(default_factory=dict)  # Park.pk -> the park's own published FormVersion
 
 
 def make_world(park, other_park) -> World:
@@ -55,6 +63,16 @@ def make_world(park, other_park) -> World:
         ingest_readings([{"sourceId": w.sources[p.pk].source_id, "timestamp": "2026-11-23 10:00:00", "value": 1}],
                         channel="test", actor="t")
         create_command(actor="t", source=w.sources[p.pk], type="poll_now")
+        requester = get_user_model().objects.create_user(f"requester-{p.code}")
+        set_membership(actor="t", user=requester, park=p, role="admin")
+        w.corrections[p.pk] = {
+            d: request_correction(actor=requester, source_id=w.sources[p.pk].source_id, start="2026-11-23 10:00:00",
+                                  end="2026-11-23 10:00:00", new_value=2, reason=f"to {d}")
+            for d in ("approve", "reject")}
+        system = access.SystemPrincipal("test")
+        form = create_form(actor=system, park=p, code=f"{p.code.lower()}-ledger", name_zh="台账",
+                           definition=SMALL_FORM)
+        w.forms[p.pk] = publish(actor=system, form=form)
     return w
 
 
@@ -110,7 +128,7 @@ def _as_unknown(r, param=None, field=None) -> bool:
 
 def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
     """(method, path, body, target object, worked(response), refused(response))."""
-    src, item, cls = w.sources[t.pk], w.items[t.pk], w.classes[t.pk]
+    src, item, cls, form = w.sources[t.pk], w.items[t.pk], w.classes[t.pk], w.forms[t.pk]
     sid = src.source_id
     read = {
         "api-root": ("/api/v1/", None, None, status(200)),
@@ -129,6 +147,11 @@ def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
                                      listed("code", "fuel_type")),
         "catalog-enumeration-detail": ("/api/v1/catalog/enumerations/fuel_type/", None, w.enumeration, status(200)),
         "readings": ("/api/v1/readings", {"sourceId": sid}, t, listed("sourceId", sid)),
+        "corrections": ("/api/v1/corrections", None, t, listed("sourceId", sid)),
+        "correction-detail": (f"/api/v1/corrections/{w.corrections[t.pk]['approve'].pk}", None,
+                              w.corrections[t.pk]["approve"], status(200)),
+        "form-list": ("/api/v1/forms", None, form.form, listed("code", form.form.code)),
+        "form-version": (f"/api/v1/forms/{form.form.code}/versions/1", None, form, status(200)),
     }
     if method == "GET" and variant == "format=csv":
         return "GET", "/api/v1/readings", {"sourceId": sid, "format": "csv"}, t, csv_has(sid), \
@@ -160,6 +183,15 @@ def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
         ("catalog-item-detail", "PATCH"): (f"/api/v1/catalog/items/{item.code}/", {"name_en": f"by {tag}"}, item,
                                            status(200), _as_unknown),
     }
+    for decision, state, body in (("approve", "approved", {}), ("reject", "rejected", {"comment": "no"})):
+        c = w.corrections[t.pk][decision]
+        write[(f"correction-{decision}", "POST")] = (
+            f"/api/v1/corrections/{c.pk}/{decision}", body, c,
+            lambda r, state=state: r.status_code == 200 and r.json()["state"] == state, _as_unknown)
+    # a request is the requester's own (a clerk's modify scope): the target is the unsaved request
+    write[("corrections", "POST")] = ("/api/v1/corrections", {
+        "sourceId": sid, "start": "2026-11-23 10:00:00", "end": "2026-11-23 10:00:00", "factor": 2,
+        "reason": f"by {tag}"}, Correction(park=t), status(201), lambda r: _as_unknown(r, field="sourceId"))
     path, body, target, worked, refused = write[(name, method)]
     return method, path, body, target, worked, refused
 
@@ -169,7 +201,9 @@ def expected(principal, endpoint: matrix.Endpoint, target) -> bool:
         return endpoint.public
     if endpoint.action is None:
         return True
-    return access.check_object(principal, endpoint.action, target)
+    # an object being made (a correction request) is the caller's own: a clerk's "own" scope covers it
+    owner = principal if getattr(target, "pk", 0) is None else None
+    return access.check_object(principal, endpoint.action, target, owner=owner)
 
 
 # --- the tests ----------------------------------------------------------------------------------------------
@@ -233,7 +267,7 @@ def test_roles_are_published_in_docs_and_served(client, openapi):  # noqa: F811
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("name", ["sources", "readings", "catalog items", "parks", "commands"])
+@pytest.mark.parametrize("name", ["sources", "readings", "catalog items", "parks", "commands", "corrections"])
 def test_list_queries_do_not_grow_with_rows(name, park, django_assert_num_queries):
     """The access check adds a constant number of queries, not one per row (3 rows and 30 rows)."""
     user = get_user_model().objects.create_user("admin-of-many")
@@ -257,12 +291,17 @@ def test_list_queries_do_not_grow_with_rows(name, park, django_assert_num_querie
             elif name == "parks":
                 p = Park.objects.create(code=f"QP{i:03d}", name_zh="x")
                 set_membership(actor="t", user=user, park=p, role="viewer")
+            elif name == "corrections":
+                ingest_readings([{"sourceId": meter.source_id, "timestamp": f"2026-11-23 11:{i:02d}:00",
+                                  "value": i}], channel="test", actor="t")
+                request_correction(actor=user, source_id=meter.source_id, start=f"2026-11-23 11:{i:02d}:00",
+                                   end=f"2026-11-23 11:{i:02d}:00", new_value=1, reason="r")
             else:
                 create_command(actor="t", source=meter, type="poll_now")
 
     url = {"sources": "/api/v1/sources/", "readings": f"/api/v1/readings?sourceId={meter.source_id}",
            "catalog items": "/api/v1/catalog/items/?prefix=CS0102", "parks": "/api/v1/parks/",
-           "commands": f"/api/v1/sources/{meter.source_id}/commands"}[name]
+           "commands": f"/api/v1/sources/{meter.source_id}/commands", "corrections": "/api/v1/corrections"}[name]
     counts = []
     for n, total in ((3, 3), (27, 30)):
         grow(n)

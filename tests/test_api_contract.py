@@ -118,6 +118,12 @@ def test_readings_answers_match_the_schema(api, openapi, meter):
     assert assert_matches(openapi, "/api/v1/readings", "post", not_json)["code"] == "E1001"
     page = api.get("/api/v1/readings", {"sourceId": meter.source_id})
     page = assert_matches(openapi, "/api/v1/readings", "get", page)
+    from apps.ingestion.rollups import refresh
+
+    refresh()
+    hours = assert_matches(openapi, "/api/v1/readings", "get", api.get("/api/v1/readings", {"interval": "hour"}))
+    assert hours["results"] and set(hours["results"][0]) >= {"sourceId", "dataCode", "start", "count", "sum", "min",
+                                                              "max", "last"}
     assert page["results"][0]["sourceId"] == meter.source_id
 
 

@@ -24,7 +24,7 @@ def test_beat_schedule_names_registered_tasks():
     missing = [job["task"] for job in app.conf.beat_schedule.values() if job["task"] not in app.tasks]
     assert missing == []
     assert {"apps.sources.tasks.flag_silent_sources", "apps.sources.tasks.rotate_due_keys",
-            "apps.ingestion.tasks.purge_idempotency_keys"} <= set(app.tasks)
+            "apps.ingestion.tasks.purge_idempotency_keys", "apps.ingestion.tasks.refresh_rollups"} <= set(app.tasks)
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -46,6 +46,20 @@ def test_silent_source_flagged_by_a_real_worker(meter, tmp_path):
         while time.monotonic() < deadline and not DeviceState.objects.get(source=meter).silent:
             time.sleep(0.2)
         assert DeviceState.objects.get(source=meter).silent, (tmp_path / "worker.log").read_text()[-2000:]
+
+        # The same worker keeps the rollups current (the beat's refresh-rollups, every 10 s).
+        from apps.ingestion.models import Rollup
+        from apps.ingestion.services import ingest_readings
+        from apps.ingestion.tasks import refresh_rollups
+
+        ingest_readings([{"sourceId": meter.source_id, "timestamp": "2026-11-23 10:05:00", "value": 3}],
+                        channel="test", actor="test")
+        refresh_rollups.apply_async(queue=queue)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and Rollup.objects.count() < 3:
+            time.sleep(0.2)
+        assert sorted(Rollup.objects.values_list("interval", "count")) == [("d", 1), ("h", 1), ("m", 1)], \
+            (tmp_path / "worker.log").read_text()[-2000:]
     finally:
         worker.terminate()
         worker.wait(20)

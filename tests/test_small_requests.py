@@ -280,3 +280,30 @@ def test_a_failure_inside_the_push_is_answered_as_the_full_stack_answers_it(park
     assert a[2]["code"] == code, a
     assert a[0].split()[0] == {"bug": "500", "database down": "503"}[failure]
     assert Reading.objects.count() == 0
+
+
+def test_a_single_reading_is_queued_for_the_rollups(park, meter):
+    """The single-reading statement (store.ONE_READING_INSERT) queues its series and time as a staged batch does
+    (store.mark_rollups_dirty): after one refresh the reading is in GET /api/v1/readings?interval=hour, whichever
+    path served the push; a repeat stores nothing and queues nothing."""
+    from apps.core.handlers import Application
+    from apps.ingestion import rollups
+    from apps.ingestion.fastpush import PATH, FastPush
+
+    _token, key = issue_token(actor="test", park=park, name="device", role=ApiToken.Role.DEVICE)
+    _reader, reader_key = issue_token(actor="test", park=park, name="reader", role=ApiToken.Role.INTEGRATOR)
+    short = Application(short_paths={PATH: FastPush})
+    assert _wsgi(short, key, orjson.dumps(rec(5, value=2.0)))[0] == "200 OK"  # the short path
+    assert client_for(key).post(URL, rec(20, value=3.5), format="json").status_code == 200  # the full stack
+    assert rollups.lag()[0] == 2  # one queued range per single-reading batch
+    assert client_for(key).post(URL, rec(20, value=3.5), format="json").json()["duplicates"] == 1
+    assert rollups.lag()[0] == 2  # a repeat stores nothing, queues nothing
+    rollups.refresh()
+    assert rollups.lag() == (0, 0.0)
+    hours = client_for(reader_key).get(URL, {"interval": "hour", "sourceId": meter.source_id})
+    assert hours.status_code == 200, hours.content
+    [hour] = hours.json()["results"]
+    assert (hour["sourceId"], hour["count"], hour["sum"], hour["min"], hour["max"], hour["last"]) == (
+        meter.source_id, 2, 5.5, 2.0, 3.5, 3.5)
+    days = client_for(reader_key).get(URL, {"interval": "day", "sourceId": meter.source_id}).json()["results"]
+    assert [(d["count"], d["sum"]) for d in days] == [(2, 5.5)]

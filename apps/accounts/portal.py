@@ -19,7 +19,10 @@ from django.contrib.admin.options import InlineModelAdmin
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import MaxLengthValidator
+from django.db import models
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -27,6 +30,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import access
 from apps.accounts.access import SESSION_PARK, Action
+from apps.core.forms import SafeJSONFormField
 from carbonpark.admin_site import LandingPagesMixin
 
 SYSTEM_ONLY = "system"  # an add/change/delete action only system administrators have
@@ -95,6 +99,33 @@ class PortalChangeList(ChangeList):
 _CHANGELISTS: dict = {}
 
 
+class _SafeAutocomplete:
+    """Django's autocomplete box looks the posted value up to show it again: a value that is no id at all
+    (``"\x00"``, ``"abc"`` for an integer key) raised there, so a form that should have come back with
+    "select a valid choice" answered 500. Values the key field cannot take are not looked up."""
+
+    def optgroups(self, name, value, attr=None):
+        remote = self.field.remote_field
+        key = remote.model._meta.get_field(getattr(remote, "field_name", None) or remote.model._meta.pk.name)
+        usable = []
+        for v in value:
+            try:
+                key.to_python(v)
+                key.get_prep_value(key.to_python(v))
+            except (ValidationError, ValueError, TypeError, OverflowError):
+                continue
+            usable.append(v)
+        return super().optgroups(name, usable, attr)
+
+
+class SafeAutocompleteSelect(_SafeAutocomplete, AutocompleteSelect):
+    pass
+
+
+class SafeAutocompleteSelectMultiple(_SafeAutocomplete, AutocompleteSelectMultiple):
+    pass
+
+
 class PortalAdmin(admin.ModelAdmin):
     """The seam in the admin. Declare what a model needs:
 
@@ -105,6 +136,9 @@ class PortalAdmin(admin.ModelAdmin):
 
     Superusers keep the stock behaviour (Django's own permission checks, every park), narrowed only by the
     park switcher on changelists."""
+
+    formfield_overrides = {models.JSONField: {"form_class": SafeJSONFormField}}
+
 
     view_action = Action.VIEW
     add_action = Action.MANAGE
@@ -288,6 +322,8 @@ class PortalAdmin(admin.ModelAdmin):
             if qs is None:
                 qs = db_field.remote_field.model._default_manager.all()
             kwargs["queryset"] = writable_choices(request, qs, self.choice_action)
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = SafeAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if field is not None and db_field.name == "park" and not self._system(request):
             # a row of no park is platform-wide, the system administrator's: park staff must name their
@@ -301,6 +337,8 @@ class PortalAdmin(admin.ModelAdmin):
             if qs is None:
                 qs = db_field.remote_field.model._default_manager.all()
             kwargs["queryset"] = writable_choices(request, qs, self.choice_action)
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = SafeAutocompleteSelectMultiple(db_field, self.admin_site, using=kwargs.get("using"))
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
@@ -347,6 +385,18 @@ class PortalAutocompleteView(AutocompleteJsonView):
 
 class PortalAuthenticationForm(AdminAuthenticationForm):
     """Park staff sign in without ``is_staff``: a membership (or being a superuser) is what lets one in."""
+
+    # Django's form only sets the username's max_length as an attribute (no validator): a 20 000-character name
+    # went on to authenticate, and the lockout's attempt row (varchar 255) turned the failure into a 500. A
+    # field error stops authentication before anything is written; the password is capped against hashing
+    # megabytes.
+    PASSWORD_MAX = 4096
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        username = self.fields["username"]
+        username.validators.append(MaxLengthValidator(username.max_length or 150))
+        self.fields["password"].validators.append(MaxLengthValidator(self.PASSWORD_MAX))
 
     def confirm_login_allowed(self, user):
         if not user.is_active or not (access.is_system(user) or access.roles_by_park(user)):

@@ -2,13 +2,15 @@
 
 from django.contrib import admin
 from django.db.models import F
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import access
 from apps.accounts.portal import PortalAdmin
 from apps.catalog.models import DataItem
-from apps.core.admin import EstimatedCountPaginator, ReadOnlyAdmin
-from apps.ingestion.models import Flag, IdempotencyKey, IngestBatch, Reading, Rejection, ValidationEvent
+from apps.core.admin import EstimatedCountPaginator, ReadOnlyAdmin, SeekPaginator
+from apps.corrections import selectors as effective
+from apps.ingestion.models import Flag, IdempotencyKey, IngestBatch, Reading, Rejection, Rollup, ValidationEvent
 from apps.ingestion.normalize import Refused, parse_timestamp
 from apps.sources.models import DataSource
 
@@ -44,6 +46,7 @@ class SourceFilter(InputFilter):
 
 class _TimeBound(InputFilter):
     op = ""
+    field = "ts"
 
     def queryset(self, request, queryset):
         if not self.value():
@@ -54,7 +57,7 @@ class _TimeBound(InputFilter):
             ts = parse_timestamp(self.value().strip(), timezone.get_current_timezone())
         except Refused:
             return queryset.none()
-        return queryset.filter(**{f"ts__{self.op}": ts})
+        return queryset.filter(**{f"{self.field}__{self.op}": ts})
 
 
 class StartFilter(_TimeBound):
@@ -105,6 +108,8 @@ class FlagFilter(admin.SimpleListFilter):
         bit = Flag.NAMES.get(self.value() or "")
         if not bit:
             return queryset
+        if bit == Flag.CORRECTED:  # a revision beside the reading, not a stored bit
+            return effective.only_revised(queryset)
         return queryset.exclude(flags=0).alias(flag_bits=F("flags").bitand(bit)).exclude(flag_bits=0)
 
 
@@ -115,10 +120,21 @@ class ReadingAdmin(PortalAdmin, ReadOnlyAdmin):
     list_filter = [ParkFilter, SourceFilter, ItemFilter, FlagFilter, StartFilter, EndFilter, "status"]
     list_select_related = ["source", "data_item"]
     ordering = ["-ts"]
-    paginator = EstimatedCountPaginator
+    paginator = SeekPaginator
     show_full_result_count = False
     list_per_page = 100
     readonly_fields = [f.name for f in Reading._meta.fields]
+
+    def changelist_view(self, request, extra_context=None):
+        """Links to the rollups of the same park, source and code: hourly, daily, monthly."""
+        from urllib.parse import urlencode
+
+        from django.urls import reverse
+
+        url = reverse(f"{self.admin_site.name}:ingestion_rollup_changelist")
+        keep = {k: request.GET[k] for k in ("park", "source", "code") if request.GET.get(k)}
+        links = [(label, f"{url}?{urlencode({**keep, 'interval': value})}") for value, label in Rollup.Interval.choices]
+        return super().changelist_view(request, {**(extra_context or {}), "rollup_links": links})
 
     @admin.display(description=_("collection time"), ordering="ts")
     def collected(self, obj):
@@ -126,9 +142,20 @@ class ReadingAdmin(PortalAdmin, ReadOnlyAdmin):
 
         return timezone.localtime(obj.ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
+    def get_queryset(self, request):
+        # the effective value beside the stored one: one index probe per row shown (apps/corrections/selectors.py)
+        return effective.with_latest_revision(super().get_queryset(request))
+
     @admin.display(description=_("value"))
     def value_display(self, obj):
-        return obj.value if obj.text_value is None else obj.text_value
+        """The effective value; a corrected reading shows the value stored at ingest beside it."""
+        if obj.text_value is not None:
+            return obj.text_value
+        value, revision = effective.split(obj.value, getattr(obj, effective.REVISION_ANNOTATION, None))
+        if revision is None:
+            return value
+        return format_html('{} <span class="corrected" title="{}">({} {}) ✎</span>', value, _("corrected"),
+                           _("raw"), obj.value)
 
     @admin.display(description=_("unit"))
     def unit(self, obj):
@@ -136,13 +163,54 @@ class ReadingAdmin(PortalAdmin, ReadOnlyAdmin):
 
     @admin.display(description=_("flags"))
     def flag_names(self, obj):
-        return ", ".join(str(Flag.LABELS[n]) for n in Flag.names(obj.flags))
+        flags = obj.flags | (Flag.CORRECTED if getattr(obj, effective.REVISION_ANNOTATION, None) else 0)
+        return ", ".join(str(Flag.LABELS[n]) for n in Flag.names(flags))
 
     @admin.display(description=_("as received"))
     def received(self, obj):
         if obj.received_unit:
             return f"{obj.value if obj.received_value is None else obj.received_value} {obj.received_unit}"
         return ""
+
+
+class BucketStartFilter(StartFilter):
+    title = _("bucket from")
+    field = "bucket"
+
+
+class BucketEndFilter(EndFilter):
+    title = _("bucket until")
+    field = "bucket"
+
+
+BUCKET_FORMATS = {Rollup.Interval.HOUR: "%Y-%m-%d %H:00", Rollup.Interval.DAY: "%Y-%m-%d",
+                  Rollup.Interval.MONTH: "%Y-%m"}
+
+
+@admin.register(Rollup)
+class RollupAdmin(PortalAdmin, ReadOnlyAdmin):
+    """Hourly, daily and monthly rollups beside the readings browser (docs/rollups.md). Written only by the
+    refresh task; nothing to add, change or delete here."""
+
+    list_display = ["bucket_local", "interval", "source", "data_item", "count", "sum", "min", "max", "last",
+                    "unit"]
+    list_filter = ["interval", ParkFilter, SourceFilter, ItemFilter, BucketStartFilter, BucketEndFilter]
+    list_select_related = ["source", "data_item", "park"]
+    ordering = ["-bucket"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 100
+    readonly_fields = [f.name for f in Rollup._meta.fields]
+
+    @admin.display(description=_("bucket (park time)"), ordering="bucket")
+    def bucket_local(self, obj):
+        import zoneinfo
+
+        return obj.bucket.astimezone(zoneinfo.ZoneInfo(obj.park.time_zone)).strftime(BUCKET_FORMATS[obj.interval])
+
+    @admin.display(description=_("unit"))
+    def unit(self, obj):
+        return obj.data_item.unit
 
 
 @admin.register(IngestBatch)

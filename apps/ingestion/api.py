@@ -64,16 +64,33 @@ IngestAnswer = inline_serializer("IngestAnswer", {
 
 READING_OUT = {
     "sourceId": serializers.CharField(), "dataCode": serializers.CharField(), "timestamp": serializers.CharField(),
-    "value": serializers.JSONField(allow_null=True, help_text="number, or string for enum/string/date items"),
+    "value": serializers.JSONField(allow_null=True, help_text="the effective value: the latest approved revision, "
+                                   "else the value stored at ingest; string for enum/string/date items"),
+    "rawValue": serializers.JSONField(allow_null=True, help_text="the value stored at ingest, before any revision"),
+    "revision": serializers.IntegerField(allow_null=True, help_text="the revision giving the value, or null"),
     "unit": serializers.CharField(allow_blank=True), "status": serializers.CharField(),
     "backfill": serializers.BooleanField(), "flags": serializers.ListField(child=serializers.CharField()),
     "receivedValue": serializers.JSONField(required=False, allow_null=True),
     "receivedUnit": serializers.CharField(required=False, allow_blank=True, allow_null=True),
 }
+
+ROLLUP_OUT = {
+    "sourceId": serializers.CharField(), "dataCode": serializers.CharField(),
+    "start": serializers.CharField(help_text="the bucket's start, YYYY-MM-DD HH:MM:SS.SSS in the park's zone"),
+    "count": serializers.IntegerField(help_text="readings counted: numeric, finite, not flagged invalid"),
+    "sum": serializers.FloatField(allow_null=True), "min": serializers.FloatField(allow_null=True),
+    "max": serializers.FloatField(allow_null=True),
+    "last": serializers.FloatField(allow_null=True, help_text="the value of the latest reading in the bucket"),
+    "lastTimestamp": serializers.CharField(), "unit": serializers.CharField(allow_blank=True),
+}
+# One page shape; its results are readings, or rollups with ``interval`` (an item is one or the other: a
+# rollup has no timestamp and value, a reading no start and count, so oneOf is never ambiguous, even empty).
 ReadingsPage = inline_serializer("ReadingsPage", {
     "next": serializers.CharField(allow_null=True, help_text="link to the next page (cursor), or null"),
     "previous": serializers.CharField(allow_null=True, help_text="link to the previous page, or null"),
-    "results": inline_serializer("ReadingOut", READING_OUT, many=True),
+    "results": PolymorphicProxySerializer("ReadingOrRollup", [inline_serializer("ReadingOut", READING_OUT),
+                                                               inline_serializer("RollupOut", ROLLUP_OUT)],
+                                          resource_type_field_name=None, many=True),
 })
 
 
@@ -180,8 +197,15 @@ class ReadingsView(APIView):
             OpenApiParameter("dataCode", OpenApiTypes.STR, description="one or several, comma-separated"),
             OpenApiParameter("start", OpenApiTypes.STR, description="inclusive, YYYY-MM-DD HH:MM:SS[.SSS]"),
             OpenApiParameter("end", OpenApiTypes.STR, description="inclusive, YYYY-MM-DD HH:MM:SS[.SSS]"),
-            OpenApiParameter("flag", OpenApiTypes.STR, enum=list(selectors.FLAG_FILTERS)),
+            OpenApiParameter("flag", OpenApiTypes.STR, enum=list(selectors.FLAG_FILTERS),
+                             description="readings carrying this flag; not with interval"),
+            OpenApiParameter("interval", OpenApiTypes.STR, enum=list(selectors.INTERVALS),
+                             description="hourly, daily or monthly rollups per source and data code instead of "
+                                         "readings (park-local buckets; start and end bound the bucket's start; "
+                                         "docs/rollups.md)"),
             OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"]),
+            OpenApiParameter("view", OpenApiTypes.STR, enum=["effective", "raw"],
+                             description="raw: the values stored at ingest, without revisions"),
             OpenApiParameter("cursor", OpenApiTypes.STR), OpenApiParameter("limit", OpenApiTypes.INT),
         ],
         responses={200: ReadingsPage, (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="format=csv")},
@@ -192,7 +216,8 @@ class ReadingsView(APIView):
                                                    Action.EXPORT if export else Action.VIEW)
         if export:
             response = StreamingHttpResponse(selectors.readings_csv(query), content_type="text/csv; charset=utf-8")
-            response["Content-Disposition"] = 'attachment; filename="readings.csv"'
+            name = f"rollups-{request.query_params['interval']}" if query.interval else "readings"
+            response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
             return response
         page = selectors.readings_page(query, cursor=request.query_params.get("cursor"),
                                        limit=request.query_params.get("limit"))

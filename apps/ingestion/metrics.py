@@ -83,6 +83,7 @@ class StateCollector:
             up.add_metric(["redis"], 0)
         try:
             yield self._alarms()
+            yield from self._rollups()
             up.add_metric(["database"], 1)
         except Exception:  # noqa: BLE001
             up.add_metric(["database"], 0)
@@ -140,6 +141,17 @@ class StateCollector:
         for kind, severity, state, n in rows:
             fam.add_metric([kind, severity, state], n)
         return fam
+
+
+    def _rollups(self):
+        from apps.ingestion.rollups import lag
+
+        queued, age = lag()
+        yield GaugeMetricFamily("carbonpark_rollup_queued_ranges",
+                                "Series ranges queued for the rollups' refresh (ingestion_rollup_dirty).", value=queued)
+        yield GaugeMetricFamily("carbonpark_rollup_lag_seconds",
+                                "Age of the oldest queued range: how far the rollups are behind ingest "
+                                "(0 when none is queued).", value=age)
 
 
 class _Local:

@@ -98,6 +98,10 @@ class Reading(models.Model):
             models.Index(fields=["data_item", "-ts"], name="reading_item_ts"),
             # Flagged readings are few; the flag filters (flags <> 0 AND flags & bit <> 0) use this.
             models.Index(fields=["-ts"], name="reading_flagged_ts", condition=~models.Q(flags=0)),
+            # ... and a park's flag pages (park staff): without it they walked every park's flagged rows, one heap
+            # page each, until 100 of theirs (1.9 s at 52 million readings); flags included: counted index-only.
+            models.Index(fields=["park", "-ts"], name="reading_flagged_park_ts", include=["flags"],
+                         condition=~models.Q(flags=0)),
         ]
 
     def __str__(self):
@@ -186,3 +190,41 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return f"{self.scope} {self.key}"
+
+
+class Rollup(models.Model):
+    """Hourly, daily or monthly aggregate of one source and data item (docs/rollups.md). Buckets start at the
+    park's local hour, day or calendar month. Counted: numeric, finite values not flagged invalid. Written only
+    by apps/ingestion/rollups.py, from the readings themselves, never by hand."""
+
+    class Interval(models.TextChoices):
+        HOUR = "h", _("hourly")
+        DAY = "d", _("daily")
+        MONTH = "m", _("monthly")
+
+    interval = models.CharField(_("interval"), max_length=1, choices=Interval.choices)
+    park = models.ForeignKey("accounts.Park", verbose_name=_("park"), on_delete=models.PROTECT,
+                             related_name="+", db_index=False, db_constraint=False)
+    source = models.ForeignKey("sources.DataSource", verbose_name=_("data source"), on_delete=models.PROTECT,
+                               related_name="+", db_index=False, db_constraint=False)
+    data_item = models.ForeignKey("catalog.DataItem", verbose_name=_("data item"), on_delete=models.PROTECT,
+                                  related_name="+", db_index=False, db_constraint=False)
+    bucket = models.DateTimeField(_("bucket start"))
+    count = models.IntegerField(_("count"))
+    sum = models.FloatField(_("sum"))
+    min = models.FloatField(_("minimum"))
+    max = models.FloatField(_("maximum"))
+    last = models.FloatField(_("last value"))
+    last_ts = models.DateTimeField(_("time of the last value"))
+    updated_at = models.DateTimeField(_("updated"))
+
+    class Meta:
+        verbose_name = _("rollup")
+        verbose_name_plural = _("rollups")
+        constraints = [models.UniqueConstraint(fields=["source", "data_item", "interval", "bucket"],
+                                               name="uniq_rollup_bucket")]
+        # A park-scoped page of one interval, newest first (the readings browser's rollup page, the API).
+        indexes = [models.Index(fields=["park", "interval", "-bucket"], name="rollup_park_bucket")]
+
+    def __str__(self):
+        return f"{self.interval} {self.source_id}/{self.data_item_id}@{self.bucket:%Y-%m-%d %H:%M}"

@@ -17,12 +17,14 @@ from apps.accounts import access
 from apps.accounts.access import Action
 from apps.core import errors
 from apps.core.errors import CarbonParkError
+from apps.corrections import selectors as effective
 from apps.ingestion.config import current_config
-from apps.ingestion.models import Flag, Reading
+from apps.ingestion.models import Flag, Reading, Rollup
 from apps.ingestion.normalize import Refused, parse_timestamp
 
 FLAG_FILTERS = list(Flag.NAMES)
 MAX_LIMIT = 5000
+INTERVALS = {"hour": Rollup.Interval.HOUR, "day": Rollup.Interval.DAY, "month": Rollup.Interval.MONTH}
 
 
 @dataclass
@@ -38,6 +40,8 @@ class ReadingQuery:
     start: datetime | None = None
     end: datetime | None = None
     flag: int | None = None
+    interval: str | None = None  # Rollup.Interval: the query reads rollups, filtered on the bucket's start
+    raw: bool = False  # ?view=raw: the values stored at ingest, without revisions (R-9.3.2.3)
 
     def visible(self, park_id: int | None) -> bool:
         return self.park_ids is None or park_id in self.park_ids
@@ -80,9 +84,22 @@ class ReadingQuery:
             if params["flag"] not in Flag.NAMES:
                 raise CarbonParkError(errors.E1009, param="flag", detail=f"one of {', '.join(Flag.NAMES)}")
             q.flag = Flag.NAMES[params["flag"]]
+        if params.get("view") not in (None, "", "raw", "effective"):
+            raise CarbonParkError(errors.E1009, param="view", detail="raw or effective")
+        q.raw = params.get("view") == "raw"
+        if params.get("interval"):
+            if params["interval"] not in INTERVALS:
+                raise CarbonParkError(errors.E1009, param="interval", detail=f"one of {', '.join(INTERVALS)}")
+            if q.flag:  # a rollup counts the readings of every flag but invalid: there is nothing to filter
+                raise CarbonParkError(errors.E1009, param="flag", detail="not with interval")
+            if q.raw:  # rollups are kept of the effective values only (docs/rollups.md)
+                raise CarbonParkError(errors.E1009, param="view", detail="not raw with interval")
+            q.interval = INTERVALS[params["interval"]]
         return q
 
     def queryset(self) -> QuerySet[Reading]:
+        if self.interval:
+            return self.rollups()
         qs = access.restrict(Reading.objects.all(), self.principal, self.action)
         if self.source_pks is not None:
             qs = qs.filter(source_id__in=self.source_pks)
@@ -92,8 +109,31 @@ class ReadingQuery:
             qs = qs.filter(ts__gte=self.start)
         if self.end:
             qs = qs.filter(ts__lte=self.end)
-        if self.flag:
+        if self.flag == Flag.CORRECTED:  # a revision beside the reading, not a stored bit
+            qs = qs.none() if self.raw else effective.only_revised(qs)
+        elif self.flag:
             qs = qs.exclude(flags=0).alias(flag_bits=F("flags").bitand(self.flag)).exclude(flag_bits=0)
+        return qs
+
+    def fields(self) -> tuple[str, ...]:
+        return FIELDS if self.raw else (*FIELDS, effective.REVISION_ANNOTATION)
+
+    def rows(self, qs: QuerySet[Reading]) -> QuerySet:
+        """``qs`` as the value rows RecordView reads: the effective value's revision beside each, unless raw."""
+        return qs.values_list(*FIELDS) if self.raw else effective.with_latest_revision(qs).values_list(*self.fields())
+
+
+    def rollups(self) -> QuerySet[Rollup]:
+        """The rollups of the interval, scoped through the seam like readings (docs/rollups.md)."""
+        qs = access.restrict(Rollup.objects.filter(interval=self.interval), self.principal, self.action)
+        if self.source_pks is not None:
+            qs = qs.filter(source_id__in=self.source_pks)
+        if self.item_pks is not None:
+            qs = qs.filter(data_item_id__in=self.item_pks)
+        if self.start:
+            qs = qs.filter(bucket__gte=self.start)
+        if self.end:
+            qs = qs.filter(bucket__lte=self.end)
         return qs
 
 
@@ -112,8 +152,14 @@ class RecordView:
 
     def record(self, row) -> dict:
         """A value no JSON can carry (Infinity or NaN, stored before ingest refused them: E2008, E2020)
-        is shown as null, so that one such row never makes the whole history unreadable."""
-        _id, park_id, source_pk, item_pk, ts, value, text, rv, ru, status, flags = row
+        is shown as null, so that one such row never makes the whole history unreadable. ``value`` is the
+        effective value (apps/corrections/selectors.py), ``rawValue`` the value stored at ingest."""
+        _id, park_id, source_pk, item_pk, ts, raw, text, rv, ru, status, flags = row[:11]
+        value, revision = effective.split(raw, row[11] if len(row) > 11 else None)
+        if revision is not None:
+            flags |= Flag.CORRECTED
+        if raw is not None and not math.isfinite(raw):
+            raw = None
         if value is not None and not math.isfinite(value):
             value = None
         if rv is not None and not math.isfinite(rv):
@@ -124,15 +170,37 @@ class RecordView:
             "dataCode": item.code,
             "timestamp": _local_text(ts, self.tz[park_id]),
             "value": value if text is None else text,
+            "rawValue": raw if text is None else text,
+            "revision": revision,
             "unit": item.unit,
             "status": status,
             "backfill": bool(flags & Flag.BACKFILL),
             "flags": Flag.names(flags),
         }
         if rv is not None or ru:
-            out["receivedValue"] = value if rv is None else rv
+            out["receivedValue"] = raw if rv is None else rv
             out["receivedUnit"] = ru
         return out
+
+
+    def rollup(self, row) -> dict:
+        """A rollup row → {sourceId, dataCode, start, count, sum, min, max, last, lastTimestamp, unit}."""
+        _id, park_id, source_pk, item_pk, bucket, count, total, low, high, last, last_ts = row
+        tz = self.tz[park_id]
+        item = self.items[item_pk]
+        return {"sourceId": self.source_ids.get(source_pk, str(source_pk)), "dataCode": item.code,
+                "start": _local_text(bucket, tz), "count": count, "sum": _finite(total), "min": _finite(low),
+                "max": _finite(high), "last": _finite(last), "lastTimestamp": _local_text(last_ts, tz),
+                "unit": item.unit}
+
+
+ROLLUP_FIELDS = ("id", "park_id", "source_id", "data_item_id", "bucket", "count", "sum", "min", "max", "last",
+                 "last_ts")
+
+
+def _finite(x: float | None) -> float | None:
+    """A sum past the float range is infinite: shown as null, as a non-finite reading is."""
+    return x if x is not None and math.isfinite(x) else None
 
 
 def _local_text(ts: datetime, tz) -> str:
@@ -174,24 +242,26 @@ def readings_page(query: ReadingQuery, *, cursor: str | None = None, limit=None)
     except ValueError:
         raise CarbonParkError(errors.E1009, param="limit", detail=f"a whole number 1–{MAX_LIMIT}") from None
     qs = query.queryset()
+    key, fields = ("bucket", ROLLUP_FIELDS) if query.interval else ("ts", FIELDS)
     backwards = False
     if cursor:
         direction, ts, pk = _decode(cursor)
         if direction == "n":
-            qs = qs.filter(Q(ts__gt=ts) | Q(ts=ts, id__gt=pk))
+            qs = qs.filter(Q(**{f"{key}__gt": ts}) | Q(**{key: ts, "id__gt": pk}))
         else:
             backwards = True
-            qs = qs.filter(Q(ts__lt=ts) | Q(ts=ts, id__lt=pk))
-    order = ("-ts", "-id") if backwards else ("ts", "id")
-    rows = list(qs.order_by(*order).values_list(*FIELDS)[: limit + 1])
+            qs = qs.filter(Q(**{f"{key}__lt": ts}) | Q(**{key: ts, "id__lt": pk}))
+    order = (f"-{key}", "-id") if backwards else (key, "id")
+    qs = qs.order_by(*order)
+    rows = list((qs.values_list(*fields) if query.interval else query.rows(qs))[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
         rows.reverse()
     view = RecordView()
-    results = [view.record(r) for r in rows]
+    results = [view.rollup(r) for r in rows] if query.interval else [view.record(r) for r in rows]
     next_cursor = prev_cursor = None
-    if rows:
+    if rows:  # [4]: ts of a reading, bucket of a rollup
         if more or backwards:
             next_cursor = _encode("n", rows[-1][4], rows[-1][0])
         if cursor and (not backwards or more):
@@ -200,21 +270,45 @@ def readings_page(query: ReadingQuery, *, cursor: str | None = None, limit=None)
 
 
 CSV_HEADER = ["sourceId", "dataCode", "timestamp", "value", "unit", "status", "backfill", "flags",
-              "receivedValue", "receivedUnit"]
+              "receivedValue", "receivedUnit", "rawValue", "revision"]
+
+
+ROLLUP_CSV_HEADER = ["sourceId", "dataCode", "start", "count", "sum", "min", "max", "last", "lastTimestamp", "unit"]
 
 
 def readings_csv(query: ReadingQuery):
-    """Every matching reading as CSV (the batch-file header of interfaces.md §7), streamed."""
+    """Every matching reading as CSV (the batch-file header of interfaces.md §7), streamed; with an interval,
+    every matching rollup (ROLLUP_CSV_HEADER)."""
+    if query.interval:
+        yield from _rollups_csv(query)
+        return
     view = RecordView()
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_HEADER)
-    rows = query.queryset().order_by("ts", "id").values_list(*FIELDS).iterator(chunk_size=5000)
+    rows = query.rows(query.queryset().order_by("ts", "id")).iterator(chunk_size=5000)
     for n, row in enumerate(rows, 1):
         rec = view.record(row)
         writer.writerow([rec["sourceId"], rec["dataCode"], rec["timestamp"], rec["value"], rec["unit"],
                          rec["status"], "true" if rec["backfill"] else "false", ";".join(rec["flags"]),
-                         rec.get("receivedValue", ""), rec.get("receivedUnit", "")])
+                         rec.get("receivedValue", ""), rec.get("receivedUnit", ""), rec["rawValue"],
+                         "" if rec["revision"] is None else rec["revision"]])
+        if n % 1000 == 0:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()
+
+
+def _rollups_csv(query: ReadingQuery):
+    view = RecordView()
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(ROLLUP_CSV_HEADER)
+    rows = query.queryset().order_by("bucket", "id").values_list(*ROLLUP_FIELDS).iterator(chunk_size=5000)
+    for n, row in enumerate(rows, 1):
+        rec = view.rollup(row)
+        writer.writerow(["" if rec[k] is None else rec[k] for k in ROLLUP_CSV_HEADER])
         if n % 1000 == 0:
             yield buf.getvalue()
             buf.seek(0)

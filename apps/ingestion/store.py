@@ -56,6 +56,24 @@ FROM unnest(%(i)s::int[], %(k)s::text[], %(c)s::text[], %(sr)s::text[], %(dc)s::
 """
 
 
+# One row per series of the batch with the range of times it brought: the rollups' dirty log
+# (apps/ingestion/rollups.py). Text values have no aggregate; every other row counts, duplicates too (a
+# bucket recomputed for nothing is cheaper than telling them apart here).
+DIRTY_FROM_STAGE = """
+INSERT INTO ingestion_rollup_dirty (park_id, source_id, data_item_id, lo, hi)
+SELECT p, s, d, min(t), max(t) FROM ingestion_reading_stage WHERE v IS NOT NULL GROUP BY p, s, d
+"""
+
+
+def mark_rollups_dirty(cur, sql: str = DIRTY_FROM_STAGE, params=None) -> None:
+    """Queue the series and time ranges whose rollups must be recomputed, in the writer's transaction (so
+    the queue entry commits with the readings or not at all). ``sql``: an INSERT INTO ingestion_rollup_dirty
+    (park_id, source_id, data_item_id, lo, hi) SELECT ... of the writer's own rows; the default reads the
+    ingest staging table. The revision writer (issue #10) calls it with its own statement; a single reading
+    queues its own row inside ONE_READING_INSERT."""
+    cur.execute(sql, params)
+
+
 def raw_cursor() -> psycopg.Cursor:
     """A server-side-binding cursor on Django's own connection (so inside its transaction): arrays
     travel as parameters instead of being spelled out as SQL literals."""
@@ -100,14 +118,18 @@ BATCH_COLUMNS = ("id, received_at, channel, actor_label, park_id, total, accepte
 BATCH_INSERT = f"INSERT INTO ingestion_ingestbatch ({BATCH_COLUMNS}) VALUES ({', '.join(['%s'] * 11)})"
 # One reading (the common case over HTTP: a device pushing one reading per request): the row and the batch's log
 # row in one statement, no staging table. The batch counts the reading as accepted or as a duplicate of an
-# earlier batch (ON CONFLICT: the identity is taken), which the statement returns.
+# earlier batch (ON CONFLICT: the identity is taken), which the statement returns. A stored numeric reading queues
+# its series and time for the rollups in the same statement (what mark_rollups_dirty does for a staged batch).
 ONE_READING_INSERT = f"""
 WITH r AS (
     INSERT INTO ingestion_reading (park_id, source_id, data_item_id, ts, value, text_value, received_value,
                                    received_unit, status, flags, channel, batch_id, received_at)
     VALUES (%(p)s, %(s)s, %(d)s, %(t)s, %(v)s, %(tv)s, %(rv)s, %(ru)s, %(st)s, %(f)s, %(channel)s, %(batch)s, %(now)s)
     ON CONFLICT (source_id, data_item_id, ts) DO NOTHING
-    RETURNING 1
+    RETURNING park_id, source_id, data_item_id, ts, value
+), dirty AS (
+    INSERT INTO ingestion_rollup_dirty (park_id, source_id, data_item_id, lo, hi)
+    SELECT park_id, source_id, data_item_id, ts, ts FROM r WHERE value IS NOT NULL
 ), n AS (SELECT count(*)::int AS stored FROM r)
 INSERT INTO ingestion_ingestbatch ({BATCH_COLUMNS})
 SELECT %(batch)s, %(now)s, %(channel)s, %(actor)s, %(park)s, %(total)s, n.stored, %(duplicates)s + 1 - n.stored,
@@ -163,10 +185,13 @@ def insert_readings(cur, rows, *, batch_id: int, channel: str, now: datetime) ->
             write((r.index, r.park_id, r.source_pk, r.item_pk, r.ts, r.value, r.text, r.received_value,
                    r.received_unit, r.status, r.flags))
     cur.execute(READING_INSERT, (channel, batch_id, now))
+    inserted = cur.rowcount
     duplicates = set()
-    if cur.rowcount < len(rows):
+    if inserted < len(rows):
         cur.execute(STAGE_DUPLICATES, (batch_id,))
         duplicates = {i for (i,) in cur.fetchall()}
+    if inserted:
+        mark_rollups_dirty(cur)
     # Emptied now, not only at commit: a caller may ingest several batches in one transaction.
     cur.execute("DELETE FROM ingestion_reading_stage")
     return duplicates

@@ -25,3 +25,12 @@ def poll_source(source_pk: int, mode: str = "incremental"):
     from apps.ingestion.polling import poll_source as poll
 
     return poll(source_pk, mode=mode).accepted
+
+
+@shared_task(time_limit=60, soft_time_limit=50)
+def refresh_rollups():
+    """Rollups current with the dirty log (apps/ingestion/rollups.py); every 10 s, ~8 s at most."""
+    from apps.ingestion.rollups import refresh
+
+    r = refresh()
+    return {"series": r.series, "hours": r.hours, "busy": r.busy, "seconds": round(r.seconds, 3)}

@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import get_language
@@ -14,8 +16,20 @@ from apps.quality.models import Alarm, Rule
 from apps.quality.services import RULE_FIELDS
 
 
+class RuleForm(forms.ModelForm):
+    def clean(self):
+        data = super().clean()
+        if "kind" in data and "params" in data:
+            try:
+                services.check_rule_params(data["kind"], data["params"])
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return data
+
+
 @admin.register(Rule)
 class RuleAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
+    form = RuleForm
     list_display = ["name", "kind", "severity", "park", "source", "data_item", "params", "enabled"]
     list_filter = ["kind", "severity", "enabled", "park"]
     search_fields = ["name"]

@@ -3,6 +3,7 @@ ingest pipeline, the device-state and gateway-health services call the functions
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
@@ -22,6 +23,41 @@ RULE_FIELDS = ["name", "kind", "params", "severity", "park", "source", "data_ite
                "message_zh", "message_en"]
 
 
+PARAMS_MAX_DEPTH = 8
+
+
+def _finite(value, depth: int = 0) -> bool:
+    """No Infinity or NaN (JSON has no spelling for them: storing one failed in the database), no deep nesting."""
+    if depth > PARAMS_MAX_DEPTH:
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v, depth + 1) for v in value)
+    return True
+
+
+def check_rule_params(kind_name: str, params) -> None:
+    """The kind exists and its parameters are a JSON object it accepts (R-9.2.3); ValidationError at the field
+    otherwise. Forms call it before saving, so the mistake is shown where it was typed."""
+    kind = KINDS.get(kind_name)
+    if kind is None:
+        raise ValidationError({"kind": _("Unknown rule kind %(kind)s; choose one of %(kinds)s.") % {
+            "kind": kind_name, "kinds": ", ".join(KINDS)}})
+    params = {} if params is None else params
+    if not isinstance(params, dict):
+        raise ValidationError({"params": _('Give the parameters as a JSON object, e.g. {"max": 10}.')})
+    if not _finite(params):
+        raise ValidationError({"params": _("Every number in the parameters must be finite and nesting at most "
+                                           "%(depth)s deep.") % {"depth": PARAMS_MAX_DEPTH}})
+    try:
+        kind.validate_params(params)
+    except ValueError as exc:
+        raise ValidationError({"params": str(exc)}) from exc
+
+
 @transaction.atomic
 def save_rule(*, actor, rule: Rule | None = None, reason: str = "", **fields) -> Rule:
     """Create or change a rule of the library (R-9.2.3). Live for the next batch, without a restart."""
@@ -29,14 +65,7 @@ def save_rule(*, actor, rule: Rule | None = None, reason: str = "", **fields) ->
     rule = rule or Rule()
     for key, value in fields.items():
         setattr(rule, key, value)
-    kind = KINDS.get(rule.kind)
-    if kind is None:
-        raise ValidationError({"kind": _("Unknown rule kind %(kind)s; choose one of %(kinds)s.") % {
-            "kind": rule.kind, "kinds": ", ".join(KINDS)}})
-    try:
-        kind.validate_params(rule.params or {})
-    except ValueError as exc:
-        raise ValidationError({"params": str(exc)}) from exc
+    check_rule_params(rule.kind, rule.params)
     if rule.source_id and rule.park_id and rule.source.park_id != rule.park_id:
         raise ValidationError({"source": _("The source belongs to another park.")})
     rule.full_clean()

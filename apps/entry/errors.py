@@ -1,0 +1,63 @@
+"""Manual-entry codes (E8xxx): form definitions (E82xx) and the values of a filled form (E81xx), R-7.3.1.
+
+A value error names its field by path (``fuels[2].amount``); the page shows it at that field."""
+
+from apps.core.errors import define
+
+# --- definitions (a park administrator's or integrator's form) -----------------------------------------
+E8201 = define("E8201", 400, "表单定义不符合格式（{path}）：{detail}。格式见 docs/form-definitions.md。",
+               "The form definition does not match the format at {path}: {detail}. "
+               "See docs/form-definitions.md.", "R-7.3.1")
+E8202 = define("E8202", 400, "字段键 {key} 在表单中出现了不止一次。每个字段和分组的键须唯一。",
+               "The key {key} is used more than once in the form. Every field and section key must be unique.",
+               "R-7.3.1")
+E8203 = define("E8203", 400, "字段 {key} 引用的数据编码 {item} 不在数据目录中（或已停用、不属于本园区）。",
+               "Field {key} names the data item {item}, which is not in the catalog (or inactive, or another "
+               "park's).", "R-6.3")
+E8204 = define("E8204", 400, "{path} 处的表达式无法使用：{detail}。可用的运算符见 docs/form-definitions.md。",
+               "The expression at {path} cannot be used: {detail}. The allowed operators are listed in "
+               "docs/form-definitions.md.", "R-7.3.1")
+E8205 = define("E8205", 400, "计算字段之间存在循环引用：{keys}。",
+               "Calculated fields refer to each other in a circle: {keys}.", "R-7.3.1")
+E8206 = define("E8206", 400, "字段 {key}：{detail}。",
+               "Field {key}: {detail}.", "R-7.3.1")
+E8207 = define("E8207", 409, "表单编码 {code} 已被使用。请换一个编码。",
+               "The form code {code} is taken already. Choose another code.", "R-7.3.1")
+
+# --- values of a filled form ------------------------------------------------------------------------------
+E8101 = define("E8101", 400, "请填写此项。", "This field is required.", "R-7.3.1.2")
+E8102 = define("E8102", 400, "应为数字，收到的是 {got}。", "A number is expected; got {got}.", "R-7.3.1.2")
+E8103 = define("E8103", 400, "数值 {value} 小于下限 {min}。", "The value {value} is below the minimum {min}.",
+               "R-7.3.1.2")
+E8104 = define("E8104", 400, "数值 {value} 大于上限 {max}。", "The value {value} is above the maximum {max}.",
+               "R-7.3.1.2")
+E8105 = define("E8105", 400, "数值 {value} 不符合精度 {step}（应为 {step} 的整数倍）。",
+               "The value {value} does not match the precision {step} (a multiple of {step} is expected).",
+               "R-9.1.3")
+E8106 = define("E8106", 400, "{value} 不是可选值之一。", "{value} is not one of the choices.", "R-7.3.1.2")
+E8107 = define("E8107", 400, "文字过长：{length} 个字符，上限 {limit}。",
+               "The text is too long: {length} characters, limit {limit}.", "R-7.3.1.2")
+E8108 = define("E8108", 400, "应为日期 YYYY-MM-DD。", "A date YYYY-MM-DD is expected.", "R-7.3.1.2")
+E8109 = define("E8109", 400, "应为带时区的日期时间（ISO 8601，如 2026-01-31T08:00:00+08:00）。",
+               "A date and time with its offset is expected (ISO 8601, e.g. 2026-01-31T08:00:00+08:00).",
+               "R-7.3.1.2")
+E8110 = define("E8110", 400, "应为文字，收到的是 {got}。", "Text is expected; got {got}.", "R-7.3.1.2")
+E8111 = define("E8111", 400, "文字中不能含有 NUL 字符或不成对的代理项。",
+               "The text must not contain NUL characters or unpaired surrogates.", "R-9.2.1")
+E8112 = define("E8112", 400, "数值必须是有限的数字（不接受 NaN、Infinity 或超出范围的数）。",
+               "The number must be finite (NaN, Infinity and numbers out of range are not accepted).", "R-9.2.1")
+E8113 = define("E8113", 400, "行数 {count} 少于下限 {min}。", "{count} rows, fewer than the minimum {min}.",
+               "R-7.3.1.2")
+E8114 = define("E8114", 400, "行数 {count} 超过上限 {max}。", "{count} rows, more than the maximum {max}.",
+               "R-7.3.1.2")
+E8115 = define("E8115", 400, "表单中没有字段 {key}，该值被忽略。",
+               "The form has no field {key}; the value was ignored.", "R-7.3.1.2")
+E8116 = define("E8116", 400, "应为一组行（数组），每行是一个对象。", "A list of rows is expected, each row an object.",
+               "R-7.3.1.2")
+E8117 = define("E8117", 400, "表单的值应为 JSON 对象。", "The form's values must be a JSON object.", "R-7.3.1.2")
+E8118 = define("E8118", 400, "附件应为已上传证明文件的编号。", "An attachment must name an uploaded evidence file.",
+               "R-6.5")
+E8119 = define("E8119", 400, "无法计算此项：{detail}。", "This cannot be computed: {detail}.", "R-7.3.1.3")
+E8120 = define("E8120", 400, "应为单个值，收到的是嵌套的结构。", "A single value is expected, not a nested structure.",
+               "R-9.2.1")
+E8121 = define("E8121", 400, "表单约束未满足。", "A constraint of the form is not met.", "R-7.3.1.3")
