@@ -79,8 +79,8 @@ E8305 = define("E8305", 400, "周期开始日 {value} 不符合表单的周期�
 E8306 = define("E8306", 403, "不能审核自己提交的填报。", "Nobody reviews their own submission.", "R-7.3.2")
 E8307 = define("E8307", 400, "缺少证明文件，或证明文件不属于本填报。", "Evidence is missing, or the file named is not "
                "one of this submission's.", "R-6.5")
-E8308 = define("E8308", 409, "已入库的 {field} 不能在此修改或清除（只有数值可以通过更正修改）。",
-               "{field} is stored already and cannot be changed or cleared here (only numbers can be changed, "
+E8308 = define("E8308", 409, "已入库的 {path} 不能在此修改或清除（只有数值可以通过更正修改）。",
+               "{path} is stored already and cannot be changed or cleared here (only numbers can be changed, "
                "through a correction).", "R-7.3.2")
 E8309 = define("E8309", 409, "本园区此表单 {period} 的填报已存在（填报 {first}）。",
                "This park's submission of this form for {period} exists already (submission {first}).",
@@ -88,7 +88,7 @@ E8309 = define("E8309", 409, "本园区此表单 {period} 的填报已存在（�
 E8310 = define("E8310", 400, "请填写意见（不超过 {limit} 个字符，不含控制字符）。",
                "Enter a comment (at most {limit} characters, no control characters).", "R-7.3.2")
 E8311 = define("E8311", 404, "找不到可填写的表单 {code}。", "No form {code} you may fill was found.", "R-7.3.1.2")
-E8312 = define("E8312", 400, "{field} 的值入库时被拒绝：{detail}", "The value of {field} was refused at storage: "
+E8312 = define("E8312", 400, "{path} 的值入库时被拒绝：{detail}", "The value of {path} was refused at storage: "
                "{detail}", "R-9.2.1")
 E8313 = define("E8313", 404, "找不到填报的第 {version} 版。", "Version {version} of the submission was not found.",
                "R-7.3.2")
