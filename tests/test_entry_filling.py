@@ -242,3 +242,36 @@ def test_portal_pages_go_through_the_seam(world, park):
     reviewer.post(f"/entry/submission/{sub.pk}/review/", {"decision": "return", "comment": "需补充证书编号"})
     assert Submission.objects.get(pk=sub.pk).state == "returned"
     assert reviewer.get(f"/entry/submission/{sub.pk}/review/").status_code == 405
+
+
+def test_an_old_submission_renders_and_validates_with_its_own_form_version(world, park):
+    import copy
+    import json
+
+    from apps.entry.services import save_draft as save_form_draft
+
+    form, people = world
+    sub, _ = services.save_draft(actor=people["clerk"], form=form, park=park, period="2026-10-01",
+                                 values={"amount": 3, "cert_no": "V1-NO"})
+    newer = copy.deepcopy(DEFINITION)
+    newer["sections"][0]["fields"][1] = {"key": "cert_no", "type": "text", "label": {"zh": "新标签", "en": "New"},
+                                         "maxLength": 2}
+    system = access.SystemPrincipal("test")
+    save_form_draft(actor=system, form=form, definition=newer)
+    assert publish(actor=system, form=form).number == 2
+    clerk = portal(people["clerk"])
+    page = clerk.get(f"/entry/submission/{sub.pk}/fill/").content.decode()
+    config = json.loads(page.split('id="filling-config" type="application/json">')[1].split("</script>")[0])
+    assert config["version"] == 1 and config["definition"]["sections"][0]["fields"][1]["label"] == T
+    assert "新标签" not in clerk.get(f"/entry/submission/{sub.pk}/change/").content.decode()
+    # validated by version 1 (no maxLength 2 there), while a new submission takes version 2
+    r = api(people["clerk"]).post("/api/v1/forms/own-ledger/validate", {"values": {"cert_no": "LONGER"},
+                                                                         "version": 1}, format="json").json()
+    assert r["version"] == 1 and not [e for e in r["errors"] if e["path"] == "cert_no"]
+    services.save_draft(actor=people["clerk"], form=form, park=park, period="2026-10-01",
+                        values={"amount": 3, "cert_no": "LONGER"})
+    sub.refresh_from_db()
+    assert sub.version.number == 1 and sub.values["cert_no"] == "LONGER"
+    other, problems = services.save_draft(actor=people["clerk"], form=form, park=park, period="2026-11-01",
+                                          values={"amount": 1, "cert_no": "LONGER"})
+    assert other.version.number == 2 and [p["code"] for p in problems] == ["E8107"]
