@@ -24,6 +24,14 @@ E8206 = define("E8206", 400, "字段 {key}：{detail}。",
 E8207 = define("E8207", 409, "表单编码 {code} 已被使用。请换一个编码。",
                "The form code {code} is taken already. Choose another code.", "R-7.3.1")
 
+# --- the designer's page and JSON views (E829x kept for them) --------------------------------------------
+E8291 = define("E8291", 404, "表单 {id} 不存在。请从“表单”列表打开设计器。",
+               "Form {id} does not exist. Open the designer from the list of forms.", "R-7.3.1")
+E8292 = define("E8292", 403, "您无权设计表单 {code}：只有该表单所属园区的管理员"
+               "（平台默认表单：系统管理员）可以设计和发布。",
+               "You may not design the form {code}: only administrators of its park (for the platform's default "
+               "forms: system administrators) design and publish it.", "R-7.1.2")
+
 # --- values of a filled form ------------------------------------------------------------------------------
 E8101 = define("E8101", 400, "请填写此项。", "This field is required.", "R-7.3.1.2")
 E8102 = define("E8102", 400, "应为数字，收到的是 {got}。", "A number is expected; got {got}.", "R-7.3.1.2")
