@@ -273,7 +273,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"CollectionMethodEnum": "apps.catalog.models.CollectionMethod"},
+    "ENUM_NAME_OVERRIDES": {"CollectionMethodEnum": "apps.catalog.models.CollectionMethod",
+                            "SubmissionStateEnum": "apps.entry.models.Submission.State"},
     # Swagger UI's assets come from the sidecar wheel, not a CDN: the portal works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

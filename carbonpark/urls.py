@@ -13,6 +13,17 @@ from apps.corrections.api import (
     CorrectionsView,
 )
 from apps.entry.api import FormListView, FormVersionView
+from apps.entry.api.submissions import (
+    FormValidateView,
+    SubmissionAttachView,
+    SubmissionDetailView,
+    SubmissionDiffView,
+    SubmissionRestoreView,
+    SubmissionReturnView,
+    SubmissionReviewView,
+    SubmissionSubmitView,
+    SubmissionsView,
+)
 from apps.ingestion.api import ReadingsView
 from apps.ingestion.metrics import metrics_view
 from apps.sources.api import DataSourceViewSet
@@ -52,6 +63,16 @@ api_v1 = [
     path("roles", RolesView.as_view(), name="roles"),
     path("forms", FormListView.as_view(), name="form-list"),
     path("forms/<str:code>/versions/<int:number>", FormVersionView.as_view(), name="form-version"),
+    path("forms/<str:code>/validate", FormValidateView.as_view(), name="form-validate"),
+    path("submissions", SubmissionsView.as_view(), name="submissions"),
+    path("submissions/<int:submission_id>", SubmissionDetailView.as_view(), name="submission-detail"),
+    path("submissions/<int:submission_id>/submit", SubmissionSubmitView.as_view(), name="submission-submit"),
+    path("submissions/<int:submission_id>/approve", SubmissionReviewView.as_view(), name="submission-approve"),
+    path("submissions/<int:submission_id>/return", SubmissionReturnView.as_view(), name="submission-return"),
+    path("submissions/<int:submission_id>/attachments", SubmissionAttachView.as_view(),
+         name="submission-attachments"),
+    path("submissions/<int:submission_id>/diff", SubmissionDiffView.as_view(), name="submission-diff"),
+    path("submissions/<int:submission_id>/restore", SubmissionRestoreView.as_view(), name="submission-restore"),
     path("", include(router.urls)),
 ]
 

@@ -72,6 +72,10 @@ def fill_park(park, n_sources: int = 2):
     form = copy_form(actor=system, source=Form.objects.get(code="engineered-sinks"), park=park,
                      code=f"{park.code.lower()}-sinks")
     publish(actor=system, form=form)
+    from apps.entry.services.submissions import save_draft
+
+    for quarter in ("2026-01-01", "2026-04-01"):  # submissions (drafts) of the park's form
+        save_draft(actor=system, form=form, park=park, period=quarter, values={})
     return sources
 
 

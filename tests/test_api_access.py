@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -24,7 +25,9 @@ from apps.catalog.models import Enumeration
 from apps.catalog.services import save_catalog_class, save_data_item
 from apps.corrections.models import Correction
 from apps.corrections.services import request_correction
+from apps.entry.models import Submission
 from apps.entry.services import create_form, publish
+from apps.entry.services.submissions import save_draft, submit
 from apps.ingestion.services import ingest_readings
 from apps.sources.services.commands import create_command
 from tests.conftest import add_source
@@ -50,6 +53,8 @@ class World:
     # Park.pk -> {"approve": Correction, "reject": Correction}, asked by another member
     corrections: dict = field(default_factory=dict)
     forms: dict = field(default_factory=dict)  # Park.pk -> the park's own published FormVersion
+    # Park.pk -> {"submit", "approve", "return", "restore", "attach": Submission}, made by another member
+    submissions: dict = field(default_factory=dict)
 
 
 def make_world(park, other_park) -> World:
@@ -73,6 +78,15 @@ def make_world(park, other_park) -> World:
         form = create_form(actor=system, park=p, code=f"{p.code.lower()}-ledger", name_zh="台账",
                            definition=SMALL_FORM)
         w.forms[p.pk] = publish(actor=system, form=form)
+        subs = {}
+        for month, name in enumerate(("submit", "approve", "return", "restore", "attach"), 1):
+            subs[name], _ = save_draft(actor=requester, form=form, park=p, period=f"2025-{month:02d}-01",
+                                       values={"amount": month})
+            if name in ("approve", "return"):
+                submit(actor=requester, submission_id=subs[name].pk)
+            if name == "restore":
+                save_draft(actor=requester, form=form, park=p, period=f"2025-{month:02d}-01", values={"amount": 9})
+        w.submissions[p.pk] = subs
     return w
 
 
@@ -129,6 +143,7 @@ def _as_unknown(r, param=None, field=None) -> bool:
 def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
     """(method, path, body, target object, worked(response), refused(response))."""
     src, item, cls, form = w.sources[t.pk], w.items[t.pk], w.classes[t.pk], w.forms[t.pk]
+    subs = w.submissions[t.pk]
     sid = src.source_id
     read = {
         "api-root": ("/api/v1/", None, None, status(200)),
@@ -152,6 +167,10 @@ def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
                               w.corrections[t.pk]["approve"], status(200)),
         "form-list": ("/api/v1/forms", None, form.form, listed("code", form.form.code)),
         "form-version": (f"/api/v1/forms/{form.form.code}/versions/1", None, form, status(200)),
+        "submissions": ("/api/v1/submissions", None, t, listed("id", subs["submit"].pk)),
+        "submission-detail": (f"/api/v1/submissions/{subs['submit'].pk}", None, subs["submit"], status(200)),
+        "submission-diff": (f"/api/v1/submissions/{subs['restore'].pk}/diff", {"a": 1, "b": 2}, subs["restore"],
+                            status(200)),
     }
     if method == "GET" and variant == "format=csv":
         return "GET", "/api/v1/readings", {"sourceId": sid, "format": "csv"}, t, csv_has(sid), \
@@ -192,6 +211,26 @@ def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
     write[("corrections", "POST")] = ("/api/v1/corrections", {
         "sourceId": sid, "start": "2026-11-23 10:00:00", "end": "2026-11-23 10:00:00", "factor": 2,
         "reason": f"by {tag}"}, Correction(park=t), status(201), lambda r: _as_unknown(r, field="sourceId"))
+    state = lambda want: lambda r: r.status_code == 200 and r.json()["state"] == want  # noqa: E731
+    write[("form-validate", "POST")] = (f"/api/v1/forms/{form.form.code}/validate", {"values": {"amount": "x"}},
+                                        form.form, lambda r: r.status_code == 200 and r.json()["errors"],
+                                        _as_unknown)
+    write[("submissions", "POST")] = ("/api/v1/submissions", {
+        "form": form.form.code, "park": t.code, "period": f"{2000 + n // 12}-{n % 12 + 1:02d}-01",
+        "values": {"amount": n}}, Submission(park=t), status(200), _as_unknown)
+    write[("submission-submit", "POST")] = (f"/api/v1/submissions/{subs['submit'].pk}/submit", {}, subs["submit"],
+                                            state("submitted"), _as_unknown)
+    write[("submission-approve", "POST")] = (f"/api/v1/submissions/{subs['approve'].pk}/approve", {},
+                                             subs["approve"], state("approved"), _as_unknown)
+    write[("submission-return", "POST")] = (f"/api/v1/submissions/{subs['return'].pk}/return", {"comment": "no"},
+                                            subs["return"], state("returned"), _as_unknown)
+    write[("submission-restore", "POST")] = (f"/api/v1/submissions/{subs['restore'].pk}/restore", {"version": 1},
+                                             subs["restore"], lambda r: r.status_code == 200
+                                             and r.json()["values"] == {"amount": 4}, _as_unknown)
+    write[("submission-attachments", "POST")] = (
+        f"/api/v1/submissions/{subs['attach'].pk}/attachments",
+        {"file": SimpleUploadedFile("r.pdf", b"%PDF-1.4 test"), "field": ""}, subs["attach"], status(201),
+        _as_unknown)
     path, body, target, worked, refused = write[(name, method)]
     return method, path, body, target, worked, refused
 
@@ -229,7 +268,8 @@ def test_api_permission_matrix(role, park, other_park):
             tag = f"{role.replace('/', '-')}-{where}"
             method, path, data, target, worked, refused = probe(w, t, e.name, e.method, e.variant, tag)
             call = getattr(client, method.lower())
-            r = call(path, data, format="json") if method != "GET" else call(path, data)
+            fmt = "multipart" if e.name == "submission-attachments" else "json"
+            r = call(path, data, format=fmt) if method != "GET" else call(path, data)
             tried += 1
             should = expected(principal, e, target)
             if principal is None and not should:

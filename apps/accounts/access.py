@@ -276,6 +276,9 @@ for _label, _path, _shared in [
     ("catalog.dataitem", "park", True), ("catalog.catalogclass", "park", True),
     ("catalog.enumeration", None, True), ("catalog.enumvalue", None, True),
     ("entry.form", "park", True), ("entry.formversion", "form__park", True),
+    ("entry.submission", "park", False), ("entry.historicalsubmission", "park", False),
+    ("entry.attachment", "park", False), ("entry.usednumber", "park", False),
+    ("entry.submissionreading", "park", False),
     ("core.auditentry", _audit_parks, False), ("core.configversion", None, False),
     # Registered on the portal by Django and third-party apps: platform plumbing, system administrators only.
     ("auth.user", None, False), ("auth.group", None, False),

@@ -106,15 +106,21 @@ def check_evidence(upload) -> tuple[str, str, str]:
     return kind[0], kind[1], name
 
 
+def hash_file(upload) -> str:
+    """The SHA-256 of an uploaded file, read in chunks; the file is left at its start (shared with the forms'
+    attachments, apps/entry)."""
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
 def store_evidence(*, actor, park_id: int, upload, correction: Correction | None = None) -> Evidence:
     """Keep one evidence file under MEDIA_ROOT/evidence/ named by its SHA-256 (the sender's name is kept only
     as sanitised text), with its size and hash (R-6.4, R-9.3.2.2)."""
     ctype, ext, name = check_evidence(upload)
-    digest = hashlib.sha256()
-    for chunk in upload.chunks():
-        digest.update(chunk)
-    sha = digest.hexdigest()
-    upload.seek(0)
+    sha = hash_file(upload)
     evidence = Evidence(park_id=park_id, correction=correction, original_name=name, content_type=ctype,
                         size=upload.size, sha256=sha, uploaded_by_label=actor_fields(actor)["actor_label"],
                         uploaded_at=timezone.now())

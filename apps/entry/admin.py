@@ -185,3 +185,4 @@ class FormVersionAdmin(PortalAdmin, ReadOnlyAdmin):
     search_fields = ["form__code", "content_hash"]
     readonly_fields = ["form", "number", "content_hash", "published_at", "published_by", "published_by_label",
                        "definition"]
+from apps.entry import submissions_admin  # noqa: E402,F401 - registers the submissions pages

@@ -69,3 +69,36 @@ E8119 = define("E8119", 400, "无法计算此项：{detail}。", "This cannot be
 E8120 = define("E8120", 400, "应为单个值，收到的是嵌套的结构。", "A single value is expected, not a nested structure.",
                "R-9.2.1")
 E8121 = define("E8121", 400, "表单约束未满足。", "A constraint of the form is not met.", "R-7.3.1.3")
+
+# --- submissions, review and versions (E83xx) -------------------------------------------------------------
+E8301 = define("E8301", 404, "找不到填报 {id}。", "Submission {id} was not found.", "R-7.3.2")
+E8302 = define("E8302", 409, "填报当前为“{state}”状态，不能{verb_zh}。",
+               "The submission is {state}; it cannot be {verb} now.", "R-7.3.2")
+E8303 = define("E8303", 409, "编号 {number} 已被使用：园区 {park} 的填报 {first}（{form}，{period}）。"
+               "凭证、证书和备案编号在平台上只能使用一次。",
+               "The number {number} is taken already: submission {first} of park {park} ({form}, {period}). "
+               "Voucher, certificate and filing numbers may be used once on the platform.", "R-6.5")
+E8304 = define("E8304", 400, "填报有 {count} 处错误，未提交。请按字段旁的提示修改。",
+               "The submission has {count} error(s) and was not submitted. Correct the fields marked.",
+               "R-7.3.1.2")
+E8305 = define("E8305", 400, "周期开始日 {value} 不符合表单的周期（{period}）：应为 YYYY-MM-DD，且为该周期的第一天。",
+               "The period start {value} does not fit the form's period ({period}): a date YYYY-MM-DD on the "
+               "first day of the period is expected.", "R-7.3.1.2")
+E8306 = define("E8306", 403, "不能审核自己提交的填报。", "Nobody reviews their own submission.", "R-7.3.2")
+E8307 = define("E8307", 400, "缺少证明文件，或证明文件不属于本填报。", "Evidence is missing, or the file named is not "
+               "one of this submission's.", "R-6.5")
+E8308 = define("E8308", 409, "已入库的 {path} 不能在此修改或清除（只有数值可以通过更正修改）。",
+               "{path} is stored already and cannot be changed or cleared here (only numbers can be changed, "
+               "through a correction).", "R-7.3.2")
+E8309 = define("E8309", 409, "本园区此表单 {period} 的填报已存在（填报 {first}）。",
+               "This park's submission of this form for {period} exists already (submission {first}).",
+               "R-7.3.1.2")
+E8310 = define("E8310", 400, "请填写意见（不超过 {limit} 个字符，不含控制字符）。",
+               "Enter a comment (at most {limit} characters, no control characters).", "R-7.3.2")
+E8311 = define("E8311", 404, "找不到可填写的表单 {code}。", "No form {code} you may fill was found.", "R-7.3.1.2")
+E8312 = define("E8312", 400, "{path} 的值入库时被拒绝：{detail}", "The value of {path} was refused at storage: "
+               "{detail}", "R-9.2.1")
+E8313 = define("E8313", 404, "找不到填报的第 {version} 版。", "Version {version} of the submission was not found.",
+               "R-7.3.2")
+E8314 = define("E8314", 400, "请求体过大或结构过深。", "The request body is too large or too deeply nested.",
+               "R-9.2.1")
