@@ -7,7 +7,7 @@ the size on disk (``storage``); then times the readings browser's pages as a log
 administrator (issue #8: the park-access seam scopes every page) with the Django test client and full admin
 rendering: unfiltered, by park, source, data code (common, rare), flag, time range, deep paging, the detail page.
 Medians printed side by side with their ratio (target <= 1.5x) beside issue #9's target: every filter's median
-<= 300 ms. ``rollup_queries`` is the place of the rollup phase (once ingestion_rollup exists).
+<= 300 ms. ``rollup_queries`` is the rollup phase (docs/rollups.md).
 
     python bench/admin_browser.py [--readings 50000000] [--parks 100] [--keep] [--only LABEL] [--baseline]
 
@@ -247,17 +247,253 @@ def _parts():
     return partitions()
 
 
-def rollup_queries(clients, source):
-    """The rollup phase (issue #9 deliverable 4): an hourly rollup query for one source over a year, target
-    <= 50 ms. Filled in once ``ingestion_rollup`` lands (another branch): it needs the rollups built for the
-    loaded readings first. Returns [(label, superuser ms, park admin ms)]; empty while there is no rollup."""
+ROLLUP_TARGET_MS = 50  # issue #9: an hourly rollup query for one source over a year
+
+
+def build_rollups(force=False):
+    """The rollups of the loaded readings, by the bulk rebuild (apps/ingestion/rollup_rebuild.py): whatever is
+    pending (the upgrade's migration records every partition), or everything with ``force``, or nothing when
+    they are built already. Prints each partition's time and rate."""
     from django.db import connection
+
+    from apps.ingestion import rollup_rebuild, rollups
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT EXISTS (SELECT 1 FROM ingestion_rollup WHERE interval = 'h')")
+        built = cur.fetchone()[0]
+    if force or not built:
+        rollup_rebuild.queue()
+    if not rollup_rebuild.pending():
+        print("\nrollups: already built (--rebuild-rollups builds them again)")
+        return
+    print(f"\nbulk rollup rebuild, one partition per transaction, newest first "
+          f"(load average {os.getloadavg()[0]:.1f}):")
+    t0, total = time.perf_counter(), 0
+    while not (step := rollup_rebuild.step(wait=True)).done:
+        total += step.readings
+        if step.readings:
+            print(f"  {step.month or 'DEFAULT'}  {step.readings:>11,} readings {step.hours:>9,} hours "
+                  f"{step.seconds:>6.1f} s {step.readings / max(step.seconds, 1e-9):>9,.0f} readings/s "
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)
+    took = time.perf_counter() - t0
+    tail = rollups.refresh(budget=None)
+    with connection.cursor() as cur:  # as autovacuum would within a minute; the planner took the table for empty
+        cur.execute("ANALYZE ingestion_rollup")
+    print(f"  total {total:,} readings in {took:.1f} s: {total / max(took, 1e-9):,.0f} readings/s; then the "
+          f"refresh of what it queued (edges, DEFAULT): {tail.series} ranges in {tail.seconds:.1f} s", flush=True)
+
+
+def rollup_storage():
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT interval, count(*) FROM ingestion_rollup GROUP BY 1 ORDER BY 1")
+        counts = dict(cur.fetchall())
+        cur.execute("SELECT pg_table_size('ingestion_rollup'), c.relname, pg_relation_size(c.oid) FROM pg_index i "
+                    "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'ingestion_rollup'::regclass")
+        idx = cur.fetchall()
+    mb = 1024 ** 2
+    rows = sum(counts.values())
+    heap = idx[0][0] if idx else 0
+    print(f"\nrollup table: {rows:,} rows (hour {counts.get('h', 0):,}, day {counts.get('d', 0):,}, "
+          f"month {counts.get('m', 0):,}); heap {heap / mb:,.0f} MiB ({heap / max(rows, 1):.0f} bytes/row)")
+    for _, name, size in idx:
+        print(f"  {name:<28} {size / mb:>7,.0f} MiB")
+    total = heap + sum(size for _, _, size in idx)
+    print(f"  {'total':<28} {total / mb:>7,.0f} MiB")
+
+
+def rollup_freshness(rounds=5):
+    """The refresh under a steady trickle: one new reading per meter (every series of the bench), through
+    ingest_readings, then one timed refresh, as the beat runs it every 10 s. Inside one transaction rolled
+    back at the end, so the bench database keeps its readings."""
+    from datetime import UTC, datetime, timedelta
+
+    from django.db import transaction
+
+    from apps.ingestion import rollups
+    from apps.ingestion.partitions import add_months
+    from apps.ingestion.services import ingest_readings
+    from apps.sources.models import DataSource
+
+    sources = list(DataSource.objects.filter(park__code__startswith=PARK_CODE[:5], data_items__code__in=COMMON)
+                   .values_list("source_id", flat=True).distinct())
+    last = datetime(*add_months(_months()[-1], 1).timetuple()[:3], tzinfo=UTC) - timedelta(minutes=STEP_MINUTES)
+    print(f"\nrollup freshness: {len(sources)} meters, one new reading each per round, then one refresh "
+          f"(the beat runs it every 10 s); load average {os.getloadavg()[0]:.1f}")
+    samples = []
+
+    class Rollback(Exception):
+        pass
+
+    try:
+        with transaction.atomic():
+            for k in range(rounds):
+                ts = (last + timedelta(seconds=10 * (k + 1))).isoformat()  # between stored 5-minute points
+                t = time.perf_counter()
+                got = ingest_readings([{"sourceId": s, "timestamp": ts, "value": 1.0 + k} for s in sources],
+                                      channel="bench", actor="bench")
+                ingest = time.perf_counter() - t
+                queued, _age = rollups.lag()
+                r = rollups.refresh(budget=None)
+                samples.append(r.seconds)
+                print(f"  round {k + 1}: {got.accepted} accepted in {ingest * 1000:.0f} ms, {queued} ranges queued, "
+                      f"refresh {r.seconds * 1000:.0f} ms ({r.hours} hours)", flush=True)
+            raise Rollback
+    except Rollback:
+        pass
+    print(f"  median refresh {statistics.median(samples) * 1000:.0f} ms: a reading is in its rollups at most "
+          f"10 s (beat) + that after its commit (target: within 60 s)")
+
+
+def _stats(samples):
+    """(median, p95) of a list of ms."""
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def _alternate(fns, repeat):
+    """Each of ``fns`` (who -> callable) called ``repeat`` times, alternated (other load on the machine falls on
+    every figure alike), after one warm-up call each; who -> (median, p95) ms."""
+    for fn in fns.values():
+        fn()
+    samples = {who: [] for who in fns}
+    for _ in range(repeat):
+        for who, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            samples[who].append((time.perf_counter() - t) * 1000)
+    return {who: _stats(v) for who, v in samples.items()}
+
+
+# The same year computed from the readings, as the rollups count them (rollups.COUNTED_READINGS: the view
+# corrections_effective_reading), by park-local hour, day or month: what a year's chart would cost without them.
+RAW = """
+SELECT date_trunc(%(field)s, v.ts, %(tz)s) AS bucket, count(*), sum(v.value), min(v.value), max(v.value),
+       (array_agg(v.value ORDER BY v.ts DESC))[1], max(v.ts)
+FROM {counted} AS v
+WHERE v.source_id = %(src)s AND v.data_item_id = %(item)s AND v.ts >= %(lo)s AND v.ts < %(hi)s {scope}
+GROUP BY 1 ORDER BY 1
+"""
+
+
+def rollup_queries(clients, users, source, repeat=7, rebuild=False):
+    """The rollup phase (issue #9 deliverable 4): rollups built by the bulk rebuild, their size, then one
+    source and item over a year by hour (target <= 50 ms), day and month: the selector's query through the
+    park-access seam as the API runs it (every row of the year), the same computed from the raw readings, and
+    the API itself (every page). Returns [(label, superuser ms, park admin ms)] (medians)."""
+    from datetime import UTC, datetime, timedelta
+
+    from django.db import connection
+
+    from apps.accounts import access
+    from apps.accounts.access import Action
+    from apps.ingestion import rollups
+    from apps.ingestion.partitions import add_months
+    from apps.ingestion.selectors import ROLLUP_FIELDS, ReadingQuery
 
     if "ingestion_rollup" not in connection.introspection.table_names():
         print("\nrollup query: skipped (no ingestion_rollup table on this branch)")
         return []
-    print("\nrollup query: ingestion_rollup exists but this bench has no rollup phase yet (add it here)")
-    return []
+    build_rollups(force=rebuild)
+    rollup_storage()
+    # The loaded year in the park's zone (Asia/Shanghai, UTC+8): the API's start and end are local.
+    hi = datetime(*add_months(_months()[-1], 1).timetuple()[:3], tzinfo=UTC)
+    year = (f"{_months()[0]:%Y-%m-%d} 00:00:00", f"{hi - timedelta(days=1):%Y-%m-%d} 23:59:59")
+    code = COMMON[0]
+    loops = max(repeat, 21)  # the queries are quick: enough samples for a p95
+    print(f"\none source ({source}), one item ({code}), a year ({year[0][:10]} .. {year[1][:10]} park-local); "
+          f"median / p95 of {loops} (API: {repeat}); load average {os.getloadavg()[0]:.1f}")
+    print(f"{'':<34} {'rows':>6} {'superuser ms':>17} {'park-A admin ms':>17} {'target ms':>10} {'raw/rollup':>11}")
+    results = []
+    for name in ("hour", "day", "month"):
+        params = {"interval": name, "sourceId": source, "dataCode": code, "start": year[0], "end": year[1]}
+        queries = {who: ReadingQuery.from_params(params, users[who], Action.VIEW) for who in clients}
+
+        def rollup_rows(q):
+            return list(q.queryset().order_by("bucket", "id").values_list(*ROLLUP_FIELDS))
+
+        rows = {who: len(rollup_rows(q)) for who, q in queries.items()}
+        assert rows["superuser"] == rows["park-A admin"] > 0, rows
+        fast = _alternate({who: (lambda q=q: rollup_rows(q)) for who, q in queries.items()}, loops)
+
+        def server(q):
+            """The same query's execution time inside PostgreSQL (EXPLAIN ANALYZE), without the client's
+            fetch and the ORM's conversion of every row, which the load of other sessions bends most."""
+            sql, sql_params = q.queryset().order_by("bucket", "id").values_list(*ROLLUP_FIELDS).query \
+                .sql_with_params()
+
+            def run():
+                with connection.cursor() as cur:
+                    cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, sql_params)
+                    plan = cur.fetchone()[0]
+                    run.ms.append((plan[0] if isinstance(plan, list) else plan)["Execution Time"])
+            run.ms = []
+            return run
+
+        server_fns = {who: server(q) for who, q in queries.items()}
+        _alternate(server_fns, loops)
+        inside = {who: _stats(fn.ms[1:]) for who, fn in server_fns.items()}
+        # From the raw readings: the same source, item and year, scoped for the park admin by the seam's parks.
+        q = queries["superuser"]
+        tz = "Asia/Shanghai"
+        args = {"field": name, "tz": tz, "src": q.source_pks[0], "item": q.item_pks[0], "lo": q.start,
+                "hi": q.end + timedelta(seconds=1)}
+
+        def raw(who, args=args):
+            ids = access.park_ids(users[who], Action.VIEW)
+            scope = "" if ids is None else "AND v.park_id = ANY(%(parks)s)"
+            sql = RAW.format(counted=rollups.COUNTED_READINGS, scope=scope)
+
+            def run():
+                with connection.cursor() as cur:
+                    cur.execute(sql, {**args, "parks": ids})
+                    return cur.fetchall()
+            return run
+
+        raw_fns = {who: raw(who) for who in clients}
+        assert len(raw_fns["superuser"]()) == rows["superuser"], "the raw aggregate and the rollups disagree"
+        slow = _alternate(raw_fns, max(3, repeat // 2))
+        target = ROLLUP_TARGET_MS if name == "hour" else None
+
+        def cell(pair):
+            return f"{pair[0]:>7.1f} / {pair[1]:>7.1f}"
+
+        worst = max(fast["superuser"][0], fast["park-A admin"][0])
+        mark = "" if target is None or worst <= target else "  OVER"
+        ratio = slow["superuser"][0] / max(fast["superuser"][0], 1e-9)
+        print(f"{'rollups, by ' + name:<34} {rows['superuser']:>6} {cell(fast['superuser']):>17} "
+              f"{cell(fast['park-A admin']):>17} {target or '':>10} {'':>11}{mark}", flush=True)
+        mark = "" if target is None or max(v[0] for v in inside.values()) <= target else "  OVER"
+        print(f"{'  of which SQL inside PostgreSQL':<34} {rows['superuser']:>6} {cell(inside['superuser']):>17} "
+              f"{cell(inside['park-A admin']):>17} {target or '':>10} {'':>11}{mark}", flush=True)
+        print(f"{'  raw readings, by ' + name:<34} {rows['superuser']:>6} {cell(slow['superuser']):>17} "
+              f"{cell(slow['park-A admin']):>17} {'':>10} {ratio:>10.0f}x", flush=True)
+        results.append((f"rollups, by {name}", fast["superuser"][0], fast["park-A admin"][0]))
+        # The API: every page of the year (5 000 rows a page at most), as an integrator would fetch it.
+        url = (f"/api/v1/readings?interval={name}&sourceId={source}&dataCode={code}&start={year[0]}"
+               f"&end={year[1]}&limit=5000")
+
+        def fetch(client, url=url):
+            got, nxt = 0, url
+            while nxt:
+                resp = client.get(nxt)
+                assert resp.status_code == 200, (nxt, resp.status_code, resp.content[:200])
+                body = resp.json()
+                got += len(body["results"])
+                nxt = body["next"]
+            return got
+
+        api = _alternate({who: (lambda c=c: fetch(c)) for who, c in clients.items()}, repeat)
+        print(f"{'  API, every page, by ' + name:<34} {fetch(clients['superuser']):>6} "
+              f"{cell(api['superuser']):>17} {cell(api['park-A admin']):>17}", flush=True)
+        results.append((f"API, by {name}", api["superuser"][0], api["park-A admin"][0]))
+    hourly = results[0]
+    print(f"rollup target: an hourly rollup query for one source over a year <= {ROLLUP_TARGET_MS} ms: "
+          f"{'met' if max(hourly[1:]) <= ROLLUP_TARGET_MS else 'NOT met'} through the ORM "
+          f"({max(hourly[1:]):.1f} ms median, every row fetched and converted); inside PostgreSQL see above")
+    rollup_freshness()
+    return results
 
 
 def storage():
@@ -304,6 +540,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="reuse the loaded database")
     ap.add_argument("--repeat", type=int, default=7, help="requests per page and user (median)")
     ap.add_argument("--baseline", action="store_true", help="also time an exact COUNT(*) per filter (slow)")
+    ap.add_argument("--rebuild-rollups", action="store_true",
+                    help="build the rollups again with the bulk rebuild (else only when none or pending)")
     ap.add_argument("--only", default="", help="only the pages whose label contains this (e.g. 'data code')")
     args = ap.parse_args()
     globals()["MONTHS"] = args.months
@@ -334,10 +572,10 @@ def main():
     print("month partitions with readings: " + ", ".join(
         f"{p.name} ({p.rows_estimate:,})" for p in _parts() if p.rows_estimate > 0))
     storage()
-    run_pages(args.repeat, args.baseline, args.only)
+    run_pages(args.repeat, args.baseline, args.only, args.rebuild_rollups)
 
 
-def run_pages(repeat=7, baseline=False, only=""):
+def run_pages(repeat=7, baseline=False, only="", rebuild_rollups=False):
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
@@ -365,8 +603,9 @@ def run_pages(repeat=7, baseline=False, only=""):
     print(f"\nreadings stored (planner estimate): {estimate:,} over {parks} parks; park A = {park.code}; "
           f"load average {os.getloadavg()[0]:.1f} (2 cores shared with other sessions)")
     src = f"{park.code}-EM-0001"
-    detail = Reading.objects.filter(park_id=park.pk, ts__gte="2025-07-01T00:00:00Z").order_by("ts").values_list(
-        "pk", flat=True).first()
+    middle = _months()[len(_months()) // 2]  # July with the 12 months of 2025
+    detail = Reading.objects.filter(park_id=park.pk, ts__gte=f"{middle:%Y-%m-%d}T00:00:00Z").order_by(
+        "ts").values_list("pk", flat=True).first()
     last = _months()[-1]
     day = f"{last:%Y-%m}-10"
     pages = [
@@ -413,7 +652,7 @@ def run_pages(repeat=7, baseline=False, only=""):
         mark = "" if max(su, scoped) <= TARGET_MS else "  OVER"
         print(f"{label:<28} {su:>13.0f} {scoped:>16.0f} {scoped / su:>5.2f}x {TARGET_MS:>10}{base}{mark}",
               flush=True)
-    rollup_queries(clients, src)
+    rollup_queries(clients, {"superuser": root, "park-A admin": park_user}, src, repeat, rebuild_rollups)
     over = [label for label, su, scoped in results if max(su, scoped) > TARGET_MS]
     print(f"\nslowest page: {worst:.0f} ms (target: every filter's median <= {TARGET_MS} ms with {estimate:,} "
           f"readings over {MONTHS} monthly partitions: {'met' if not over else 'NOT met: ' + ', '.join(over)}); "

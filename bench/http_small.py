@@ -4,7 +4,7 @@ and ``GET /healthz`` under ``wrk``, against the product's web server started as 
     .venv/bin/python -m bench.http_small                       # make bench-small
     .venv/bin/python -m bench.http_small --duration 10 --connections 10,1000
     .venv/bin/python -m bench.http_small --tree before=/tmp/cp-main --tree after=.   # before/after in one run
-    .venv/bin/python -m bench.http_small --tree w5=. --tree "w2=.?WEB_CONCURRENCY=2"  # a setting, both ways
+    .venv/bin/python -m bench.http_small --tree w2=. --tree "w5=.?WEB_CONCURRENCY=5"  # a setting, both ways
 
 - Server: ``gunicorn carbonpark.wsgi -c carbonpark/gunicorn.conf.py`` (the Procfile's ``web``: gevent workers,
   the settings' database pool) on a free port, with the run command's environment (its own ``CARBONPARK_VAR``
@@ -311,7 +311,7 @@ def main() -> int:
     ap.add_argument("--skip-healthz", action="store_true")
     ap.add_argument("--tree", action="append", default=[], metavar="NAME=PATH[?KEY=VALUE&...]",
                     help="serve this checkout, with this environment (repeatable; default: this one as 'this'), "
-                         "e.g. --tree w2=.?WEB_CONCURRENCY=2")
+                         "e.g. --tree w5=.?WEB_CONCURRENCY=5")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="for the server (repeatable)")
     ap.add_argument("--truncate-ok", action="store_true",
                     help="with DATABASE_URL: allow truncating its ingestion tables when not empty")

@@ -31,6 +31,10 @@ app.conf.beat_schedule = {
     # lock; a run not started within 10 s is dropped (the next one does its work).
     "refresh-rollups": {"task": "apps.ingestion.tasks.refresh_rollups", "schedule": 10.0,
                         "options": {"expires": 10.0}},
+    # A pending rebuild (the upgrade's, ingestion 0012): one monthly partition per run, newest first, under the
+    # same lock, so refreshes run between partitions. Nothing pending: one cheap query.
+    "rebuild-rollups": {"task": "apps.ingestion.tasks.rebuild_rollups", "schedule": 30.0,
+                        "options": {"expires": 30.0}},
     "purge-idempotency-keys": {
         "task": "apps.ingestion.tasks.purge_idempotency_keys",
         "schedule": crontab(minute=17),

@@ -15,7 +15,11 @@ import os
 HOST = os.environ.get("CARBONPARK_HOST", "127.0.0.1")
 PORT = os.environ.get("CARBONPARK_PORT") or os.environ.get("PORT", "8000")
 bind = f"{HOST}:{PORT}"
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+# One gevent worker per core, at least two (a worker being replaced after max_requests never leaves none): a gevent
+# worker serves all its connections at once, so processes beyond the cores only compete for them (2 x cores + 1 is
+# the rule for sync workers). On 2 cores, 2 workers served 1.5x the one-reading pushes of 5 at 0.8x the CPU per
+# request (bench/README.md, http_small, issue #9 deliverable 6).
+workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, multiprocessing.cpu_count()))
 worker_class = "gevent"
 worker_connections = 1000  # per worker: open client connections, slow ones included
 # One greenlet per request: the worker's requests share a bounded database pool (carbonpark/settings.py), so that

@@ -127,7 +127,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "apps.core.middleware.CSPMiddleware",  # django-csp's, its usual header built once per process
     "simple_history.middleware.HistoryRequestMiddleware",
     # Log-ins: a session idle too long ends; django-axes answers a locked-out log-in (keep it last).
     "apps.accounts.middleware.IdleSessionMiddleware",

@@ -170,3 +170,22 @@ def test_clerk_fills_reviewer_returns_clerk_resubmits_diff_shows_it(page, tmp_pa
     assert page.locator('#diff tr[data-path="twice"] td.b').inner_text() == "26"
     assert changed.count() >= 2
     page.screenshot(path=str(SCREENSHOTS / "submission-diff-zh.png"), full_page=True)
+
+    # the approver signs the correction off; the API then gives the new value with the one received beside it
+    correction = Correction.objects.get()
+    page.context.clear_cookies()
+    login(page, "approver-a", PASSWORD)
+    page.goto(f"/corrections/correction/{correction.pk}/change/")
+    page.fill("#id_comment", "已核对过磅单")
+    with page.expect_navigation():
+        page.click("#approve-button")
+    correction.refresh_from_db()
+    assert correction.state == "approved"
+    from apps.corrections import services as corrections
+
+    corrections.apply_correction(correction.pk)  # what the worker's task does once the approval committed
+    body = page.evaluate("(url) => fetch(url).then(r => r.json())", "/api/v1/readings?dataCode=CS010101")
+    [record] = body["results"]
+    assert (record["value"], record["rawValue"]) == (13, 12.5) and record["revision"] is not None, body
+    raw = page.evaluate("(url) => fetch(url).then(r => r.json())", "/api/v1/readings?dataCode=CS010101&view=raw")
+    assert [r["value"] for r in raw["results"]] == [12.5]

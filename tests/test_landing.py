@@ -174,7 +174,7 @@ def test_menu_puts_data_and_people_first_and_plumbing_last(client):
     assert apps[:3] == ["ingestion", "quality", "sources"]
     assert apps[-2:] == ["core", "django_celery_beat"]
     ingestion = client.get("/").context["app_list"][0]
-    assert [m["object_name"] for m in ingestion["models"]][:2] == ["Reading", "Rejection"]
+    assert [m["object_name"] for m in ingestion["models"]][:3] == ["Reading", "Rollup", "Rejection"]
 
 
 @pytest.mark.django_db

@@ -90,3 +90,28 @@ def test_every_answer_carries_the_content_security_policy(client, db):
     assert docs.status_code == 200 and b"<script>" not in docs.content  # start-up script served as a file
     script = client.get("/api/docs/?script=")
     assert script.status_code == 200 and script["Content-Type"].startswith("application/javascript")
+
+
+def test_the_usual_policy_is_built_once_and_a_nonce_or_changed_settings_still_count(settings):
+    """apps.core.middleware.CSPMiddleware keeps django-csp's answers while building its usual header once."""
+    from csp.middleware import CSPMiddleware as DjangoCsp
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from apps.core.middleware import CSPMiddleware
+
+    ours, theirs = CSPMiddleware(lambda r: HttpResponse()), DjangoCsp(lambda r: HttpResponse())
+
+    def header(mw, nonce=False):
+        request = RequestFactory().get("/login/")
+        mw.process_request(request)
+        if nonce:
+            str(request.csp_nonce)  # a page that uses the nonce
+        return mw.process_response(request, HttpResponse())["Content-Security-Policy"], request
+
+    plain = header(ours)[0]
+    assert plain == header(ours)[0] == header(theirs)[0]
+    with_nonce, request = header(ours, nonce=True)
+    assert f"'nonce-{request._csp_nonce}'" in with_nonce and header(ours, nonce=True)[0] != with_nonce
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    assert header(ours)[0] == header(theirs)[0] == "default-src 'none'"

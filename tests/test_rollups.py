@@ -174,6 +174,8 @@ def test_the_beat_runs_the_refresh_every_10_seconds():
 
     entry = app.conf.beat_schedule["refresh-rollups"]
     assert entry["task"] == "apps.ingestion.tasks.refresh_rollups" and entry["schedule"] <= 10.0
+    entry = app.conf.beat_schedule["rebuild-rollups"]
+    assert entry["task"] == "apps.ingestion.tasks.rebuild_rollups"
 
 
 def test_rollup_lag_is_in_the_metrics(meter, client):
@@ -193,7 +195,7 @@ def test_the_rollups_page_and_the_link_from_the_readings_browser(meter, admin_cl
     assert [(r.interval, r.count, r.sum) for r in rows] == [("d", 1, 2.5)]
     assert "2026-11-24" in page.content.decode()  # the park's local day, not the UTC one (2026-11-23)
     browser = admin_client.get("/ingestion/reading/", {"source": "TP01-EM-0001"}).content.decode()
-    assert "/ingestion/rollup/?source=TP01-EM-0001&amp;interval=h" in browser
+    assert "/ingestion/rollup/?source=TP01-EM-0001&amp;interval__exact=h" in browser
     assert admin_client.get("/ingestion/rollup/add/").status_code == 403
 
 
@@ -210,24 +212,92 @@ def test_overlapping_queued_ranges_count_each_reading_once(meter):
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_an_upgraded_database_queues_its_readings_for_the_refresh(meter, monitor):
+def test_an_upgraded_database_builds_its_rollups_one_partition_at_a_time(meter, monitor):
     from django.db.migrations.executor import MigrationExecutor
 
-    send(meter.source_id, ("2026-10-01 10:05:00", 1.0), ("2026-11-23 10:05:00", 2.0))
-    send(monitor.source_id, ("2026-11-23 10:05:00", 3.0), code="CS030201")
+    from apps.ingestion import rollup_rebuild
+    from apps.ingestion.partitions import partitions
+
+    # December 2026 has a partition in the test database (its migration made this month and 3 ahead), November
+    # goes to the DEFAULT partition; whatever month the suite runs in, both paths are exercised or one is.
+    send(meter.source_id, ("2026-11-23 10:05:00", 5.0), ("2026-12-01 10:05:00", 1.0), ("2026-12-05 10:05:00", 2.0))
+    send(monitor.source_id, ("2026-12-05 10:05:00", 3.0), code="CS030201")
     with connection.cursor() as cur:
         cur.execute("DELETE FROM ingestion_rollup_dirty")  # as before rollups existed
     MigrationExecutor(connection).migrate([("ingestion", "0010_rollups")])
-    MigrationExecutor(connection).migrate([("ingestion", "0011_rollup_queue_existing")])
+    MigrationExecutor(connection).migrate([("ingestion", "0012_rollup_rebuild_pending")])
+    assert rollups.lag()[0] == 0  # nothing queued in the dirty log: new readings never wait behind history
+    months = [p.month for p in partitions()]
+    assert rollup_rebuild.pending() == len(months) + (1 if _default_rows() else 0)
+    first = rollup_rebuild.step()  # what the beat task does each run
+    assert first.month == max(months)  # newest first
+    send(meter.source_id, ("2026-12-05 11:05:00", 4.0))  # live data meanwhile: the refresh still takes it
+    assert rollups.refresh().series == 1
+    rollup_rebuild.run()
+    assert rollup_rebuild.pending() == 0 and rollups.lag()[0] == 0
+    assert table("m") == {("TP01-EM-0001", "2026-11-01 00:00"): (1, 5.0, 5.0, 5.0, 5.0),
+                          ("TP01-EM-0001", "2026-12-01 00:00"): (3, 7.0, 1.0, 4.0, 4.0),
+                          ("TP01-WW-0001", "2026-12-01 00:00"): (1, 3.0, 3.0, 3.0, 3.0)}
+    assert len(table("h")) == 5
+
+
+def _default_rows():
     with connection.cursor() as cur:
-        cur.execute("SELECT source_id, lo, hi FROM ingestion_rollup_dirty ORDER BY source_id")
-        assert cur.fetchall() == [
-            (meter.pk, datetime(2026, 10, 1, 2, 5, tzinfo=UTC), datetime(2026, 11, 23, 2, 5, tzinfo=UTC)),
-            (monitor.pk, datetime(2026, 11, 23, 2, 5, tzinfo=UTC), datetime(2026, 11, 23, 2, 5, tzinfo=UTC))]
+        cur.execute("SELECT count(*) FROM ingestion_reading_default")
+        return cur.fetchone()[0]
+
+
+def _everything():
+    """Every rollup row, every field but updated_at."""
+    return sorted(Rollup.objects.values_list("interval", "park_id", "source_id", "data_item_id", "bucket", "count",
+                                             "sum", "min", "max", "last", "last_ts"))
+
+
+def test_the_bulk_rebuild_gives_exactly_what_the_refresh_gives(meter):
+    from apps.ingestion import rollup_rebuild
+
+    with connection.cursor() as cur:
+        for month in ("2026-03-01", "2026-04-01"):
+            cur.execute("SELECT ingestion_reading_add_month(%s)", [month])
+    utc = save_park(actor="test", code="TP03", name_zh="伦敦园区", time_zone="UTC")
+    add_source(utc, "TP03-EM-0001", ["CS010201"])
+    kolkata = save_park(actor="test", code="TP05", name_zh="加尔各答园区", time_zone="Asia/Kolkata")  # UTC+05:30
+    add_source(kolkata, "TP05-EM-0001", ["CS010201"])
+    # Across the local month boundary: 2026-03-31T16:00Z is April 1st in Shanghai, still March in UTC; the
+    # Kolkata hour 05:00 of April 1st is 23:30Z-00:30Z, across the partitions' edge.
+    edge = [datetime(2026, 3, 31, h, m, tzinfo=UTC) for h, m in ((15, 30), (16, 0), (17, 5), (23, 45))]
+    edge += [datetime(2026, 4, 1, 0, 10, tzinfo=UTC), datetime(2026, 4, 2, 9, 0, tzinfo=UTC),
+             datetime(2026, 3, 2, 3, 0, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC)]  # the last: DEFAULT
+    for k, source in enumerate((meter.source_id, "TP03-EM-0001", "TP05-EM-0001")):
+        send(source, *[(ts, float(n * 3 + k)) for n, ts in enumerate(edge)])
+    _write_invalid(meter, datetime(2026, 3, 31, 16, 20, tzinfo=UTC), 1000.0)  # beside counted ones
+    _write_invalid(meter, datetime(2026, 4, 3, 5, 0, tzinfo=UTC), 7.0)  # alone in its hour, day
     rollups.refresh(budget=None)
-    assert table("m") == {("TP01-EM-0001", "2026-10-01 00:00"): (1, 1.0, 1.0, 1.0, 1.0),
-                          ("TP01-EM-0001", "2026-11-01 00:00"): (1, 2.0, 2.0, 2.0, 2.0),
-                          ("TP01-WW-0001", "2026-11-01 00:00"): (1, 3.0, 3.0, 3.0, 3.0)}
+    incremental = _everything()
+    assert len(incremental) > 30
+    # Wrong and stale rows the rebuild must put right: a day gone, sums off, an hour no reading backs.
+    Rollup.objects.filter(interval="d", source__source_id="TP03-EM-0001").delete()
+    Rollup.objects.filter(interval="h").update(sum=999)
+    stale = Rollup.objects.filter(interval="h").first()
+    gone = datetime(2026, 3, 10, 4, tzinfo=UTC)
+    Rollup.objects.create(interval="h", park_id=stale.park_id, source_id=stale.source_id,
+                          data_item_id=stale.data_item_id, bucket=gone, count=1, sum=1, min=1, max=1, last=1,
+                          last_ts=gone, updated_at=stale.updated_at)
+    rollup_rebuild.queue()
+    while not (step := rollup_rebuild.step()).done:
+        assert not step.busy
+    with connection.cursor() as cur:
+        cur.execute("SELECT DISTINCT source_id FROM ingestion_rollup_dirty")
+        queued = {row[0] for row in cur.fetchall()}
+    # Only the DEFAULT partition's series and the Kolkata hour across the edge go through the refresh.
+    kolkata_id = Rollup.objects.filter(park_id=kolkata.pk).values_list("source_id", flat=True).first()
+    assert kolkata_id in queued and len(queued) == 3
+    rollups.refresh(budget=None)
+    assert _everything() == incremental
+    # From nothing at all, the same again.
+    Rollup.objects.all().delete()
+    rollup_rebuild.rebuild()
+    assert _everything() == incremental
 
 
 def test_a_daylight_saving_day_has_23_hours(db):

@@ -76,7 +76,7 @@ class Gunicorn:
 
     def wait_workers(self, timeout: float = 120) -> None:
         """Until every worker has imported the application (post_worker_init logs "Worker ready")."""
-        expected = self.workers or int(self.env.get("WEB_CONCURRENCY") or 0) or (os.cpu_count() or 1) * 2 + 1
+        expected = self.workers or int(self.env.get("WEB_CONCURRENCY") or 0) or max(2, os.cpu_count() or 1)
         deadline = time.monotonic() + timeout
         while self.log().count("Worker ready") < expected:
             if time.monotonic() > deadline or self.proc.poll() is not None:

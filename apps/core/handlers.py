@@ -49,12 +49,17 @@ class TokenApiHandler(WSGIHandler):
 
 
 class Application:
-    """Token API requests to the short stack, everything else to Django's full one."""
+    """Token API requests to the short stack, everything else to Django's full one. ``short_paths``: for a token
+    API path, a factory ``(token API handler, its middleware list) -> WSGI callable`` that serves the path's
+    common case itself and hands everything else to that handler (carbonpark/wsgi.py: POST /api/v1/readings)."""
 
-    def __init__(self):
+    def __init__(self, short_paths: dict | None = None):
         self.portal = WSGIHandler()
         self.token_api = TokenApiHandler()
+        stack = [m for m in settings.MIDDLEWARE if m not in PORTAL_ONLY]
+        self.short = {path: make(self.token_api, stack) for path, make in (short_paths or {}).items()}
 
     def __call__(self, environ, start_response):
-        handler = self.token_api if token_api_request(environ) else self.portal
-        return handler(environ, start_response)
+        if not token_api_request(environ):
+            return self.portal(environ, start_response)
+        return self.short.get(environ.get("PATH_INFO"), self.token_api)(environ, start_response)

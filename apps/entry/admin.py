@@ -1,5 +1,6 @@
 """Forms in the portal (R-7.3.1): the draft definition as JSON, a "publish" action, a park's own copy of a
-default form, and the published versions (read-only). The visual designer comes on top of this."""
+default form, and the published versions (read-only). The visual designer (apps/entry/designer.py) has
+its page and JSON views here too."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -28,6 +29,15 @@ def _lang() -> str:
     return get_language() or "zh-hans"
 
 
+def starter_definition(name_zh: str, name_en: str = "") -> dict:
+    """What a new form starts with when it is added without a definition: one section with a remarks field,
+    for the designer to build on (a definition needs at least one section with one field)."""
+    title = {"zh": name_zh, **({"en": name_en} if name_en else {})}
+    return {"format": 1, "period": "month", "title": title, "sections": [
+        {"key": "main", "title": {"zh": "基本信息", "en": "General"},
+         "fields": [{"key": "remarks", "type": "text", "label": {"zh": "备注", "en": "Remarks"}}]}]}
+
+
 class FormForm(forms.ModelForm):
     class Meta:
         model = Form
@@ -36,6 +46,8 @@ class FormForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        if not self.instance.pk and data.get("definition") in ({}, None, "") and data.get("name_zh"):
+            data["definition"] = starter_definition(data["name_zh"], data.get("name_en", ""))
         if "definition" in data:
             park = data.get("park", self.instance.park if self.instance.pk else None)
             problems = check_definition(data["definition"], catalog_lookup(park))
@@ -48,7 +60,7 @@ class FormForm(forms.ModelForm):
 class FormAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
     form = FormForm
     delete_action = NOBODY  # a form is made inactive, never deleted: submissions point at its versions
-    list_display = ["code", "name", "park", "current", "is_active", "updated_at", "copy_link"]
+    list_display = ["code", "name", "park", "current", "is_active", "updated_at", "design_link", "copy_link"]
     list_filter = ["is_active", "park"]
     list_select_related = ["park"]
     search_fields = ["code", "name_zh", "name_en"]
@@ -70,10 +82,20 @@ class FormAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
     def current(self, obj):
         return obj.current_number or "-"
 
+    @admin.display(description=_("designer"))
+    def design_link(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("admin:entry_form_design", args=[obj.pk]), _("design"))
+
     @admin.display(description=_("copy"))
     def copy_link(self, obj):
         return format_html('<a href="{}">{}</a>', reverse("admin:entry_form_copy", args=[obj.pk]),
                            _("copy to a park"))
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """A new form opens in the designer (unless "add another" was asked for)."""
+        if "_addanother" not in request.POST and "_popup" not in request.POST:
+            return HttpResponseRedirect(reverse("admin:entry_form_design", args=[obj.pk]))
+        return super().response_add(request, obj, post_url_continue)
 
     def save_via_service(self, request, obj, form, change):
         data = form.cleaned_data
@@ -109,7 +131,15 @@ class FormAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
     # --- a park's own copy ---------------------------------------------------------------------------------
 
     def get_urls(self):
+        from apps.entry import designer as d
+
         return [path("<path:object_id>/copy/", self.admin_site.admin_view(self.copy_view), name="entry_form_copy"),
+                path("<path:object_id>/design/", d.view(self, d.design_view, "GET"), name="entry_form_design"),
+                path("<path:object_id>/design/check/", d.view(self, d.check_view, "POST"),
+                     name="entry_form_design_check"),
+                path("<path:object_id>/design/save/", d.view(self, d.save_view, "POST"), name="entry_form_design_save"),
+                path("<path:object_id>/design/publish/", d.view(self, d.publish_view, "POST"),
+                     name="entry_form_design_publish"),
                 *super().get_urls()]
 
     def copy_view(self, request, object_id):

@@ -24,6 +24,14 @@ E8206 = define("E8206", 400, "字段 {key}：{detail}。",
 E8207 = define("E8207", 409, "表单编码 {code} 已被使用。请换一个编码。",
                "The form code {code} is taken already. Choose another code.", "R-7.3.1")
 
+# --- the designer's page and JSON views (E829x kept for them) --------------------------------------------
+E8291 = define("E8291", 404, "表单 {id} 不存在。请从“表单”列表打开设计器。",
+               "Form {id} does not exist. Open the designer from the list of forms.", "R-7.3.1")
+E8292 = define("E8292", 403, "您无权设计表单 {code}：只有该表单所属园区的管理员"
+               "（平台默认表单：系统管理员）可以设计和发布。",
+               "You may not design the form {code}: only administrators of its park (for the platform's default "
+               "forms: system administrators) design and publish it.", "R-7.1.2")
+
 # --- values of a filled form ------------------------------------------------------------------------------
 E8101 = define("E8101", 400, "请填写此项。", "This field is required.", "R-7.3.1.2")
 E8102 = define("E8102", 400, "应为数字，收到的是 {got}。", "A number is expected; got {got}.", "R-7.3.1.2")
@@ -108,8 +116,8 @@ E8305 = define("E8305", 400, "周期开始日 {value} 不符合表单的周期�
 E8306 = define("E8306", 403, "不能审核自己提交的填报。", "Nobody reviews their own submission.", "R-7.3.2")
 E8307 = define("E8307", 400, "缺少证明文件，或证明文件不属于本填报。", "Evidence is missing, or the file named is not "
                "one of this submission's.", "R-6.5")
-E8308 = define("E8308", 409, "已入库的 {field} 不能在此修改或清除（只有数值可以通过更正修改）。",
-               "{field} is stored already and cannot be changed or cleared here (only numbers can be changed, "
+E8308 = define("E8308", 409, "已入库的 {path} 不能在此修改或清除（只有数值可以通过更正修改）。",
+               "{path} is stored already and cannot be changed or cleared here (only numbers can be changed, "
                "through a correction).", "R-7.3.2")
 E8309 = define("E8309", 409, "本园区此表单 {period} 的填报已存在（填报 {first}）。",
                "This park's submission of this form for {period} exists already (submission {first}).",
@@ -117,7 +125,7 @@ E8309 = define("E8309", 409, "本园区此表单 {period} 的填报已存在（�
 E8310 = define("E8310", 400, "请填写意见（不超过 {limit} 个字符，不含控制字符）。",
                "Enter a comment (at most {limit} characters, no control characters).", "R-7.3.2")
 E8311 = define("E8311", 404, "找不到可填写的表单 {code}。", "No form {code} you may fill was found.", "R-7.3.1.2")
-E8312 = define("E8312", 400, "{field} 的值入库时被拒绝：{detail}", "The value of {field} was refused at storage: "
+E8312 = define("E8312", 400, "{path} 的值入库时被拒绝：{detail}", "The value of {path} was refused at storage: "
                "{detail}", "R-9.2.1")
 E8313 = define("E8313", 404, "找不到填报的第 {version} 版。", "Version {version} of the submission was not found.",
                "R-7.3.2")

@@ -28,6 +28,8 @@ from apps.entry import selectors
 from apps.entry.models import Submission
 from apps.entry.services import submissions as services
 
+REASONS = {"draft saved": _("draft saved"), "submitted": _("submitted"), "approved": _("approved"),
+           "returned": _("returned")}  # the services' own reasons; a person's reason is shown as written
 PERIOD_LABELS = {"day": _("day"), "month": _("month"), "quarter": _("quarter"), "year": _("year")}
 
 
@@ -201,7 +203,8 @@ class SubmissionAdmin(PortalAdmin):
         versions = selectors.versions_of(obj)
         rows = [{"number": n, "at": h.history_date, "by": h.history_user.get_username() if h.history_user else "—",
                  "state": Submission.State(h.state).label if h.state in Submission.State.values else h.state,
-                 "reason": h.history_change_reason or ""} for n, h in versions]
+                 "reason": REASONS.get(h.history_change_reason or "", h.history_change_reason or "")}
+                for n, h in versions]
         pending = obj.readings.filter(correction__isnull=False).count()
         a, b = selectors.default_pair(versions)
         context = self._context(
@@ -236,7 +239,10 @@ class SubmissionAdmin(PortalAdmin):
                 r[f"{side}_text"] = "—" if v is None else (str(states.get(v, v)) if r["path"] == "@state" else
                                                            selectors._shown(f or {}, v, attachments, lang))
         who = {n: h for n, h in versions}
-        heads = {side: who[n] for side, n in (("a", a), ("b", b))}
+        heads = {side: {"at": who[n].history_date, "by": who[n].history_user.get_username() if who[n].history_user
+                        else "—", "reason": REASONS.get(who[n].history_change_reason or "",
+                                                        who[n].history_change_reason or "")}
+                 for side, n in (("a", a), ("b", b))}
         context = self._context(request, gettext("Versions %(a)s and %(b)s of submission #%(id)s")
                                 % {"a": a, "b": b, "id": sub.pk}, original=sub, rows=rows, a=a, b=b, heads=heads,
                                 numbers=range(1, count + 1), changed=sum(1 for r in rows if r["changed"]))

@@ -133,7 +133,10 @@ class ReadingAdmin(PortalAdmin, ReadOnlyAdmin):
 
         url = reverse(f"{self.admin_site.name}:ingestion_rollup_changelist")
         keep = {k: request.GET[k] for k in ("park", "source", "code") if request.GET.get(k)}
-        links = [(label, f"{url}?{urlencode({**keep, 'interval': value})}") for value, label in Rollup.Interval.choices]
+        labels = {Rollup.Interval.HOUR: _("Hourly rollups"), Rollup.Interval.DAY: _("Daily rollups"),
+                  Rollup.Interval.MONTH: _("Monthly rollups")}
+        links = [(value, labels[value], f"{url}?{urlencode({**keep, 'interval__exact': value})}")
+                 for value, _label in Rollup.Interval.choices]
         return super().changelist_view(request, {**(extra_context or {}), "rollup_links": links})
 
     @admin.display(description=_("collection time"), ordering="ts")

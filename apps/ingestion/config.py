@@ -161,8 +161,19 @@ _current: IngestConfig | None = None
 def current_config() -> IngestConfig:
     """The compiled configuration, reloaded when a service has bumped the version. Version 0 means
     nothing was ever bumped (a fresh or flushed database): then nothing is cached."""
+    return config_at(config_version())
+
+
+def cached_config() -> IngestConfig | None:
+    """The configuration compiled last in this process, its version unchecked: ingest_readings reads the version
+    in its own transaction (apps.ingestion.store.open_batch) and calls config_at when it differs."""
+    return _current
+
+
+def config_at(version: int) -> IngestConfig:
+    """The compiled configuration of ``version`` (as just read from the database), compiled again when the
+    one held is of another version, or when the version is 0."""
     global _current
-    version = config_version()
     cfg = _current
     if cfg is None or cfg.version != version or version == 0:
         with _lock:

@@ -19,7 +19,7 @@ from apps.core.errors import CarbonParkError
 from apps.core.services import actor_fields
 from apps.core.text import pg_safe
 from apps.ingestion import errors, lastseen, metrics, store
-from apps.ingestion.config import current_config
+from apps.ingestion.config import cached_config, config_at, current_config
 from apps.ingestion.normalize import Problem, Undecodable, normalize, short_repr
 from apps.quality.services import AlarmRaise, raise_alarms
 from apps.sources.services.state import touch
@@ -105,21 +105,28 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
     now = now or timezone.now()
     actor_label = actor_fields(actor)["actor_label"]
     allowed = None if parks is None else frozenset(parks)
-    cfg = current_config()
     records = readings if isinstance(readings, list) else list(readings)
-    rows, rejected, notes = normalize(records, cfg, allowed_parks=allowed, now=now,
-                                      default_backfill=default_backfill, sealed=sealed)
-    raws = [_raw_text(records[p.index]) for p in rejected]
-    raw_bytes = [getattr(records[p.index], "raw_bytes", None) for p in rejected]
-    for i, r in enumerate(refused):
-        src = cfg.sources.get(r.source_ref)
-        rejected.append(Problem(len(records) + i, r.error, "", r.params, r.source_ref, r.data_code,
-                                src.park_id if src else None, src.pk if src else None))
-        raws.append(r.raw)
-        raw_bytes.append(r.raw_bytes)
-    batch_park = next(iter(allowed)) if allowed is not None and len(allowed) == 1 else None
-    if batch_park is None and rows:
-        batch_park = rows[0].park_id
+
+    def prepare(cfg):
+        rows, rejected, notes = normalize(records, cfg, allowed_parks=allowed, now=now,
+                                          default_backfill=default_backfill, sealed=sealed)
+        raws = [_raw_text(records[p.index]) for p in rejected]
+        raw_bytes = [getattr(records[p.index], "raw_bytes", None) for p in rejected]
+        for i, r in enumerate(refused):
+            src = cfg.sources.get(r.source_ref)
+            rejected.append(Problem(len(records) + i, r.error, "", r.params, r.source_ref, r.data_code,
+                                    src.park_id if src else None, src.pk if src else None))
+            raws.append(r.raw)
+            raw_bytes.append(r.raw_bytes)
+        batch_park = next(iter(allowed)) if allowed is not None and len(allowed) == 1 else None
+        if batch_park is None and rows:
+            batch_park = rows[0].park_id
+        return rows, rejected, notes, raws, raw_bytes, batch_park
+
+    # The configuration compiled last in this process; its version is checked in the transaction below, in the
+    # statement that opens the batch (no query of its own), and the records normalized again if it changed.
+    cfg = cached_config() or current_config()
+    rows, rejected, notes, raws, raw_bytes, batch_park = prepare(cfg)
 
     with transaction.atomic():
         cur = store.raw_cursor()
@@ -134,37 +141,49 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
                 if request_hash and first_hash != request_hash:
                     raise CarbonParkError(core_errors.E1005, field="Idempotency-Key")
                 return IngestResult.from_json(response)
-        batch_id = store.insert_batch(cur, now=now, channel=channel, actor_label=actor_label,
-                                      park_id=batch_park, total=len(records) + len(refused))
-        repeated = store.insert_readings(cur, rows, batch_id=batch_id, channel=channel, now=now)
+        batch_id, version = store.open_batch(cur)
+        if version != cfg.version or version == 0:  # changed meanwhile (0: never bumped, nothing is cached)
+            cfg = config_at(version)
+            rows, rejected, notes, raws, raw_bytes, batch_park = prepare(cfg)
+        ts_of = {r.index: r.ts for r in rows}
+        note_events = []
+        in_batch = flagged = warned = 0
+        for p in notes:
+            zh, en = p.messages()
+            if p.error.code == "E4002":
+                in_batch += 1
+                raw = records[p.index]
+                note_events.append((p.index, "duplicate", "E4002", p.source_ref, p.data_code,
+                                    ts_of.get(p.index, now), repr(raw.get("value")), zh, en, None))
+            else:
+                kind = "flagged" if p.field == "flag" else "warned"
+                flagged += kind == "flagged"
+                warned += kind == "warned"
+                note_events.append((p.index, kind, p.error.code, p.source_ref, p.data_code, ts_of.get(p.index, now),
+                                    repr(p.params.get("value", "")), zh, en, p.rule_pk))
+        batch_row = {"now": now, "channel": channel, "actor_label": actor_label, "park_id": batch_park,
+                     "total": len(records) + len(refused), "rejected": len(rejected), "flagged": flagged,
+                     "warned": warned}
+        if len(rows) == 1:  # one statement for the reading and the batch's row (the common single-reading push)
+            stored = store.insert_one_reading(cur, rows[0], batch_id=batch_id, duplicates=in_batch, **batch_row)
+            repeated = set() if stored else {rows[0].index}
+        else:
+            repeated = store.insert_readings(cur, rows, batch_id=batch_id, channel=channel, now=now)
         events = []
         for r in rows:
             if r.index in repeated:
                 zh, en = errors.E4001.message("zh-hans"), errors.E4001.message("en")
                 events.append((r.index, "duplicate", "E4001", r.source_id, r.code, r.ts,
                                repr(r.value if r.text is None else r.text), zh, en, None))
-        ts_of = {r.index: r.ts for r in rows}
-        flagged = warned = 0
-        for p in notes:
-            zh, en = p.messages()
-            if p.error.code == "E4002":
-                raw = records[p.index]
-                events.append((p.index, "duplicate", "E4002", p.source_ref, p.data_code, ts_of.get(p.index, now),
-                               repr(raw.get("value")), zh, en, None))
-            else:
-                kind = "flagged" if p.field == "flag" else "warned"
-                flagged += kind == "flagged"
-                warned += kind == "warned"
-                events.append((p.index, kind, p.error.code, p.source_ref, p.data_code, ts_of.get(p.index, now),
-                               repr(p.params.get("value", "")), zh, en, p.rule_pk))
+        events.extend(note_events)
         store.insert_events(cur, events, batch_id=batch_id)
         store.insert_rejections(cur, rejected, raws, batch_id=batch_id, now=now, raw_bytes=raw_bytes)
-        duplicates = len(repeated) + sum(1 for p in notes if p.error.code == "E4002")
+        duplicates = len(repeated) + in_batch
         result = IngestResult(
             accepted=len(rows) - len(repeated), duplicates=duplicates, flagged=flagged, warned=warned,
             batch_id=batch_id, rejected=[_rejection_json(p) for p in rejected])
-        store.finish_batch(cur, batch_id, accepted=result.accepted, duplicates=duplicates,
-                           rejected=len(rejected), flagged=flagged, warned=warned)
+        if len(rows) != 1:
+            store.insert_batch(cur, batch_id, accepted=result.accepted, duplicates=duplicates, **batch_row)
         _alarm_on(rejected, notes, batch_park, channel)
         if key_id is not None:
             store.save_idempotent_response(cur, key_id, result.http_status, result.to_json(), batch_id)

@@ -69,7 +69,8 @@ def mark_rollups_dirty(cur, sql: str = DIRTY_FROM_STAGE, params=None) -> None:
     """Queue the series and time ranges whose rollups must be recomputed, in the writer's transaction (so
     the queue entry commits with the readings or not at all). ``sql``: an INSERT INTO ingestion_rollup_dirty
     (park_id, source_id, data_item_id, lo, hi) SELECT ... of the writer's own rows; the default reads the
-    ingest staging table. The revision writer (issue #10) calls it with its own statement."""
+    ingest staging table. The revision writer (issue #10) calls it with its own statement; a single reading
+    queues its own row inside ONE_READING_INSERT."""
     cur.execute(sql, params)
 
 
@@ -103,22 +104,68 @@ def save_idempotent_response(cur, key_id: int, status: int, response: dict, batc
                 "WHERE id = %s", (status, Jsonb(response), batch_id, key_id))
 
 
-def insert_batch(cur, *, now, channel, actor_label, park_id, total) -> int:
-    """Open the batch's log row and, in the same statement, declare this transaction the one that may
-    write readings (the database's one-way-in guard, ingestion migration 0002)."""
-    cur.execute(
-        "INSERT INTO ingestion_ingestbatch (received_at, channel, actor_label, park_id, total, accepted, "
-        "duplicates, rejected, flagged, warned) "
-        "SELECT %s, %s, %s, %s, %s, 0, 0, 0, 0, 0 "
-        "FROM (SELECT set_config('carbonpark.writer', 'ingest_readings', true)) AS writer RETURNING id",
-        (now, channel, actor_label[:150], park_id, total),
-    )
-    return cur.fetchone()[0]
+# The batch's id is taken from its sequence first, in the statement that declares this transaction the one that
+# may write readings (the database's one-way-in guard, ingestion migration 0002: a statement trigger checks
+# carbonpark.writer); its log row is written once, with its final counts, after the readings (insert_batch).
+# The foreign keys pointing at it (rejections, events, Idempotency-Keys) are deferred to the commit.
+# The same statement reads the ingestion configuration's version (apps.core.selectors.config_version), so that a
+# batch costs no query of its own to learn whether the configuration it was checked against is still current.
+BATCH_OPEN = ("SELECT nextval(pg_get_serial_sequence('ingestion_ingestbatch', 'id')), "
+              "set_config('carbonpark.writer', 'ingest_readings', true), "
+              "(SELECT version FROM core_configversion WHERE name = %s)")
+BATCH_COLUMNS = ("id, received_at, channel, actor_label, park_id, total, accepted, duplicates, rejected, flagged, "
+                 "warned")
+BATCH_INSERT = f"INSERT INTO ingestion_ingestbatch ({BATCH_COLUMNS}) VALUES ({', '.join(['%s'] * 11)})"
+# One reading (the common case over HTTP: a device pushing one reading per request): the row and the batch's log
+# row in one statement, no staging table. The batch counts the reading as accepted or as a duplicate of an
+# earlier batch (ON CONFLICT: the identity is taken), which the statement returns. A stored numeric reading queues
+# its series and time for the rollups in the same statement (what mark_rollups_dirty does for a staged batch).
+ONE_READING_INSERT = f"""
+WITH r AS (
+    INSERT INTO ingestion_reading (park_id, source_id, data_item_id, ts, value, text_value, received_value,
+                                   received_unit, status, flags, channel, batch_id, received_at)
+    VALUES (%(p)s, %(s)s, %(d)s, %(t)s, %(v)s, %(tv)s, %(rv)s, %(ru)s, %(st)s, %(f)s, %(channel)s, %(batch)s, %(now)s)
+    ON CONFLICT (source_id, data_item_id, ts) DO NOTHING
+    RETURNING park_id, source_id, data_item_id, ts, value
+), dirty AS (
+    INSERT INTO ingestion_rollup_dirty (park_id, source_id, data_item_id, lo, hi)
+    SELECT park_id, source_id, data_item_id, ts, ts FROM r WHERE value IS NOT NULL
+), n AS (SELECT count(*)::int AS stored FROM r)
+INSERT INTO ingestion_ingestbatch ({BATCH_COLUMNS})
+SELECT %(batch)s, %(now)s, %(channel)s, %(actor)s, %(park)s, %(total)s, n.stored, %(duplicates)s + 1 - n.stored,
+       %(rejected)s, %(flagged)s, %(warned)s
+FROM n
+RETURNING accepted
+"""
 
 
-def finish_batch(cur, batch_id, *, accepted, duplicates, rejected, flagged, warned) -> None:
-    cur.execute("UPDATE ingestion_ingestbatch SET accepted = %s, duplicates = %s, rejected = %s, flagged = %s, "
-                "warned = %s WHERE id = %s", (accepted, duplicates, rejected, flagged, warned, batch_id))
+def open_batch(cur) -> tuple[int, int]:
+    """The batch's id and the ingestion configuration's version (0: never bumped), this transaction declared the
+    one that may write readings, in one statement."""
+    from apps.core.services import INGEST_CONFIG
+
+    cur.execute(BATCH_OPEN, (INGEST_CONFIG,))
+    batch_id, _writer, version = cur.fetchone()
+    return batch_id, version or 0
+
+
+def insert_batch(cur, batch_id: int, *, now, channel, actor_label, park_id, total, accepted, duplicates,
+                 rejected, flagged, warned) -> None:
+    """The batch's log row, with its final counts (once: no update after the readings)."""
+    cur.execute(BATCH_INSERT, (batch_id, now, channel, actor_label[:150], park_id, total, accepted, duplicates,
+                               rejected, flagged, warned))
+
+
+def insert_one_reading(cur, row, *, batch_id: int, channel: str, now: datetime, actor_label: str, park_id,
+                       total: int, duplicates: int, rejected: int, flagged: int, warned: int) -> bool:
+    """Store one row and the batch's log row together; False when the reading was stored before (a duplicate of
+    an earlier batch, kept as first received). ``duplicates``: the batch's other duplicates (E4002)."""
+    cur.execute(ONE_READING_INSERT, {
+        "p": row.park_id, "s": row.source_pk, "d": row.item_pk, "t": row.ts, "v": row.value, "tv": row.text,
+        "rv": row.received_value, "ru": row.received_unit, "st": row.status, "f": row.flags, "channel": channel,
+        "batch": batch_id, "now": now, "actor": actor_label[:150], "park": park_id, "total": total,
+        "duplicates": duplicates, "rejected": rejected, "flagged": flagged, "warned": warned})
+    return cur.fetchone()[0] == 1
 
 
 def insert_readings(cur, rows, *, batch_id: int, channel: str, now: datetime) -> set[int]:

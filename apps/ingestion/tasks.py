@@ -34,3 +34,14 @@ def refresh_rollups():
 
     r = refresh()
     return {"series": r.series, "hours": r.hours, "busy": r.busy, "seconds": round(r.seconds, 3)}
+
+
+@shared_task(time_limit=1800, soft_time_limit=1700)
+def rebuild_rollups():
+    """One pending rollup rebuild partition (an upgrade's, apps/ingestion/rollup_rebuild.py), newest first;
+    a cheap query when nothing is pending."""
+    from apps.ingestion.rollup_rebuild import step
+
+    r = step()
+    return {"month": str(r.month) if r.month else None, "readings": r.readings, "busy": r.busy, "done": r.done,
+            "seconds": round(r.seconds, 3)}

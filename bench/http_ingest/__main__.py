@@ -28,7 +28,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=1000, help="records per request (default 1000)")
     ap.add_argument("--clients", type=int, default=6, help="concurrent client processes (default 6)")
     ap.add_argument("--workers", type=int, default=None,
-                    help="gunicorn workers (default: carbonpark/gunicorn.conf.py's, 2 x cores + 1)")
+                    help="gunicorn workers (default: carbonpark/gunicorn.conf.py's, one per core, at least 2)")
     ap.add_argument("--quick", action="store_true", help="100 000 readings")
     ap.add_argument("--sources", type=int, default=300, help="data sources the readings spread over")
     ap.add_argument("--port", type=int, default=0, help="gunicorn port (default: a free one)")

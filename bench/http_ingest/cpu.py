@@ -78,10 +78,10 @@ def find_postmaster(url: str) -> None:
 
     with connect(url) as conn:
         backend, dbname = conn.execute("SELECT pg_backend_pid(), current_database()").fetchone()
-    try:
-        _POSTMASTER[:] = [psutil.Process(backend).parent(), dbname]
-    except psutil.Error:  # a server in a container or on another host: no PostgreSQL CPU figures
-        _POSTMASTER[:] = []
+        try:  # while the backend lives: once the connection is closed it may be gone already
+            _POSTMASTER[:] = [psutil.Process(backend).parent(), dbname]
+        except psutil.Error:  # a server in a container or on another host: no PostgreSQL CPU figures
+            _POSTMASTER[:] = []
 
 
 def postgres_processes():

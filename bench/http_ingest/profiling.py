@@ -81,16 +81,16 @@ def run_profile(args, fx: dict) -> None:
         atomic = transaction.atomic()
         atomic.__enter__()
         cur = store.raw_cursor()
-        bid = store.insert_batch(cur, now=now, channel="http", actor_label="bench", park_id=fx["park_pk"],
-                                 total=len(rows))
+        bid, _version = store.open_batch(cur)
         repeated = store.insert_readings(cur, rows, batch_id=bid, channel="http", now=now)
-        store.finish_batch(cur, bid, accepted=len(rows) - len(repeated), duplicates=len(repeated), rejected=0,
+        store.insert_batch(cur, bid, now=now, channel="http", actor_label="bench", park_id=fx["park_pk"],
+                           total=len(rows), accepted=len(rows) - len(repeated), duplicates=len(repeated), rejected=0,
                            flagged=0, warned=0)
         t = time.perf_counter()
         atomic.__exit__(None, None, None)
         commits.append(time.perf_counter() - t)
 
-    stage("store: batch row + binary COPY to staging + INSERT..SELECT + finish + commit", db_only, fresh_rows())
+    stage("store: batch id + binary COPY to staging + INSERT..SELECT + batch row + commit", db_only, fresh_rows())
     stages["  of which COMMIT (the 3 deferred FK checks per row run here, then the WAL flush)"] = (
         statistics.median(commits) * 1000, None)
     stage("ingest_readings(records): the whole service", lambda recs: ingest_readings(

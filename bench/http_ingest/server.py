@@ -85,4 +85,4 @@ def expected_workers(args) -> int:
         return args.workers
     if os.environ.get("WEB_CONCURRENCY"):
         return int(os.environ["WEB_CONCURRENCY"])
-    return mp.cpu_count() * 2 + 1  # carbonpark/gunicorn.conf.py's default
+    return max(2, mp.cpu_count())  # carbonpark/gunicorn.conf.py's default

@@ -291,7 +291,7 @@ def _store_readings(sub: Submission, walked: list, actor, reason: str) -> dict:
             new.append((f, path, ts, value))
         elif link.value != value:
             if f.get("type") != "number":
-                raise CarbonParkError(errors.E8308, field=path)
+                raise CarbonParkError(errors.E8308, field=path, path=path)
             if link.correction_id is not None and link.correction.new_value == value:
                 continue
             local = ts.astimezone(zoneinfo.ZoneInfo(sub.park.time_zone)).strftime("%Y-%m-%d %H:%M:%S")
@@ -303,7 +303,7 @@ def _store_readings(sub: Submission, walked: list, actor, reason: str) -> dict:
             asked += 1
     gone = [lk for key, lk in links.items() if key not in seen]
     if gone:
-        raise CarbonParkError(errors.E8308, field=gone[0].field)
+        raise CarbonParkError(errors.E8308, field=gone[0].field, path=gone[0].field)
     if new:
         records = [{"sourceId": source.source_id, "dataCode": f["item"],
                     "timestamp": ts.astimezone(zoneinfo.ZoneInfo(sub.park.time_zone)).strftime("%Y-%m-%d %H:%M:%S"),
@@ -311,19 +311,22 @@ def _store_readings(sub: Submission, walked: list, actor, reason: str) -> dict:
         result = ingest_readings(records, channel="form", actor=actor, parks=[sub.park_id])
         if result.rejected:
             r = result.rejected[0]
-            raise CarbonParkError(errors.E8312, field=new[r["index"]][1], detail=r["message_en"])
+            path = new[r["index"]][1]
+            raise CarbonParkError(errors.E8312, field=path, path=path, detail=r["message_en"])
         if result.duplicates:
-            raise CarbonParkError(errors.E8312, field=new[0][1], detail="a reading exists already at that time")
+            raise CarbonParkError(errors.E8312, field=new[0][1], path=new[0][1],
+                                  detail="a reading of that item exists already at that time (another form?)")
+        pks = _item_pks({f["item"] for f, *_ in new})
         SubmissionReading.objects.bulk_create([
-            SubmissionReading(submission=sub, park_id=sub.park_id, source=source, data_item_id=_item_pk(f["item"]),
+            SubmissionReading(submission=sub, park_id=sub.park_id, source=source, data_item_id=pks[f["item"]],
                               ts=ts, field=path, value=value) for f, path, ts, value in new])
     return {"stored": len(new), "corrections": asked}
 
 
-def _item_pk(code: str) -> int:
+def _item_pks(codes: set[str]) -> dict[str, int]:
     from apps.catalog.models import DataItem
 
-    return DataItem.objects.filter(code=code).values_list("pk", flat=True).get()
+    return dict(DataItem.objects.filter(code__in=codes).values_list("code", "pk"))
 
 
 @transaction.atomic

@@ -1,21 +1,16 @@
-"""Queue the readings stored before rollups existed: one dirty row per series (its first and last reading), so
-an upgraded database gets its rollups from the refresh task (apps/ingestion/rollups.py cuts long ranges into
-pieces) instead of from a long migration. One aggregate over the readings: an index-only scan of the identity
-key on a vacuumed table."""
+"""Superseded by 0012_rollup_rebuild_pending, and now a no-op.
+
+As first written, this queued every existing series in the dirty log over its whole history (one range per
+series). The refresh then read that history range by range through the identity index, at about 16 000
+readings/s, which takes hours at 50 million readings, and rollups of new readings waited behind it. The
+migration keeps its name so that databases which applied it keep a consistent history. 0012 empties what it
+queued there and records a bulk rebuild per partition instead (apps/ingestion/rollup_rebuild.py)."""
 
 from django.db import migrations
-
-QUEUE = """
-INSERT INTO ingestion_rollup_dirty (park_id, source_id, data_item_id, lo, hi)
-SELECT s.park_id, r.source_id, r.data_item_id, r.lo, r.hi
-FROM (SELECT source_id, data_item_id, min(ts) AS lo, max(ts) AS hi FROM ingestion_reading
-      GROUP BY source_id, data_item_id) AS r
-JOIN sources_datasource s ON s.id = r.source_id
-"""
 
 
 class Migration(migrations.Migration):
 
     dependencies = [("ingestion", "0010_rollups")]
 
-    operations = [migrations.RunSQL(QUEUE, migrations.RunSQL.noop)]
+    operations = [migrations.RunSQL(migrations.RunSQL.noop, migrations.RunSQL.noop)]
