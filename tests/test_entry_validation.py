@@ -154,3 +154,11 @@ def test_any_value_in_any_field_never_raises(value):
         cleaned, errors = validate_values(DEFINITION, {**GOOD, key: value}, lang="en")
         assert isinstance(cleaned, dict) and all(e["code"].startswith("E8") for e in errors)
         validate_values(DEFINITION, {**GOOD, "fuels": [{"fuel": "x", "qty": value, "ncv": value}]}, lang="zh-hans")
+
+
+def test_what_was_received_instead_is_named_in_the_message_language():
+    _, _, errors = check({**GOOD, "amount": "abc"}, lang="zh-hans")
+    assert errors[0]["message"] == "应为数字，收到的是文字。"
+    assert errors[0]["messages"]["en"] == "A number is expected; got text."
+    _, _, errors = check({**GOOD, "amount": True}, lang="zh-hans")
+    assert errors[0]["message"] == "应为数字，收到的是真/假值。"

@@ -34,7 +34,7 @@ E8292 = define("E8292", 403, "您无权设计表单 {code}：只有该表单所�
 
 # --- values of a filled form ------------------------------------------------------------------------------
 E8101 = define("E8101", 400, "请填写此项。", "This field is required.", "R-7.3.1.2")
-E8102 = define("E8102", 400, "应为数字，收到的是 {got}。", "A number is expected; got {got}.", "R-7.3.1.2")
+E8102 = define("E8102", 400, "应为数字，收到的是{got_zh}。", "A number is expected; got {got}.", "R-7.3.1.2")
 E8103 = define("E8103", 400, "数值 {value} 小于下限 {min}。", "The value {value} is below the minimum {min}.",
                "R-7.3.1.2")
 E8104 = define("E8104", 400, "数值 {value} 大于上限 {max}。", "The value {value} is above the maximum {max}.",
@@ -49,7 +49,7 @@ E8108 = define("E8108", 400, "应为日期 YYYY-MM-DD。", "A date YYYY-MM-DD is
 E8109 = define("E8109", 400, "应为带时区的日期时间（ISO 8601，如 2026-01-31T08:00:00+08:00）。",
                "A date and time with its offset is expected (ISO 8601, e.g. 2026-01-31T08:00:00+08:00).",
                "R-7.3.1.2")
-E8110 = define("E8110", 400, "应为文字，收到的是 {got}。", "Text is expected; got {got}.", "R-7.3.1.2")
+E8110 = define("E8110", 400, "应为文字，收到的是{got_zh}。", "Text is expected; got {got}.", "R-7.3.1.2")
 E8111 = define("E8111", 400, "文字中不能含有 NUL 字符或不成对的代理项。",
                "The text must not contain NUL characters or unpaired surrogates.", "R-9.2.1")
 E8112 = define("E8112", 400, "数值必须是有限的数字（不接受 NaN、Infinity 或超出范围的数）。",

@@ -43,16 +43,22 @@ class _Bad(Exception):
         self.error, self.params = error, params
 
 
-def _got(raw) -> str:
+_GOT_ZH = {"true/false": "真/假值", "text": "文字", "a list": "列表", "an object": "对象", "a number": "数字"}
+
+
+def _got(raw) -> dict:
+    """What was received instead, named in both languages (the {got} and {got_zh} of E8102 and E8110)."""
     if isinstance(raw, bool):
-        return "true/false"
-    if isinstance(raw, str):
-        return "text"
-    if isinstance(raw, list):
-        return "a list"
-    if isinstance(raw, dict):
-        return "an object"
-    return "a number" if is_number(raw) else type(raw).__name__
+        got = "true/false"
+    elif isinstance(raw, str):
+        got = "text"
+    elif isinstance(raw, list):
+        got = "a list"
+    elif isinstance(raw, dict):
+        got = "an object"
+    else:
+        got = "a number" if is_number(raw) else type(raw).__name__
+    return {"got": got, "got_zh": _GOT_ZH.get(got, got)}
 
 
 def _empty(raw) -> bool:
@@ -67,18 +73,18 @@ def _number(f: dict, raw):
     if isinstance(raw, (list, dict)):
         raise _Bad(errors.E8120)
     if isinstance(raw, bool):
-        raise _Bad(errors.E8102, got=_got(raw))
+        raise _Bad(errors.E8102, **_got(raw))
     if isinstance(raw, str):
         text = raw.strip()
         if text.lower().lstrip("+-") in ("nan", "infinity", "inf"):
             raise _Bad(errors.E8112)
         if not _DECIMAL_TEXT.fullmatch(text):
-            raise _Bad(errors.E8102, got=_got(raw))
+            raise _Bad(errors.E8102, **_got(raw))
         value = int(text) if "." not in text else float(text)
     elif is_number(raw):
         value = raw
     else:
-        raise _Bad(errors.E8102, got=_got(raw))
+        raise _Bad(errors.E8102, **_got(raw))
     if isinstance(value, float) and not math.isfinite(value) or abs(value) > MAX_ABS:
         raise _Bad(errors.E8112)
     if "min" in f and value < f["min"]:
@@ -101,7 +107,7 @@ def _text(f: dict, raw):
     if isinstance(raw, (list, dict)):
         raise _Bad(errors.E8120)
     if not isinstance(raw, str):
-        raise _Bad(errors.E8110, got=_got(raw))
+        raise _Bad(errors.E8110, **_got(raw))
     if not is_storable(raw):
         raise _Bad(errors.E8111)
     limit = f.get("maxLength", DEFAULT_TEXT_LENGTH)
@@ -115,7 +121,7 @@ def _enum(f: dict, raw):
         raise _Bad(errors.E8120)
     allowed = [o["value"] for o in f.get("options") or []]
     if not isinstance(raw, str) or raw not in allowed:
-        shown = raw if isinstance(raw, str) and is_storable(raw) and len(raw) <= 100 else _got(raw)
+        shown = raw if isinstance(raw, str) and is_storable(raw) and len(raw) <= 100 else _got(raw)["got"]
         raise _Bad(errors.E8106, value=shown)
     return raw
 
