@@ -193,3 +193,31 @@ def test_validate_answers_errors_at_fields(world, park, other_park):
     assert stranger.post(f"/api/v1/submissions/{sub}/submit", {}, format="json").status_code == 404
     assert draft(stranger, park, {}).status_code == 404
     assert json.dumps(stranger.get("/api/v1/submissions").json()) == '{"results": []}'
+
+
+@pytest.mark.parametrize("period, text, start", [
+    ("month", "2026-11", "2026-11-01"), ("month", "202611", "2026-11-01"), ("month", "2026-11-01", "2026-11-01"),
+    ("quarter", "2026-Q4", "2026-10-01"), ("quarter", "2026q1", "2026-01-01"), ("quarter", "2026-07", "2026-07-01"),
+    ("year", "2026", "2026-01-01"), ("year", "2026-01-01", "2026-01-01"), ("day", "20261130", "2026-11-30"),
+])
+def test_a_period_is_named_in_its_own_words(period, text, start):
+    from apps.entry.services.submissions import period_start
+
+    assert period_start(period, text).isoformat() == start
+
+
+@pytest.mark.parametrize("period, text", [
+    ("quarter", "2026-11"), ("quarter", "2026-Q5"), ("month", "2026-Q4"), ("month", "2026"), ("year", "2026-02"),
+    ("day", "2026-11"), ("month", "2026-11-02"), ("month", "2026-1\u0661"), ("month", "１２３４-11"),
+    ("month", "2026-13"),
+])
+def test_a_period_in_other_words_is_refused_naming_the_forms_period(period, text):
+    from apps.core.errors import CarbonParkError
+    from apps.entry.services.submissions import period_start
+
+    with pytest.raises(CarbonParkError) as caught:
+        period_start(period, text)
+    assert caught.value.error.code == "E8305"
+    zh = caught.value.error.message("zh-hans", **caught.value.params)
+    expected = {"day": "按日", "month": "按月", "quarter": "按季度", "year": "按年"}[period]
+    assert expected in zh and text in zh, zh

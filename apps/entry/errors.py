@@ -110,9 +110,10 @@ E8303 = define("E8303", 409, "编号 {number} 已被使用：园区 {park} 的�
 E8304 = define("E8304", 400, "填报有 {count} 处错误，未提交。请按字段旁的提示修改。",
                "The submission has {count} error(s) and was not submitted. Correct the fields marked.",
                "R-7.3.1.2")
-E8305 = define("E8305", 400, "周期开始日 {value} 不符合表单的周期（{period}）：应为 YYYY-MM-DD，且为该周期的第一天。",
-               "The period start {value} does not fit the form's period ({period}): a date YYYY-MM-DD on the "
-               "first day of the period is expected.", "R-7.3.1.2")
+E8305 = define("E8305", 400,
+               "周期 {value} 不符合表单的周期（按{period_zh}）：请填写 {form}，或该周期第一天的日期 YYYY-MM-DD。",
+               "The period {value} does not fit the form's period ({period}): give {form}, or the date YYYY-MM-DD of "
+               "the period's first day.", "R-7.3.1.2")
 E8306 = define("E8306", 403, "不能审核自己提交的填报。", "Nobody reviews their own submission.", "R-7.3.2")
 E8307 = define("E8307", 400, "缺少证明文件，或证明文件不属于本填报。", "Evidence is missing, or the file named is not "
                "one of this submission's.", "R-6.5")

@@ -6,8 +6,6 @@ of the access seam."""
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -42,9 +40,8 @@ def _name(form, lang: str) -> str:
 
 
 def _period_text(value: str) -> str:
-    """``YYYY-MM`` (a month input) read as its first day; anything else as given (the service judges it)."""
-    value = (value or "").strip()[:20]
-    return f"{value}-01" if re.fullmatch(r"\d{4}-\d{2}", value) else value
+    """The period as typed (2026-11, 2026-Q4, 2026 or a date); the service reads it in the form's own period."""
+    return (value or "").strip()[:20]
 
 
 def _error_text(exc: CarbonParkError) -> str:

@@ -58,10 +58,12 @@ def error_list():
 FIELD_ERRORS = error_list()
 
 
+PERIOD_HELP = "the period: 2026-11 (month), 2026-Q4 (quarter), 2026 (year), or the date of its first day"
+
 ValidateIn = inline_serializer("ValidateRequest", {
     "values": serializers.JSONField(help_text="top-level fields by key; a repeat section as a list of row objects"),
     "park": serializers.CharField(required=False, help_text="the park's code: its rule library is run too"),
-    "period": serializers.CharField(required=False, help_text="the period's first day, YYYY-MM-DD"),
+    "period": serializers.CharField(required=False, help_text=PERIOD_HELP),
     "version": serializers.IntegerField(required=False, help_text="the form version (default: the latest)")})
 ValidateOut = inline_serializer("ValidateResponse", {
     "version": serializers.IntegerField(), "values": serializers.JSONField(help_text="the cleaned values"),
@@ -87,7 +89,7 @@ SubmissionOut = inline_serializer("Submission", {
         "by": serializers.CharField(allow_null=True), "reason": serializers.CharField(allow_blank=True)}, many=True)})
 DraftIn = inline_serializer("SubmissionDraft", {
     "form": serializers.CharField(), "park": serializers.CharField(help_text="the park's code"),
-    "period": serializers.CharField(help_text="the period's first day, YYYY-MM-DD"),
+    "period": serializers.CharField(help_text=PERIOD_HELP),
     "values": serializers.JSONField()})
 DraftOut = inline_serializer("SubmissionDraftSaved", {"submission": SubmissionOut, "errors": FIELD_ERRORS})
 SubmitIn = inline_serializer("SubmissionSubmit", {"values": serializers.JSONField(required=False),

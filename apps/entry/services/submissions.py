@@ -62,18 +62,38 @@ def _comment(value, *, required: bool) -> str:
     return text
 
 
+PERIOD_NAMES_ZH = {"day": "日", "month": "月", "quarter": "季度", "year": "年"}
+PERIOD_FORMS = {"day": "YYYY-MM-DD", "month": "YYYY-MM", "quarter": "YYYY-Qn", "year": "YYYY"}
+
+
+def _named_start(period: str, text: str) -> date | None:
+    """The first day named by ``text`` in the form's own period's words: YYYY-MM-DD (or YYYYMMDD, as §7's file
+    names write it), and for a month YYYY-MM (YYYYMM), a quarter YYYY-Qn (YYYYQn), a year YYYY; else None."""
+    text = text.strip()
+    if m := re.fullmatch(r"([0-9]{4})-?([0-9]{2})-?([0-9]{2})", text):
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    if period in ("month", "quarter", "year") and (m := re.fullmatch(r"([0-9]{4})-?([0-9]{2})", text)):
+        return date(int(m[1]), int(m[2]), 1)
+    if period == "quarter" and (m := re.fullmatch(r"([0-9]{4})-?[Qq]([1-4])", text)):
+        return date(int(m[1]), 3 * int(m[2]) - 2, 1)
+    if period == "year" and (m := re.fullmatch(r"([0-9]{4})", text)):
+        return date(int(m[1]), 1, 1)
+    return None
+
+
 def period_start(period: str, value) -> date:
-    """The first day of the period ``value`` names (a date YYYY-MM-DD on that first day), else E8305."""
-    text = value if isinstance(value, str) else ""
+    """The first day of the period ``value`` names, else E8305 (R-7.3.1.2). A date must be the period's first
+    day; a month, quarter or year may also be named as such (2026-11, 2026-Q4, 2026)."""
     try:
-        day = date.fromisoformat(text) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else None
+        day = _named_start(period, value[:20]) if isinstance(value, str) else None
     except ValueError:
         day = None
     ok = day is not None and 2000 <= day.year <= 2100 and (
         period == "day" or (day.day == 1 and (period == "month" or (period == "quarter" and day.month in (1, 4, 7, 10))
                                               or (period == "year" and day.month == 1))))
     if not ok:
-        raise CarbonParkError(errors.E8305, field="period", value=str(value)[:20], period=period)
+        raise CarbonParkError(errors.E8305, field="period", value=str(value)[:20], period=period,
+                              period_zh=PERIOD_NAMES_ZH.get(period, period), form=PERIOD_FORMS.get(period, ""))
     return day
 
 
