@@ -183,3 +183,13 @@ def test_a_form_added_without_a_definition_opens_in_the_designer(setup, park):
         "park": park.pk, "code": "clerk-form", "name_zh": "录入员表", "is_active": "on", "definition": ""}
     ).status_code == 403
     assert not Form.objects.filter(code="clerk-form").exists()
+
+
+def test_the_forms_list_links_the_designer_only_where_the_user_may_manage(setup):
+    form, clients = setup
+    own = url(form)
+    platform = Form.objects.filter(park__isnull=True).first()  # a default form, installed by the migration
+    page = clients["admin"].get(reverse("admin:entry_form_changelist")).content.decode()
+    assert f'href="{own}"' in page and f'href="{url(platform)}"' not in page
+    page = clients["operator"].get(reverse("admin:entry_form_changelist")).content.decode()
+    assert f'href="{own}"' not in page

@@ -82,9 +82,18 @@ class FormAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
     def current(self, obj):
         return obj.current_number or "-"
 
-    @admin.display(description=_("designer"))
-    def design_link(self, obj):
-        return format_html('<a href="{}">{}</a>', reverse("admin:entry_form_design", args=[obj.pk]), _("design"))
+    def get_list_display(self, request):
+        """The designer's link only on forms the user may MANAGE (the seam; the platform's default forms are the
+        system administrator's: a park copies one to change it)."""
+
+        @admin.display(description=_("designer"))
+        def design_link(obj):
+            if not access.check(request.user, Action.MANAGE, obj.park_id):
+                return "-"
+            return format_html('<a href="{}">{}</a>', reverse("admin:entry_form_design", args=[obj.pk]),
+                               _("design"))
+
+        return [design_link if name == "design_link" else name for name in super().get_list_display(request)]
 
     @admin.display(description=_("copy"))
     def copy_link(self, obj):
