@@ -35,3 +35,15 @@ def test_every_changelist_and_add_page_opens(client, meter, model):
     if obj is not None:
         r = client.get(f"/{meta.app_label}/{meta.model_name}/{obj.pk}/change/")
         assert r.status_code == 200, (meta.label, "change", r.status_code)
+
+
+def test_the_system_checks_pass():
+    """Django's own checks (admin options, models, URLs) as `migrate` and `runserver` run them: an admin
+    list_display naming nothing, say, fails here rather than at the first deploy."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("check", stdout=out)
+    assert "no issues" in out.getvalue()

@@ -106,6 +106,51 @@ def test_evidence_demanded_by_the_manual_entry_source(world, park):
     assert c.post(f"/api/v1/submissions/{sub}/submit", {}, format="json").json()["state"] == "submitted"
 
 
+ITEM_EVIDENCE = {"format": 1, "period": "month", "sections": [
+    {"key": "main", "title": T, "fields": [{"key": "ncv", "item": "CS010102"}, {"key": "amount", "item": "CS010101"}]},
+    {"key": "certs", "title": T, "repeat": {"min": 0, "max": 5}, "fields": [
+        {"key": "mwh", "item": "CO010101"}, {"key": "file", "type": "attachment", "label": T}]}]}
+
+
+def test_evidence_demanded_by_the_item_at_each_value_until_a_file_covers_it(world, park):
+    """The catalog marks calorific values and Table 3's offsets (migration catalog 0003); an item not marked
+    (fuel consumption) needs nothing. A file covers its field, its repeat row, or the whole submission."""
+    form, people = world
+    assert DataItem.objects.get(code="CS010102").evidence_required
+    assert DataItem.objects.get(code="CO010101").evidence_required
+    assert not DataItem.objects.get(code="CS010101").evidence_required
+    system = access.SystemPrincipal("test")
+    publish(actor=system, form=create_form(actor=system, park=park, code="ncv-ledger", name_zh="发热量",
+                                           definition=ITEM_EVIDENCE))
+    c = api(people["clerk"])
+    values = {"ncv": 20900, "amount": 3, "certs": [{"mwh": 10}, {"mwh": 20}]}
+    r = c.post("/api/v1/submissions", {"form": "ncv-ledger", "park": park.code, "period": "2026-10-01",
+                                       "values": values}, format="json")
+    sub = r.json()["submission"]["id"]
+
+    def submit():
+        return c.post(f"/api/v1/submissions/{sub}/submit", {}, format="json")
+
+    r = submit()
+    assert r.status_code == 400
+    assert [(e["path"], e["code"]) for e in r.json()["errors"]] == [
+        ("ncv", "E8315"), ("certs[0].mwh", "E8315"), ("certs[1].mwh", "E8315")], r.content
+    zh = r.json()["errors"][0]["messages"]["zh"]
+    assert "CS010102" in zh and "证明文件" in zh
+    for field in ("ncv", "certs[1].file"):  # one for the field, one for the second row
+        r = c.post(f"/api/v1/submissions/{sub}/attachments", {"file": SimpleUploadedFile("r.pdf", PDF),
+                                                               "field": field}, format="multipart")
+        assert r.status_code == 201, r.content
+    r = submit()
+    assert [(e["path"], e["code"]) for e in r.json()["errors"]] == [("certs[0].mwh", "E8315")], r.content
+    assert not Reading.objects.filter(park=park).exists()
+    r = c.post(f"/api/v1/submissions/{sub}/attachments", {"file": SimpleUploadedFile("all.pdf", PDF)},
+               format="multipart")
+    assert r.status_code == 201
+    assert submit().json()["state"] == "submitted"
+    assert Reading.objects.filter(park=park).count() == 4
+
+
 @pytest.mark.parametrize(("name", "content", "code"), [
     ("report.pdf", b"MZ\x90\x00 an executable called report.pdf", "E8012"),
     ("report.png", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "E8012"),

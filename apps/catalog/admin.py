@@ -23,8 +23,8 @@ class CatalogClassAdmin(PortalAdmin, ServiceAdmin):
 @admin.register(DataItem)
 class DataItemAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
     list_display = ["code", "name_zh", "name_en", "data_type", "unit", "precision", "default_frequency", "park",
-                    "is_active"]
-    list_filter = ["table", "data_type", "park", "is_active"]
+                    "evidence_required", "is_active"]
+    list_filter = ["table", "data_type", "park", "evidence_required", "is_active"]
     search_fields = ["code", "name_zh", "name_en", "basis"]
     exclude = ["minor"]
 

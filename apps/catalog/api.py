@@ -40,7 +40,7 @@ class DataItemSerializer(serializers.ModelSerializer):
     class Meta:
         model = DataItem
         fields = ["code", "name_zh", "name_en", "table", "section", "data_type", "unit", "precision", "methods",
-                  "basis", "default_frequency", "enumeration", "park", "is_active"]
+                  "basis", "default_frequency", "enumeration", "park", "evidence_required", "is_active"]
         read_only_fields = ["table", "section"]
         extra_kwargs = {"code": {"validators": []}}
 

@@ -108,6 +108,10 @@ class DataItem(models.Model):
     default_frequency = models.CharField(_("default frequency"), max_length=16, blank=True)
     enumeration = models.ForeignKey(Enumeration, verbose_name=_("enumeration"), null=True, blank=True,
                                     on_delete=models.PROTECT)
+    evidence_required = models.BooleanField(
+        _("evidence required"), default=False,
+        help_text=_("values of this item entered in forms carry a supporting document: a test report, certificate "
+                    "or filing (R-6.3–6.5)"))
     is_active = models.BooleanField(_("active"), default=True)
     history = HistoricalRecords(get_user=history_user)
 

@@ -54,7 +54,7 @@ def load_standard_catalog(class_model=CatalogClass, item_model=DataItem, enum_mo
 
 
 ITEM_FIELDS = ["code", "name_zh", "name_en", "data_type", "unit", "precision", "methods", "basis",
-               "default_frequency", "enumeration", "is_active", "park"]
+               "default_frequency", "enumeration", "evidence_required", "is_active", "park"]
 
 
 def validate_item_code(code: str, *, park=None) -> None:

@@ -60,7 +60,7 @@ class FormForm(forms.ModelForm):
 class FormAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
     form = FormForm
     delete_action = NOBODY  # a form is made inactive, never deleted: submissions point at its versions
-    list_display = ["code", "name", "park", "current", "is_active", "updated_at", "design_link", "copy_link"]
+    list_display = ["code", "name", "park", "current", "is_active", "updated_at", "copy_link"]  # + the designer's
     list_filter = ["is_active", "park"]
     list_select_related = ["park"]
     search_fields = ["code", "name_zh", "name_en"]
@@ -93,7 +93,8 @@ class FormAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
             return format_html('<a href="{}">{}</a>', reverse("admin:entry_form_design", args=[obj.pk]),
                                _("design"))
 
-        return [design_link if name == "design_link" else name for name in super().get_list_display(request)]
+        columns = list(super().get_list_display(request))
+        return columns[:-1] + [design_link] + columns[-1:]
 
     @admin.display(description=_("copy"))
     def copy_link(self, obj):

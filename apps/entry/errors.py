@@ -132,3 +132,6 @@ E8313 = define("E8313", 404, "找不到填报的第 {version} 版。", "Version 
                "R-7.3.2")
 E8314 = define("E8314", 400, "请求体过大或结构过深。", "The request body is too large or too deeply nested.",
                "R-9.2.1")
+E8315 = define("E8315", 400, "{item} 的数值须附证明文件（检测报告、证书或备案文件）：请在此栏或整份填报上传。",
+               "A value of {item} needs its supporting document (a test report, certificate or filing): attach one "
+               "to this field or to the whole submission.", "R-6.3/6.4/6.5")

@@ -208,15 +208,32 @@ def _check_attachments(sub: Submission, walked: list) -> None:
 
 
 def _check_evidence_demanded(sub: Submission, walked: list) -> None:
-    """A park whose manual-entry source demands evidence (R-6.3–6.5: ``evidence_required``) submits item-bound
-    values only with at least one evidence file (for a field or the whole submission)."""
+    """Evidence where the item or the source demands it (R-6.3–6.5). An item marked ``evidence_required`` in the
+    catalog (calorific values from test reports, verified removals, Table 3's offsets) needs a file for that
+    field, for its repeat row, or for the whole submission (E8315 at each such value). A park whose manual-entry
+    source is marked ``evidence_required`` submits item-bound values only with at least one file (E8307)."""
+    from apps.catalog.models import DataItem
     from apps.sources.models import DataSource
 
-    if not any(f.get("item") for f, *_ in walked):
+    bound = [(f["item"], path) for f, path, _i, _v in walked if f.get("item")]
+    if not bound:
         return
-    demanded = DataSource.objects.filter(park_id=sub.park_id, source_id=f"{sub.park.code}{SOURCE_SUFFIX}",
-                                         evidence_required=True).exists()
-    if demanded and not sub.attachments.exists():
+    with_files = set(sub.attachments.values_list("field", flat=True))
+    demanded = set(DataItem.objects.filter(code__in={code for code, _ in bound}, evidence_required=True)
+                   .values_list("code", flat=True))
+
+    def covered(path: str) -> bool:
+        row = path.rsplit(".", 1)[0] + "." if "[" in path else None
+        return "" in with_files or path in with_files or (row is not None and any(
+            name.startswith(row) for name in with_files))
+
+    missing = [_problem(path, errors.E8315, item=code) for code, path in bound
+               if code in demanded and not covered(path)]
+    if missing:
+        raise ValuesError(missing)
+    source_demands = DataSource.objects.filter(park_id=sub.park_id, source_id=f"{sub.park.code}{SOURCE_SUFFIX}",
+                                               evidence_required=True).exists()
+    if source_demands and not with_files:
         raise ValuesError([_problem("", errors.E8307)])
 
 
