@@ -93,7 +93,7 @@ def make_shapes(park, system):
     from apps.entry.services import create_form, publish
     from bench import entry_shapes as shapes
 
-    items = list(DataItem.objects.filter(active=True).order_by("code").values_list("code", "data_type"))
+    items = list(DataItem.objects.filter(is_active=True, park=None).order_by("code").values_list("code", "data_type"))
     items = [(c, t) for c, t in items if t in ("number", "enum", "string", "date")]
     choices = {}
     for item in DataItem.objects.select_related("enumeration").filter(code__in=[c for c, t in items if t == "enum"]):
@@ -157,7 +157,7 @@ def server_phases(c, shape, clerk, park, day0, rounds):
     return page
 
 
-def browser_phases(shapes, pages, clerk, park, day0, rounds):
+def browser_phases(shapes, pages, clerk, park, rounds):
     from datetime import timedelta
 
     from django.db import connection
@@ -166,10 +166,10 @@ def browser_phases(shapes, pages, clerk, park, day0, rounds):
     from bench.entry_browser import Browser, gunicorn
 
     drafts = {}  # made before Playwright's loop runs on this thread
-    for n, shape in enumerate(shapes):
+    for shape in shapes:
         drafts[shape.name] = []
         for i in range(rounds):
-            day = (day0 + timedelta(days=100 + 1000 * n + i)).isoformat()
+            day = (shape.day0 + timedelta(days=100 + i)).isoformat()
             d, problems = services.save_draft(actor=clerk, form=shape.form, park=park, period=day,
                                               values=shape.values(i))
             assert not problems, problems[:3]
@@ -253,10 +253,12 @@ def main():
     c.force_login(clerk)
     # fresh periods (a day form) in the past (the rule library refuses future readings), apart from a --keep run's
     day0 = date(2001, 1, 1) + timedelta(days=int(time.time()) // 10 % 5000)
-    pages = {s.name: server_phases(c, s, clerk, park, day0, args.rounds) for s in shapes}
+    for n, shape in enumerate(shapes):  # the shapes store fuel rows of the same items: days of their own
+        shape.day0 = day0 + timedelta(days=2000 * n)
+    pages = {s.name: server_phases(c, s, clerk, park, s.day0, args.rounds) for s in shapes}
     if args.browser:
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # the ORM checks after Playwright's loop has run
-        browser_phases(shapes, pages, clerk, park, day0, args.browser_rounds)
+        browser_phases(shapes, pages, clerk, park, args.browser_rounds)
     print(f"\nload average {os.getloadavg()[0]:.2f} at the end")
 
 

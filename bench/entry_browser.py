@@ -19,6 +19,7 @@ round trips to the browser are not in the figures.
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
@@ -119,9 +120,18 @@ class Browser:
         page.wait_for_selector("#filling-form[data-drawn]", state="attached")
         return page.evaluate(RENDER_JS)
 
+    def until(self, js: str, timeout: float = 30) -> None:
+        """Poll ``js`` (an expression) until true: the page's CSP (script-src 'self') refuses the eval that
+        Playwright's wait_for_function needs. The figures come from the page's clock, not from this loop."""
+        deadline = time.monotonic() + timeout
+        while not self.page.evaluate(f"() => !!({js})"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(js)
+            time.sleep(0.005)
+
     def settle(self) -> None:
         """Until the page's own validation on load has answered (the status line says how many errors)."""
-        self.page.wait_for_function("document.getElementById('filling-status').textContent !== ''")
+        self.until("document.getElementById('filling-status').textContent !== ''")
 
     def render(self, url: str, rounds: int, controls: int) -> list[dict]:
         first = self.open_form(url)  # a cold cache: reported, not counted
@@ -144,7 +154,7 @@ class Browser:
                 page.evaluate("(w) => { window.__vb.want = w; window.__vb.typed = null; "
                               "window.__vb.done = null; performance.clearResourceTimings(); }", want)
                 page.fill(selector, value)
-                page.wait_for_function("window.__vb.done !== null")
+                self.until("window.__vb.done !== null")
                 page.wait_for_timeout(30)  # the Resource Timing entry lands after the body is read
                 into.append(page.evaluate(RESULT_JS))
         return shown, cleared
@@ -154,8 +164,14 @@ class Browser:
         self.open_form(url)
         self.settle()
         page.evaluate(WATCH_SUBMIT_JS)
-        with page.expect_navigation(wait_until="load"):
-            page.click("#submit-button")
-        page.wait_for_function("performance.getEntriesByType('navigation')[0].loadEventEnd > 0")
+        try:
+            with page.expect_navigation(wait_until="load", timeout=15_000):
+                page.click("#submit-button")
+        except Exception as e:
+            status = page.inner_text("#filling-status")
+            errors = page.evaluate("() => [...document.querySelectorAll('.errorlist li')].map((li) => "
+                                   "(li.closest('[data-path]') || {}).dataset?.path + ': ' + li.textContent)")
+            raise RuntimeError(f"not submitted: {status} {errors[:5]}") from e
+        self.until("performance.getEntriesByType('navigation')[0].loadEventEnd > 0")
         assert "/fill/" not in page.url, page.url
         return page.evaluate(SUBMITTED_JS)

@@ -9,6 +9,11 @@
 
 from __future__ import annotations
 
+import itertools
+import time
+
+_SERIAL = itertools.count(int(time.time() * 1000))  # the catalog's "unique" numbers: never twice on the platform
+
 
 def label(zh: str, en: str) -> dict:
     return {"zh": zh, "en": en}
@@ -113,17 +118,17 @@ def strict_definition(items: list[tuple[str, str]]) -> dict:
 
 
 def strict_values(seed: int, items: list[tuple[str, str]], choices: dict[str, list[str]]) -> dict:
-    out = {}
+    out, serial = {}, next(_SERIAL)
     for n, (code, kind) in enumerate(items):
         key = f"i_{code.lower()}"
         if kind == "number":
-            out[key] = 1 + n * 0.5 + seed % 3
+            out[key] = 10 * (1 + n + seed % 3)  # a multiple of every precision of the catalog (10 at most)
         elif kind == "enum":
             out[key] = choices[code][seed % len(choices[code])]
         elif kind == "date":
             out[key] = "2025-06-30"
         else:
-            out[key] = f"BENCH-{code}-{seed}"
+            out[key] = f"BENCH-{code}-{serial}"
     n_free = TOP_LEVEL - len(items) - N_CALC - N_ENUM - N_TEXT - N_DATE
     out.update({f"x{i:03d}": 100_000 - i + seed % 7 for i in range(n_free)})
     out.update({f"e{i}": "yes" if i % 2 == 0 else "no" for i in range(N_ENUM)})  # half the texts hidden
