@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test smoke bench bench-small bench-mqtt bench-peer bench-edge bench-admin bench-front lint docs messages fuzz fuzz-api
+.PHONY: run test smoke bench bench-small bench-mqtt bench-peer bench-edge bench-admin bench-entry bench-front lint docs messages fuzz fuzz-api
 
 run: $(VENV)/.runtime
 	$(BIN)/python -m carbonpark.embedded run
@@ -40,6 +40,10 @@ bench-edge: $(VENV)/.dev
 
 bench-admin: $(VENV)/.dev
 	$(BIN)/python bench/admin_browser.py
+
+# Issue #10: the 200-field filling page, served in-process and by gunicorn to Chromium (bench/entry.py).
+bench-entry: $(VENV)/.dev
+	$(BIN)/python bench/entry.py $(BENCH_ARGS)
 
 bench-front: $(VENV)/.dev
 	@scripts/install-nginx
