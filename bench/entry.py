@@ -128,6 +128,15 @@ def make_shapes(park, system):
     return out
 
 
+def attach_evidence(services, clerk, draft) -> None:
+    """One test report for the whole submission: items marked evidence_required in the catalog (calorific
+    values, Table 3's offsets) are refused without one (E8315)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    services.add_attachment(actor=clerk, submission_id=draft.pk, upload=SimpleUploadedFile(
+        "report.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"))
+
+
 def server_phases(c, shape, clerk, park, day0, rounds):
     """Django's full stack in-process (test Client), one request after the other."""
     from datetime import timedelta
@@ -160,6 +169,7 @@ def server_phases(c, shape, clerk, park, day0, rounds):
     for i in range(min(rounds, 30)):
         day = (day0 + timedelta(days=1 + i)).isoformat()
         d, _ = services.save_draft(actor=clerk, form=shape.form, park=park, period=day, values={})
+        attach_evidence(services, clerk, d)  # calorific values and offsets stand on a document (R-6.3–6.5)
         t = time.perf_counter()
         r = c.post(f"/api/v1/submissions/{d.pk}/submit", {"values": shape.values(i)},
                    content_type="application/json")
@@ -189,6 +199,7 @@ def browser_phases(shapes, pages, clerk, park, rounds):
             d, problems = services.save_draft(actor=clerk, form=shape.form, park=park, period=day,
                                               values=shape.values(i))
             assert not problems, problems[:3]
+            attach_evidence(services, clerk, d)
             drafts[shape.name].append(d)
     connection.close()
     with gunicorn(os.environ["DATABASE_URL"]) as web:
