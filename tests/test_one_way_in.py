@@ -46,7 +46,8 @@ WRITE_PATTERNS = [
     re.compile(r"UPDATE\s+ingestion_reading\b", re.I),
     re.compile(r"DELETE\s+FROM\s+ingestion_reading\b", re.I),
     re.compile(r"COPY\s+ingestion_reading\b", re.I),
-    re.compile(r"Reading\.objects\.(create|bulk_create|update|update_or_create|get_or_create|bulk_update)"),
+    # \b: another model whose name ends in Reading (SubmissionReading, the link of a submission to its readings)
+    re.compile(r"\bReading\.objects\.(create|bulk_create|update|update_or_create|get_or_create|bulk_update)"),
     re.compile(r"set_config\('carbonpark\.writer', 'ingest_readings'"),
 ]
 
