@@ -293,3 +293,35 @@ def test_a_load_left_running_is_marked_interrupted(park):
     stale.refresh_from_db()
     assert (stale.state, stale.error_code) == ("failed", "E9126")
     assert AuditEntry.objects.filter(action="batch.interrupted", object_id=str(stale.pk)).exists()
+
+
+# --- sealed files (interfaces.md §5: content type 0x03, the park's file key, the upload id as associated data) --
+
+def _sealed(park, data: bytes, upload_id: str, content_type: int = 0x03) -> bytes:
+    from apps.protocols.codecs import envelope
+    from apps.sources.services.keys import key_material, rotate_file_key
+
+    key = rotate_file_key(actor="test", park=park)
+    return envelope.seal(data, key=key_material(key), key_id=key.key_id, content_type=content_type,
+                         source_id=upload_id)
+
+
+def test_a_sealed_compressed_file_loads_with_the_parks_file_key(tmp_path, park, meter):
+    data = bf.gzip_bytes(bf.csv_text(bf.readings(6)).encode())
+    rep = load(tmp_path, park, bf.name(ext="csv.gz.enc"), _sealed(park, data, "up-1"), upload_id="up-1")
+    assert rep.ok and rep.accepted == 6
+
+
+def test_a_sealed_file_for_another_upload_another_park_or_another_content_is_refused(tmp_path, park, other_park,
+                                                                                    meter):
+    data = bf.csv_text(bf.readings(2)).encode()
+    sealed = _sealed(park, data, "up-1")
+    assert load(tmp_path, park, bf.name(ext="csv.enc"), sealed, upload_id="up-2").file_error.code == "E9120"
+    tampered = sealed[:-20] + bytes([sealed[-20] ^ 1]) + sealed[-19:]
+    assert load(tmp_path, park, bf.name(seq=2, ext="csv.enc"), tampered, upload_id="up-1").file_error.code == "E9120"
+    theirs = _sealed(other_park, data, "up-1")
+    assert load(tmp_path, park, bf.name(seq=3, ext="csv.enc"), theirs, upload_id="up-1").file_error.code == "E9119"
+    json_env = _sealed(park, data, "up-1", content_type=0x01)
+    assert load(tmp_path, park, bf.name(seq=4, ext="csv.enc"), json_env, upload_id="up-1").file_error.code == "E9118"
+    assert load(tmp_path, park, bf.name(seq=5, ext="csv.enc"), b"CPE1", upload_id="up-1").file_error.code == "E9118"
+    assert Reading.objects.count() == 0

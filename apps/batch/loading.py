@@ -223,6 +223,25 @@ def load_file(path, *, park, actor, filename: str, upload_id: str | None = None,
     return report
 
 
+def refuse_file(path, *, park, actor, filename: str, error: FileError, upload_id: str | None = None,
+                origin: str = FileLoad.Origin.UPLOAD) -> LoadReport:
+    """Log a file refused before loading (a check its channel made, e.g. the shared folder's layout, E9128): the
+    same log row, audit record and one-line report as a file load_file refuses (R-8.4.1)."""
+    started = time.perf_counter()
+    md5, size = file_md5(path)
+    report = LoadReport(filename=filename, park_code=park.code, md5=md5, size=size)
+    who = actor_fields(actor)
+    load = FileLoad.objects.create(park=park, filename=filename[:255], upload_id=(upload_id or "")[:64],
+                                   origin=origin, md5=md5, size=size, actor=who["actor"],
+                                   actor_label=who["actor_label"])
+    report.load_id = load.pk
+    writer = ReportWriter(Path(settings.BATCH_REPORT_ROOT), f"{load.pk}-{_safe_stem(filename)}")
+    _refuse(load, report, writer, actor, FileProblem(error.code, error.message_zh, error.message_en), started)
+    writer.discard_spool()
+    report.done = True
+    return report
+
+
 def _safe_stem(filename: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", filename)[:120]
 
