@@ -325,3 +325,19 @@ def test_a_sealed_file_for_another_upload_another_park_or_another_content_is_ref
     assert load(tmp_path, park, bf.name(seq=4, ext="csv.enc"), json_env, upload_id="up-1").file_error.code == "E9118"
     assert load(tmp_path, park, bf.name(seq=5, ext="csv.enc"), b"CPE1", upload_id="up-1").file_error.code == "E9118"
     assert Reading.objects.count() == 0
+
+
+def test_the_documented_sample_file_parses_as_the_docs_say():
+    """tests/data/batch/ holds the example of docs/batch-files.md: the pure parser reads it (no database)."""
+    from pathlib import Path
+
+    from apps.batch.parsers import BatchFile, ParsedRecord
+
+    sample = Path(__file__).parent / "data" / "batch" / "JSTZ01_CS_202611_20261201083000_001.csv"
+    with BatchFile(sample, sample.name, park_code="JSTZ01") as f:
+        items = list(f.items())
+    assert all(type(i) is ParsedRecord for i in items) and [i.row for i in items] == [7, 8]
+    assert items[1].record == {"sourceId": "JSTZ01-EM-0001", "dataCode": "CS010201",
+                               "timestamp": "2026-12-01 00:00:00", "value": "1.2345", "unit": "MWh", "status": "N",
+                               "backfill": False}
+    assert f.meta.values["records"] == "2" and f.meta.data_rows == 2
