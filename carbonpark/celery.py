@@ -35,6 +35,10 @@ app.conf.beat_schedule = {
     # same lock, so refreshes run between partitions. Nothing pending: one cheap query.
     "rebuild-rollups": {"task": "apps.ingestion.tasks.rebuild_rollups", "schedule": 30.0,
                         "options": {"expires": 30.0}},
+    # R-7.4.1.2: the legacy shared folder's complete files, loaded into their parks; one scan at a time (an
+    # advisory lock), so a long file only delays the next scan. Loads whose process died are closed (E9126).
+    "scan-batch-folder": {"task": "apps.batch.tasks.scan_batch_folder", "schedule": 60.0,
+                          "options": {"expires": 60.0}},
     "purge-idempotency-keys": {
         "task": "apps.ingestion.tasks.purge_idempotency_keys",
         "schedule": crontab(minute=17),

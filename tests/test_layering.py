@@ -90,10 +90,27 @@ def framework_imports(path: Path, allowed_apps: set[str], source: str | None = N
     return found
 
 
+def parser_imports(path: Path, source: str | None = None) -> list[str]:
+    """framework_imports of a batch parser module, plus any import of the batch app outside its parsers."""
+    found = framework_imports(path, {"protocols", "batch"}, source)
+    tree, module = _scan(path, source)
+    found += [f"{path.relative_to(REPO)}:{line} imports {name}"
+              for name, line, _local in _imports(tree, module, path.name == "__init__.py")
+              if name.startswith("apps.batch") and not name.startswith("apps.batch.parsers")]
+    return found
+
+
 def test_protocols_and_the_edge_agent_import_no_django_and_no_django_app():
     found = [f for p in _python_files(APPS / "protocols") for f in framework_imports(p, {"protocols"})]
     found += [f for p in _python_files(APPS / "edge") for f in framework_imports(p, {"protocols", "edge"})]
+    # The batch file parsers (issue #11) read files on a client's machine too, before sending (R-7.2.2).
+    # They import one another and the codecs, nothing else of the batch app (its models, its loader).
+    parsers = list(_python_files(APPS / "batch" / "parsers"))
+    found += [f for p in parsers for f in parser_imports(p)]
     assert not found, "\n".join(found)
+    assert len(parsers) >= 6
+    made_up = "from apps.batch.models import FileLoad\nfrom django.db import connection\nfrom . import common\n"
+    assert len(parser_imports(APPS / "batch" / "parsers" / "made_up.py", made_up)) == 2
     assert len(list(_python_files(APPS / "protocols"))) >= 20  # the codecs, pollers and simulators are there
     assert not [a for a in settings.INSTALLED_APPS if a.startswith("apps.protocols")]
     bad = "import asyncio\nfrom django.utils import timezone\n\ndef f():\n    from ...ingestion import errors\n"
