@@ -35,6 +35,8 @@ app.conf.beat_schedule = {
     # same lock, so refreshes run between partitions. Nothing pending: one cheap query.
     "rebuild-rollups": {"task": "apps.ingestion.tasks.rebuild_rollups", "schedule": 30.0,
                         "options": {"expires": 30.0}},
+    # Resumable uploads abandoned past their Upload-Expires: marked expired, their bytes removed (apps/uploads).
+    "expire-uploads": {"task": "apps.uploads.tasks.expire_uploads", "schedule": crontab(minute="*/15")},
     "purge-idempotency-keys": {
         "task": "apps.ingestion.tasks.purge_idempotency_keys",
         "schedule": crontab(minute=17),
