@@ -56,16 +56,14 @@ class _Body:
         return self.stream.read(size)
 
 
-def body_size(request, required: bool) -> int | None:
-    """The body's declared size; None for a chunked body (size unknown, read to its end). Without either a PATCH is
-    refused (411, E9019): nothing can tell where its bytes would end."""
+def body_size(request) -> int | None:
+    """The body's declared size; None for a chunked body (size unknown, read to its end). A request with neither
+    Content-Length nor chunked encoding has no body (RFC 9112 §6.3)."""
     meta = request._request.META
     if meta.get("CONTENT_LENGTH"):
         return tus.non_negative("Content-Length", meta["CONTENT_LENGTH"])
     if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower() and meta.get("wsgi.input_terminated"):
         return None
-    if required:
-        raise CarbonParkError(errors.E9019)
     return 0
 
 
@@ -146,7 +144,7 @@ class UploadsView(_Tus):
             elif defer is None or defer.strip() != "1":
                 raise CarbonParkError(errors.E9002, field="Upload-Length", header="Upload-Length",
                                       detail="Upload-Length (or Upload-Defer-Length: 1) is required")
-        size = body_size(request, required=False)
+        size = body_size(request)
         checksum = None
         if size != 0 and concat != "final":
             if _content_type(request) != tus.OCTETS:
@@ -262,7 +260,6 @@ class UploadDetailView(_Tus):
         responses={204: OpenApiResponse(description="appended: Upload-Offset, Upload-Expires"),
                    409: error_response("E9013 offset mismatch; E9015 another PATCH is writing"),
                    410: error_response("E9012 expired or deleted"),
-                   411: error_response("E9019 no Content-Length"),
                    412: error_response("E9001 Tus-Resumable is not 1.0.0"),
                    413: error_response("E9018 past the declared length; E9003 past Tus-Max-Size"),
                    460: error_response("E9016 the chunk's checksum does not match")})
@@ -274,7 +271,7 @@ class UploadDetailView(_Tus):
         raw_length = request.headers.get("Upload-Length")
         length = tus.non_negative("Upload-Length", raw_length) if raw_length is not None else None
         checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
-        size = body_size(request, required=True)
+        size = body_size(request)
         upload = selectors.get_upload(request.user, upload_id)
         upload = services.receive_chunk(actor=request.user, upload_id=upload.pk, offset=offset, body=_Body(request),
                                         checksum=checksum, length=length, declared_size=size)

@@ -55,8 +55,6 @@ E9017 = define("E9017", 400, "Upload-Checksum 无效：{detail}。支持的算�
                "Upload-Checksum is invalid: {detail}. Supported algorithms: {algorithms}.", "interfaces.md §3")
 E9018 = define("E9018", 413, "数据超出声明的文件长度 {length} 字节。", "The bytes run past the declared length of "
                "{length} bytes.", "interfaces.md §3")
-E9019 = define("E9019", 411, "请求须带 Content-Length（或分块传输编码）。",
-               "The request needs a Content-Length (or chunked transfer encoding).", "interfaces.md §3")
 E9020 = define("E9020", 403, "合并后的上传（Upload-Concat: final）不能再追加数据。",
                "A final (concatenated) upload takes no more bytes.", "interfaces.md §3")
 E9021 = define("E9021", 400, "Upload-Concat 无效：{detail}。", "Upload-Concat is invalid: {detail}.",
