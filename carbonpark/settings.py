@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "apps.entry",
     "apps.ingestion",
     "apps.corrections",
+    "apps.batch",
     "apps.uploads",
     "apps.demo",
 ]
@@ -247,6 +248,17 @@ UPLOAD_EXPIRES_HOURS = float(os.environ.get("UPLOAD_EXPIRES_HOURS", "24"))
 UPLOAD_LEASE_SECONDS = float(os.environ.get("UPLOAD_LEASE_SECONDS", "60"))
 # Corrections (apps/corrections): the most readings one request may revise.
 CORRECTIONS_MAX_READINGS = int(os.environ.get("CORRECTIONS_MAX_READINGS", "1000000"))
+
+# Batch files (apps/batch, interfaces.md §7): the limit after decompression (zip and gzip bombs refused), the
+# compression ratio past which a file is taken for a bomb, the rejection reports' folder, and the legacy shared
+# folder (R-7.4.1.2: {parkCode}/{category}/{yyyy}/{MM}/, scanned by the beat task scan-batch-folder).
+BATCH_MAX_BYTES = int(os.environ.get("BATCH_MAX_BYTES", str(100 * 1024 * 1024)))
+BATCH_MAX_RATIO = int(os.environ.get("BATCH_MAX_RATIO", "200"))
+BATCH_REPORT_ROOT = Path(os.environ.get("BATCH_REPORT_ROOT", str(VAR_DIR / "batch-reports")))
+BATCH_FOLDER_ROOT = Path(os.environ.get("BATCH_FOLDER_ROOT", str(VAR_DIR / "batch-inbox")))
+# A file in the shared folder is taken once its size and modification time have not changed for this long
+# (a writer still copying it changes them), or at once when a "<name>.done" marker stands beside it.
+BATCH_FOLDER_SETTLE_SECONDS = int(os.environ.get("BATCH_FOLDER_SETTLE_SECONDS", "60"))
 
 # E-mail (approvers are told of corrections awaiting them): Django's SMTP backend, settings from the environment.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
