@@ -28,7 +28,7 @@ from apps.entry.api.submissions import (
 from apps.ingestion.api import ReadingsView
 from apps.ingestion.metrics import metrics_view
 from apps.sources.api import DataSourceViewSet
-from apps.uploads.api import UploadDetailView, UploadsView
+from apps.uploads.api import UploadDetailView, UploadReportView, UploadsView
 
 
 class ApiRootView(APIRootView):
@@ -80,6 +80,7 @@ api_v1 = [
     path("submissions/<int:submission_id>/restore", SubmissionRestoreView.as_view(), name="submission-restore"),
     path("uploads/", UploadsView.as_view(), name="uploads"),
     path("uploads/<str:upload_id>", UploadDetailView.as_view(), name="upload-detail"),
+    path("uploads/<str:upload_id>/report.<str:fmt>", UploadReportView.as_view(), name="upload-report"),
     path("", include(router.urls)),
 ]
 

@@ -271,6 +271,8 @@ def test_a_huge_upload_length_is_refused(api, length):
     (f"filename {b64('readings.exe')}", "E9006"),
     (f"filename {b64('readings.csv.tar')}", "E9006"),
     (f"filename {b64('TP02_CS_202611_20261201083000_001.csv')}", "E9008"),  # another park's file name
+    (f"filename {b64('月报.csv')}", "E9101"),  # not named by the §7 rule: the loader would refuse it
+    (f"filename {b64('TP01_XX_202611_20261201083000_001.csv')}", "E9101"),
 ])
 def test_hostile_or_wrong_metadata_is_refused_before_any_byte(api, value, expected):
     r = api.generic("POST", "/api/v1/uploads/", b"", content_type=OCTETS, HTTP_UPLOAD_LENGTH="10",
@@ -283,7 +285,7 @@ def test_hostile_or_wrong_metadata_is_refused_before_any_byte(api, value, expect
 @pytest.mark.parametrize("name, kind, compression, encrypted", [
     ("TP01_MIX_2026Q4_20261201083000_002.xml.gz", "xml", "gz", False),
     ("TP01_CK_2026_20261201083000_003.xlsx.zip.enc", "xlsx", "zip", True),
-    ("月报.CSV", "csv", "", False),
+    ("TP01_CS_202611_20261201083000_004.CSV", "csv", "", False),
 ])
 def test_the_type_comes_from_the_name(api, name, kind, compression, encrypted):
     r = create(api, 10, filename=name)
@@ -449,17 +451,59 @@ def test_a_lapsed_lease_is_taken_over_and_uncommitted_bytes_are_cut(api):
     assert busy.status_code == 409 and code(busy) == "E9015"
 
 
-# --- loading hand-off -------------------------------------------------------------------------------------------
+# --- loading hand-off (the loader of apps.batch) ---------------------------------------------------------------
 
 
-def test_without_the_loader_the_load_fails_clearly_and_only_once(api):
-    r = create(api, 3)
-    patch(api, r["Location"], b"a,b", 0)
+@pytest.fixture
+def reports(settings, tmp_path):
+    settings.BATCH_REPORT_ROOT = tmp_path / "reports"
+    return settings.BATCH_REPORT_ROOT
+
+
+def _received(api, data: bytes, **metadata) -> tuple[str, Upload]:
+    r = create(api, len(data), **metadata)
+    assert patch(api, r["Location"], data, 0).status_code == 204
     u = upload_of(r)
-    assert loading._loader() is None  # apps.batch is not installed on this branch yet
-    assert loading.load(u.pk).state == "failed"
+    assert u.state == "received"
+    return r["Location"], u
+
+
+def test_a_received_upload_is_loaded_once_with_its_counts_and_report(api, meter, reports):
+    from apps.ingestion.models import Reading
+    from tests.batch_files import csv_text, readings
+
+    data = csv_text([*readings(5), "TP01-EM-0001,CS010201,not a time,1,kWh,N"]).encode()
+    url, u = _received(api, data)
+    assert loading.load(u.pk).state == "loaded"
     u.refresh_from_db()
-    assert u.state == "failed" and u.error_code == "E9031" and u.loaded_at
-    body = api.get(r["Location"], HTTP_ACCEPT_LANGUAGE="en").json()
-    assert body["error"]["code"] == "E9031" and "loader" in body["error"]["message"]
-    assert loading.load(u.pk).loaded_at == u.loaded_at  # a second delivery changes nothing
+    assert (u.rows, u.accepted, u.duplicates, u.rejected) == (6, 5, 0, 1) and u.loaded_at
+    assert Reading.objects.filter(source=meter).count() == 5
+    body = api.get(url).json()
+    assert body["state"] == "loaded" and body["load"] == {"rows": 6, "accepted": 5, "duplicates": 0, "rejected": 1}
+    assert body["report"]["csv"] == f"{url}/report.csv"
+    report = api.get(body["report"]["csv"])
+    assert report.status_code == 200 and b"not a time" in b"".join(report.streaming_content)
+    assert api.get(f"{url}/report.xlsx").status_code == 200
+    nope = api.get(f"{url}/report.pdf")
+    assert nope.status_code == 404 and code(nope) == "E9023"
+    assert loading.load(u.pk).loaded_at == u.loaded_at  # delivered twice: loaded once
+    assert Reading.objects.filter(source=meter).count() == 5
+
+
+def test_a_malformed_file_fails_whole_with_the_loaders_code_and_nothing_is_stored(api, meter, reports):
+    from apps.ingestion.models import Reading
+
+    url, u = _received(api, b"this,is,not,the,header\n1,2,3,4,5\n")
+    assert loading.load(u.pk).state == "failed"
+    body = api.get(url, HTTP_ACCEPT_LANGUAGE="en").json()
+    assert body["state"] == "failed" and body["error"]["code"].startswith("E91") and body["error"]["message"]
+    assert not Reading.objects.exists()
+
+
+def test_a_report_outside_the_report_folder_is_never_served(api, meter, reports, tmp_path):
+    url, u = _received(api, b"x")
+    secret = tmp_path / "secret.csv"
+    secret.write_text("secret")
+    Upload.objects.filter(pk=u.pk).update(state="loaded", report_csv=str(reports / ".." / "secret.csv"))
+    r = api.get(f"{url}/report.csv")
+    assert r.status_code == 404 and code(r) == "E9023"

@@ -8,9 +8,10 @@ like an unknown one (404, E9011)."""
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import http_date
@@ -188,8 +189,9 @@ UploadState = inline_serializer("UploadState", {
     "load": inline_serializer("UploadLoad", {k: serializers.IntegerField() for k in COUNTS}),
     "error": inline_serializer("UploadError", {"code": serializers.CharField(), "message": serializers.CharField()},
                                allow_null=True),
-    "report": inline_serializer("UploadReport", {"csv": serializers.CharField(allow_null=True),
-                                                 "xlsx": serializers.CharField(allow_null=True)}),
+    "report": inline_serializer("UploadReport", {
+        "csv": serializers.CharField(allow_null=True, help_text="link to the rejection report as CSV"),
+        "xlsx": serializers.CharField(allow_null=True, help_text="link to the rejection report as XLSX")}),
 })
 
 
@@ -199,8 +201,14 @@ def as_json(upload: Upload) -> dict:
     if upload.error_code:
         from apps.core.errors import REGISTRY
 
-        code = REGISTRY.get(upload.error_code)
-        message = code.message(**upload.error_params) if code else upload.error_code
+        params = upload.error_params or {}
+        if "message_en" in params:  # told by the loader in both languages
+            from django.utils.translation import get_language
+
+            message = params["message_en"] if (get_language() or "").startswith("en") else params["message_zh"]
+        else:
+            code = REGISTRY.get(upload.error_code)
+            message = code.message(**params) if code else upload.error_code
         error = {"code": upload.error_code, "message": message}
     when = lambda t: t.isoformat() if t else None  # noqa: E731
     return {
@@ -210,7 +218,8 @@ def as_json(upload: Upload) -> dict:
         "receivedMd5": upload.received_md5, "createdBy": upload.created_by_label, "createdAt": when(upload.created_at),
         "expiresAt": when(upload.expires_at) if upload.state == Upload.State.RECEIVING else None,
         "receivedAt": when(upload.received_at), "loadedAt": when(upload.loaded_at), "load": counts,
-        "error": error, "report": {"csv": upload.report_csv or None, "xlsx": upload.report_xlsx or None},
+        "error": error, "report": {fmt: f"{location(upload.pk)}/report.{fmt}" if getattr(upload, f"report_{fmt}")
+                                   else None for fmt in ("csv", "xlsx")},
     }
 
 
@@ -286,3 +295,28 @@ class UploadDetailView(_Tus):
         upload = selectors.get_upload(request.user, upload_id)
         services.terminate(actor=request.user, upload_id=upload.pk)
         return HttpResponse(status=204)
+
+
+REPORT_TYPES = {"csv": "text/csv; charset=utf-8",
+                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+class UploadReportView(APIView):
+    """The rejection report of a loaded upload (row, column, code, message), as CSV or XLSX."""
+
+    access_model = Upload
+    access_rules = {"GET": Action.PUSH}
+
+    @extend_schema(operation_id="uploads_report", responses={
+        (200, "text/csv"): OpenApiTypes.BINARY, (200, REPORT_TYPES["xlsx"]): OpenApiTypes.BINARY,
+        404: error_response("E9011 no such upload of yours; E9023 no report (yet)")})
+    def get(self, request, upload_id, fmt):
+        upload = selectors.get_upload(request.user, upload_id)
+        stored = getattr(upload, f"report_{fmt}", "") if fmt in REPORT_TYPES else ""
+        path = Path(stored).resolve() if stored else None
+        root = Path(settings.BATCH_REPORT_ROOT).resolve()
+        if path is None or root not in path.parents or not path.is_file():
+            raise CarbonParkError(errors.E9023, id=str(upload.pk), fmt=str(fmt)[:8])
+        stem = Path(upload.filename).name.split(".")[0] or "upload"
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=f"{stem}-rejections.{fmt}",  # noqa: SIM115
+                            content_type=REPORT_TYPES[fmt])

@@ -62,6 +62,10 @@ E9021 = define("E9021", 400, "Upload-Concat 无效：{detail}。", "Upload-Conca
 E9022 = define("E9022", 409, "上传 {id} 处于“{state}”状态，不能{what}。",
                "Upload {id} is {state}; it cannot {what}.", "interfaces.md §3")
 
+E9023 = define("E9023", 404, "上传 {id} 没有{fmt}格式的拒收报告（尚未载入，或载入未产生报告）。",
+               "Upload {id} has no rejection report as {fmt} (not loaded yet, or its load made none).",
+               "interfaces.md §3")
+
 # --- after the last byte: verification and loading ----------------------------------------------------------
 E9030 = define("E9030", 400, "整个文件的 MD5 为 {got}，与声明的 {declared} 不符：文件未载入。请重新上传。",
                "The whole file's MD5 is {got}, not the declared {declared}: nothing was loaded. Upload the file "

@@ -15,7 +15,6 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core.errors import CarbonParkError
 from apps.uploads import errors
 from apps.uploads.models import Upload
 from apps.uploads.services import fail
@@ -63,7 +62,8 @@ def load(upload_id) -> Upload | None:
         cur.execute("SELECT pg_advisory_lock(%s)", [key])
     try:
         with transaction.atomic():
-            upload = Upload.objects.select_for_update().select_related("park").filter(pk=upload_id).first()
+            upload = Upload.objects.select_for_update(of=("self",)) \
+                .select_related("park", "created_by", "created_by_token").filter(pk=upload_id).first()
             if upload is None or upload.state not in (Upload.State.RECEIVED, Upload.State.LOADING):
                 return upload
             upload.state = Upload.State.LOADING
@@ -75,35 +75,46 @@ def load(upload_id) -> Upload | None:
             cur.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
-def _value(result, name, default=None):
-    return result.get(name, default) if isinstance(result, dict) else getattr(result, name, default)
+def principal_of(upload: Upload):
+    """Who the load runs for: the person who uploaded, else the API token's principal (its rights as they are now:
+    a token withdrawn since loads nothing, E9127), else a process named by the upload's label."""
+    if upload.created_by is not None:
+        return upload.created_by
+    if upload.created_by_token is not None:
+        from apps.accounts.authentication import TokenPrincipal
+
+        return TokenPrincipal(upload.created_by_token)
+    from apps.accounts.access import SystemPrincipal
+
+    return SystemPrincipal(upload.created_by_label or "upload")
 
 
 def _run(upload: Upload) -> None:
     loader = _loader()
 
-    def progress(**counts):
-        cache.set(progress_key(upload.pk), {k: int(counts.get(k, 0)) for k in COUNTS}, PROGRESS_TTL)
+    def progress(report):
+        cache.set(progress_key(upload.pk), {k: int(getattr(report, k, 0) or 0) for k in COUNTS}, PROGRESS_TTL)
 
-    result = None
+    report = None
     if loader is None:
         fail(upload, errors.E9031)
     else:
         try:
-            result = loader(upload.path, upload=upload, progress=progress)
-        except CarbonParkError as exc:
-            fail(upload, exc.error, **exc.params)
-        except Exception:
+            report = loader(upload.path, park=upload.park, actor=principal_of(upload), filename=upload.filename,
+                            upload_id=str(upload.pk), progress=progress)
+        except Exception:  # the loader answers a bad file with a report; anything raised is a bug, told as one
             log.exception("loading upload %s failed", upload.pk)
             fail(upload, errors.E9032)
-    if result is not None:
+    if report is not None:
         for name in COUNTS:
-            setattr(upload, name, int(_value(result, name, 0) or 0))
-        upload.report_csv = str(_value(result, "report_csv", "") or "")
-        upload.report_xlsx = str(_value(result, "report_xlsx", "") or "")
-        error = _value(result, "error")
-        if error is not None:  # malformed as a whole: nothing stored (interfaces.md §7)
-            fail(upload, getattr(error, "error", error), **getattr(error, "params", {}))
+            setattr(upload, name, int(getattr(report, name, 0) or 0))
+        upload.report_csv = str(report.report_csv or "")
+        upload.report_xlsx = str(report.report_xlsx or "")
+        problem = report.file_error
+        if problem is not None:  # malformed as a whole: nothing stored (interfaces.md §7)
+            upload.state = Upload.State.FAILED
+            upload.error_code = problem.code
+            upload.error_params = {"message_zh": problem.message_zh, "message_en": problem.message_en}
         else:
             upload.state = Upload.State.LOADED
     upload.loaded_at = timezone.now()

@@ -37,6 +37,8 @@ class Upload(models.Model):
     park = models.ForeignKey("accounts.Park", verbose_name=_("park"), on_delete=models.PROTECT, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
+    created_by_token = models.ForeignKey("accounts.ApiToken", verbose_name=_("uploaded with the token"), null=True,
+                                         blank=True, on_delete=models.SET_NULL, related_name="+")
     created_by_label = models.CharField(_("uploaded by (name)"), max_length=150)
     filename = models.CharField(_("file name"), max_length=255, blank=True)
     kind = models.CharField(_("format"), max_length=4, choices=Kind.choices, blank=True)

@@ -64,10 +64,10 @@ def create_upload(*, actor, length: int | None, metadata: dict, concat: str = ""
     queued for loading; naming the same parts again returns the same final upload (a retried request)."""
     park = resolve_park(actor, metadata.get("park"))
     name, ftype = "", None
-    if metadata.get("filename") is not None or concat != "partial":
+    if concat != "partial":  # a part's name is its final upload's business
         name = tus.clean_filename(metadata.get("filename"))
         ftype = tus.file_type(name)
-        if ftype.park_code is not None and ftype.park_code != park.code:
+        if ftype.park_code != park.code:
             raise CarbonParkError(errors.E9008, field="filename", name=name[:120], file_park=ftype.park_code,
                                   park=park.code)
     md5 = tus.clean_md5(metadata.get("md5"))
@@ -75,7 +75,9 @@ def create_upload(*, actor, length: int | None, metadata: dict, concat: str = ""
     if length is not None and length > limit:
         raise CarbonParkError(errors.E9003, field="Upload-Length", length=length, limit=limit)
     who = actor_fields(actor)
-    upload = Upload(park=park, created_by=who["actor"], created_by_label=who["actor_label"], filename=name,
+    token = getattr(actor, "token", None)
+    upload = Upload(park=park, created_by=who["actor"], created_by_token=token if getattr(token, "pk", None) else None,
+                    created_by_label=who["actor_label"], filename=name,
                     kind=ftype.kind if ftype else "", compression=ftype.compression if ftype else "",
                     encrypted=ftype.encrypted if ftype else False, length=length, metadata=metadata, md5=md5,
                     concat=concat, expires_at=_expiry())

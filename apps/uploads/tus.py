@@ -138,35 +138,31 @@ def parse_concat(value: str | None) -> tuple[str, list[str]]:
 
 # --- file names (interfaces.md §7) ----------------------------------------------------------------------------
 
-NAME_RULE = re.compile(r"^(?P<park>[A-Za-z0-9]+)_(?P<category>CS|CK|CO|MIX)"
-                       r"_(?P<period>\d{4}(?:Q[1-4]|\d{2}(?:\d{2})?)?)_(?P<stamp>\d{14})_(?P<seq>\d+)\.")
-
-
 @dataclass(frozen=True)
 class FileType:
     kind: str  # csv, xml, xlsx
     compression: str  # "", gz, zip
     encrypted: bool
-    park_code: str | None  # from a name that follows the §7 rule, else None
+    park_code: str
 
 
 def file_type(name: str) -> FileType:
-    """The format, compression and envelope a file name announces (``….csv[.gz|.zip][.enc]``), and the park code
-    when the name follows the §7 naming rule. Judged before any byte arrives; the loader reads the content."""
-    lowered = name.lower()
-    encrypted = lowered.endswith(".enc")
-    if encrypted:
-        lowered = lowered[:-4]
-    compression = ""
-    for ext in ("gz", "zip"):
-        if lowered.endswith("." + ext):
-            compression, lowered = ext, lowered[: -len(ext) - 1]
-            break
-    kind = lowered.rpartition(".")[2] if "." in lowered else ""
-    if kind not in ("csv", "xml", "xlsx"):
+    """The format, compression and envelope a file name announces (``….csv[.gz|.zip][.enc]``) and its park, by the
+    naming rule of interfaces.md §7 (``apps.batch.parsers.names``, the loader's own rule): judged before any byte
+    arrives, so that a file the loader would refuse by its name is never sent."""
+    from apps.batch import errors as batch_errors  # noqa: F401 - its E91xx codes in the registry
+    from apps.batch.parsers.common import FileError
+    from apps.batch.parsers.names import parse_name
+    from apps.core.errors import REGISTRY
+
+    lowered = name.lower().removesuffix(".enc").removesuffix(".gz").removesuffix(".zip")
+    if lowered.rpartition(".")[2] not in ("csv", "xml", "xlsx") or "." not in lowered:
         raise CarbonParkError(errors.E9006, field="filename", name=name[:120])
-    match = NAME_RULE.match(name)
-    return FileType(kind, compression, encrypted, match.group("park") if match else None)
+    try:
+        parsed = parse_name(name)
+    except FileError as exc:
+        raise CarbonParkError(REGISTRY[exc.code], field="filename", **exc.params) from None
+    return FileType(parsed.format, parsed.compression or "", parsed.sealed, parsed.park)
 
 
 def clean_filename(name: str | None) -> str:
