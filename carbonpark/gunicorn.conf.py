@@ -88,10 +88,18 @@ class Slots:
             self.free += 1
 
 
+# Resumable uploads (apps/uploads, tus) are the exception: a PATCH carries up to UPLOAD_MAX_BYTES (100 MB) that the
+# view streams to disk in pieces, so their bodies are never read into memory here. Nor do they wait for a place: a
+# chunk may take minutes on a slow link, and the view holds no database connection while its bytes arrive.
+STREAMED = "/api/v1/uploads/"
+
+
 def pre_request(worker, req):
     from gunicorn.http.body import Body
     from gunicorn.http.errors import NoMoreData
 
+    if req.path.startswith(STREAMED) and req.method in ("PATCH", "POST"):
+        return
     headers = dict(req.headers)
     length = headers.get("CONTENT-LENGTH", "")
     chunked = "chunked" in headers.get("TRANSFER-ENCODING", "").lower()

@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "apps.ingestion",
     "apps.corrections",
     "apps.batch",
+    "apps.uploads",
     "apps.demo",
 ]
 
@@ -239,6 +240,12 @@ READINGS_ARCHIVE_DIR = os.environ.get("READINGS_ARCHIVE_DIR", str(VAR_DIR / "arc
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
 EVIDENCE_MAX_BYTES = int(os.environ.get("EVIDENCE_MAX_BYTES", str(20 * 1024 * 1024)))
+# Resumable uploads (apps/uploads, tus 1.0.0, docs/uploads.md): the largest file accepted, checked at creation
+# (the loader checks the same limit after decompression), how long an unfinished upload is kept after its last
+# byte, and how long one PATCH holds an upload before another may take it over (renewed while bytes arrive).
+UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", str(100 * 1024 * 1024)))
+UPLOAD_EXPIRES_HOURS = float(os.environ.get("UPLOAD_EXPIRES_HOURS", "24"))
+UPLOAD_LEASE_SECONDS = float(os.environ.get("UPLOAD_LEASE_SECONDS", "60"))
 # Corrections (apps/corrections): the most readings one request may revise.
 CORRECTIONS_MAX_READINGS = int(os.environ.get("CORRECTIONS_MAX_READINGS", "1000000"))
 

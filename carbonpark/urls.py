@@ -28,6 +28,7 @@ from apps.entry.api.submissions import (
 from apps.ingestion.api import ReadingsView
 from apps.ingestion.metrics import metrics_view
 from apps.sources.api import DataSourceViewSet
+from apps.uploads.api import UploadDetailView, UploadReportView, UploadsView
 
 
 class ApiRootView(APIRootView):
@@ -77,6 +78,9 @@ api_v1 = [
          name="submission-attachments"),
     path("submissions/<int:submission_id>/diff", SubmissionDiffView.as_view(), name="submission-diff"),
     path("submissions/<int:submission_id>/restore", SubmissionRestoreView.as_view(), name="submission-restore"),
+    path("uploads/", UploadsView.as_view(), name="uploads"),
+    path("uploads/<str:upload_id>", UploadDetailView.as_view(), name="upload-detail"),
+    path("uploads/<str:upload_id>/report.<str:fmt>", UploadReportView.as_view(), name="upload-report"),
     path("", include(router.urls)),
 ]
 

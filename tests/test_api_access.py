@@ -5,6 +5,7 @@ and query-count guards on the lists."""
 
 from __future__ import annotations
 
+import base64
 import io
 import itertools
 import zipfile
@@ -33,6 +34,8 @@ from apps.entry.services import create_form, publish
 from apps.entry.services.submissions import save_draft, submit
 from apps.ingestion.services import ingest_readings
 from apps.sources.services.commands import create_command
+from apps.uploads.models import Upload
+from apps.uploads.services import create_upload
 from tests.conftest import add_source
 from tests.test_api_contract import assert_matches, openapi  # noqa: F401 (a fixture)
 
@@ -58,6 +61,7 @@ class World:
     forms: dict = field(default_factory=dict)  # Park.pk -> the park's own published FormVersion
     # Park.pk -> {"submit", "approve", "return", "restore", "attach": Submission}, made by another member
     submissions: dict = field(default_factory=dict)
+    uploads: dict = field(default_factory=dict)  # Park.pk -> {"main", "report": Upload} (tus, receiving)
 
 
 def make_world(park, other_park) -> World:
@@ -90,6 +94,9 @@ def make_world(park, other_park) -> World:
             if name == "restore":
                 save_draft(actor=requester, form=form, park=p, period=f"2025-{month:02d}-01", values={"amount": 9})
         w.submissions[p.pk] = subs
+        w.uploads[p.pk] = {k: create_upload(actor=system, length=1000, metadata={
+            "filename": f"{p.code}_CS_202611_20261201083000_00{i}.csv", "park": p.code})
+            for i, k in enumerate(("main", "report"), 1)}
     return w
 
 
@@ -185,6 +192,11 @@ def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
         "submission-detail": (f"/api/v1/submissions/{subs['submit'].pk}", None, subs["submit"], status(200)),
         "submission-diff": (f"/api/v1/submissions/{subs['restore'].pk}/diff", {"a": 1, "b": 2}, subs["restore"],
                             status(200)),
+        "upload-detail": (f"/api/v1/uploads/{w.uploads[t.pk]['main'].pk}", None, w.uploads[t.pk]["main"],
+                          lambda r: r.status_code == 200 and r.json()["park"] == t.code),
+        # no report yet: E9023 says the upload was found (and the caller may see it), E9011 that it was not
+        "upload-report": (f"/api/v1/uploads/{w.uploads[t.pk]['report'].pk}/report.csv", None,
+                          w.uploads[t.pk]["report"], lambda r: r.status_code == 404 and r.json()["code"] == "E9023"),
     }
     if method == "GET" and variant == "format=csv":
         return "GET", "/api/v1/readings", {"sourceId": sid, "format": "csv"}, t, csv_has(sid), \
@@ -249,6 +261,17 @@ def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
         f"/api/v1/submissions/{subs['attach'].pk}/attachments",
         {"file": SimpleUploadedFile("r.pdf", b"%PDF-1.4 test"), "field": ""}, subs["attach"], status(201),
         _as_unknown)
+    tus = {"HTTP_TUS_RESUMABLE": "1.0.0"}
+    name_meta = base64.b64encode(f"{t.code}_CS_202611_20261201083000_{n:03d}.csv".encode()).decode()
+    park_meta = base64.b64encode(t.code.encode()).decode()
+    write[("uploads", "POST")] = ("/api/v1/uploads/", {"tus": {
+        **tus, "HTTP_UPLOAD_LENGTH": "10", "HTTP_UPLOAD_METADATA": f"filename {name_meta},park {park_meta}"}},
+        Upload(park=t), status(201), lambda r: r.status_code == 403)
+    main = w.uploads[t.pk]["main"]
+    write[("upload-detail", "PATCH")] = (f"/api/v1/uploads/{main.pk}", {"tus": {
+        **tus, "HTTP_UPLOAD_OFFSET": str(Upload.objects.get(pk=main.pk).offset)}, "body": b"x"}, main, status(204),
+        _as_unknown)
+    write[("upload-detail", "DELETE")] = (f"/api/v1/uploads/{main.pk}", {"tus": tus}, main, status(204), _as_unknown)
     path, body, target, worked, refused = write[(name, method)]
     return method, path, body, target, worked, refused
 
@@ -277,7 +300,8 @@ def test_every_api_operation_is_a_drf_view_with_a_rule():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", PRINCIPALS)
-def test_api_permission_matrix(role, park, other_park):
+def test_api_permission_matrix(role, park, other_park, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path  # the uploads' files
     w = make_world(park, other_park)
     client, principal = sign_in(role, park, other_park)
     wrong, tried = [], 0
@@ -286,7 +310,10 @@ def test_api_permission_matrix(role, park, other_park):
             tag = f"{role.replace('/', '-')}-{where}"
             method, path, data, target, worked, refused = probe(w, t, e.name, e.method, e.variant, tag)
             call = getattr(client, method.lower())
-            if isinstance(data, dict) and hasattr(data.get("file"), "read"):
+            if isinstance(data, dict) and "tus" in data:
+                r = client.generic(method, path, data.get("body", b""), content_type="application/offset+octet-stream",
+                                   **data["tus"])
+            elif isinstance(data, dict) and hasattr(data.get("file"), "read"):
                 data["file"].seek(0)
                 r = call(path, data, format="multipart")
             else:

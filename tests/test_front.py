@@ -154,7 +154,8 @@ def test_a_body_over_the_apis_limit_refused_by_the_front_with_the_apis_code(pki,
     assert resp.getheader("Content-Type") == "application/json"
     assert orjson.loads(resp.read()) == {"code": "E1004", "message": (
         f"The request body is too large (limit {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes). "
-        "Split it, or use the file upload API.")}
+        "Split it, or send the data as a file through the resumable upload endpoint /api/v1/uploads/ (tus protocol; "
+        "see docs/uploads.md).")}
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])

@@ -271,7 +271,7 @@ for _label, _path, _shared in [
     ("ingestion.rejection", "park", False), ("ingestion.validationevent", "batch__park", False),
     ("ingestion.idempotencykey", None, False),
     ("corrections.correction", "park", False), ("corrections.evidence", "park", False),
-    ("corrections.revision", "park", False),
+    ("corrections.revision", "park", False), ("uploads.upload", "park", False),
     ("quality.rule", "park", True), ("quality.alarm", "park", False),
     ("catalog.dataitem", "park", True), ("catalog.catalogclass", "park", True),
     ("catalog.enumeration", None, True), ("catalog.enumvalue", None, True),

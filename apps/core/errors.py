@@ -86,8 +86,10 @@ E1002 = define("E1002", 400, "请求体应为一条记录（JSON 对象）或记
 E1003 = define("E1003", 400, "一次最多提交 {limit} 条记录，本次 {count} 条。请拆分成多个批次。",
                "At most {limit} records per request; this one has {count}. Split it into several batches.",
                "interfaces.md §3")
-E1004 = define("E1004", 413, "请求体过大（上限 {limit} 字节）。请拆分批次，或用文件上传接口。",
-               "The request body is too large (limit {limit} bytes). Split it, or use the file upload API.",
+E1004 = define("E1004", 413, "请求体过大（上限 {limit} 字节）。请拆分批次，或用断点续传的文件上传接口 /api/v1/uploads/"
+               "（tus 协议，见 docs/uploads.md）。",
+               "The request body is too large (limit {limit} bytes). Split it, or send the data as a file through the "
+               "resumable upload endpoint /api/v1/uploads/ (tus protocol; see docs/uploads.md).",
                "interfaces.md §3")
 E1005 = define("E1005", 409, "该 Idempotency-Key 已用于另一个不同的请求体。请为新数据使用新的键。",
                "This Idempotency-Key was already used with a different body. Use a new key for new data.",

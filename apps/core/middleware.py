@@ -21,12 +21,16 @@ class PortalLocaleMiddleware(LocaleMiddleware):
         request.LANGUAGE_CODE = translation.get_language()
 
 
+UPLOADS_PATH = "/api/v1/uploads/"
+
+
 class RequestGuardMiddleware:
     """What must hold before any view reads a request (interfaces.md §3; issue #7):
 
     - a body sent with ``Transfer-Encoding: chunked`` is read here, under the same limit as a declared
       length, and refused with 413 (E1004) as soon as it passes the limit, without reading the rest;
-      Django itself reads such a body as empty (it only trusts CONTENT_LENGTH);
+      Django itself reads such a body as empty (it only trusts CONTENT_LENGTH); the resumable uploads'
+      bodies (/api/v1/uploads/) are left to their view, which streams them to disk;
     - a query parameter holding NUL (which PostgreSQL refuses in text) is refused with E1009 before it
       can reach a query;
     - a database that cannot be reached answers 503 (E1015) with Retry-After, as JSON, from any view.
@@ -45,6 +49,8 @@ class RequestGuardMiddleware:
 
     def _read_chunked(self, request):
         environ = request.environ
+        if request.path_info.startswith(UPLOADS_PATH):
+            return None  # resumable uploads stream their bodies to disk themselves (apps/uploads)
         if environ.get("CONTENT_LENGTH") or "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             return None
         if not environ.get("wsgi.input_terminated"):  # a server that cannot say where the body ends

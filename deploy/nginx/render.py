@@ -11,12 +11,15 @@ body limit); the tests render the same template with free ports and a certificat
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().with_name("carbonpark.conf.template")
 BODY_LIMIT = 16 * 1024 * 1024  # carbonpark/settings.py DATA_UPLOAD_MAX_MEMORY_SIZE (a test keeps them equal)
+# carbonpark/settings.py UPLOAD_MAX_BYTES (default 100 MiB): one tus PATCH may carry a whole file
+UPLOAD_LIMIT = int(os.environ.get("UPLOAD_MAX_BYTES", str(100 * 1024 * 1024)))
 
 
 def render(*, upstream: str, server_name: str, cert: str, key: str, https_port: int = 443, http_port: int = 80,
@@ -32,6 +35,7 @@ def render(*, upstream: str, server_name: str, cert: str, key: str, https_port: 
         "HTTPS_PORT": str(https_port), "HTTP_PORT": str(http_port),
         "HTTPS_PORT_SUFFIX": "" if https_port == 443 else f":{https_port}",
         "BODY_LIMIT": f"{body_limit // (1024 * 1024)}m", "BODY_LIMIT_BYTES": str(body_limit),
+        "UPLOAD_LIMIT": f"{UPLOAD_LIMIT // (1024 * 1024) + 1}m",
     }
     text = template.read_text()
     missing = set(re.findall(r"\{\{(\w+)\}\}", text)) - set(values)
