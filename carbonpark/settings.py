@@ -293,7 +293,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"CollectionMethodEnum": "apps.catalog.models.CollectionMethod",
-                            "SubmissionStateEnum": "apps.entry.models.Submission.State"},
+                            # the API's ChoiceField of the values alone (labels = values): named by the values
+                            "SubmissionStateEnum": ["draft", "submitted", "approved", "returned"],
+                            "CorrectionStateEnum": "apps.corrections.models.Correction.State",
+                            "CommandStateEnum": "apps.sources.models.Command.State",
+                            "UploadStateEnum": ["receiving", "received", "loading", "loaded", "failed", "expired"]},
     # Swagger UI's assets come from the sidecar wheel, not a CDN: the portal works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
