@@ -55,3 +55,23 @@ class ConfigVersion(models.Model):
 
     def __str__(self):
         return f"{self.name} v{self.version}"
+
+
+class EvidenceFile(models.Model):
+    """What every kept evidence document records (R-6.3–6.5): its park, the name it came with, its type and size
+    as checked by its first bytes, its SHA-256, who uploaded it and when. Concrete models add what it backs and
+    a ``file`` field with their own folder (corrections' Evidence, submissions' Attachment)."""
+
+    park = models.ForeignKey("accounts.Park", verbose_name=_("park"), on_delete=models.PROTECT, related_name="+")
+    original_name = models.CharField(_("original file name"), max_length=200)
+    content_type = models.CharField(_("content type"), max_length=40)
+    size = models.PositiveBigIntegerField(_("size (bytes)"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64, db_index=True)
+    uploaded_by_label = models.CharField(_("uploaded by"), max_length=150)
+    uploaded_at = models.DateTimeField(_("uploaded"))
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return f"{self.original_name} ({self.sha256[:12]})"

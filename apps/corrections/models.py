@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.models import EvidenceFile
+
 
 class Correction(models.Model):
     """One request to correct a range of one source's readings of one data item (start = end: one reading)."""
@@ -62,27 +64,17 @@ class Correction(models.Model):
         return f"#{self.pk} ({self.get_state_display()})"
 
 
-class Evidence(models.Model):
+class Evidence(EvidenceFile):
     """A document backing a request (PDF, PNG or JPEG, recognised by its first bytes), kept with its SHA-256."""
 
-    park = models.ForeignKey("accounts.Park", verbose_name=_("park"), on_delete=models.PROTECT, related_name="+")
     correction = models.ForeignKey(Correction, verbose_name=_("correction"), null=True, blank=True,
                                    on_delete=models.PROTECT, related_name="evidence")
     file = models.FileField(_("file"), upload_to="evidence/%Y/%m/")
-    original_name = models.CharField(_("original file name"), max_length=200)
-    content_type = models.CharField(_("content type"), max_length=40)
-    size = models.PositiveBigIntegerField(_("size (bytes)"))
-    sha256 = models.CharField(_("SHA-256"), max_length=64, db_index=True)
-    uploaded_by_label = models.CharField(_("uploaded by"), max_length=150)
-    uploaded_at = models.DateTimeField(_("uploaded"))
 
     class Meta:
         verbose_name = _("evidence")
         verbose_name_plural = _("evidence")
         ordering = ["-uploaded_at", "-id"]
-
-    def __str__(self):
-        return f"{self.original_name} ({self.sha256[:12]})"
 
 
 class Revision(models.Model):

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from apps.core.history import history_user
+from apps.core.models import EvidenceFile
 
 FORM_CODE_RE = r"^[a-z0-9][a-z0-9_-]{1,62}$"
 
@@ -126,31 +127,21 @@ class Submission(models.Model):
         return f"{self.form.code} {self.period_start:%Y-%m-%d} ({self.get_state_display()})"
 
 
-class Attachment(models.Model):
+class Attachment(EvidenceFile):
     """An evidence document of a submission (a test report, a filing, a certificate): for one attachment field
     (``field``, its path) or for the submission as a whole (``field`` empty). PDF, PNG or JPEG by its first bytes,
     size-limited, stored under MEDIA_ROOT named by its SHA-256 (R-6.4, R-6.5, R-7.3.1.2)."""
 
-    park = models.ForeignKey("accounts.Park", verbose_name=_("park"), on_delete=models.PROTECT, related_name="+")
     submission = models.ForeignKey(Submission, verbose_name=_("submission"), on_delete=models.PROTECT,
                                    related_name="attachments")
     field = models.CharField(_("field"), max_length=200, blank=True,
                              help_text=_("the attachment field's path; empty for the submission as a whole"))
     file = models.FileField(_("file"), upload_to="entry/%Y/%m/")
-    original_name = models.CharField(_("original file name"), max_length=200)
-    content_type = models.CharField(_("content type"), max_length=40)
-    size = models.PositiveBigIntegerField(_("size (bytes)"))
-    sha256 = models.CharField(_("SHA-256"), max_length=64, db_index=True)
-    uploaded_by_label = models.CharField(_("uploaded by"), max_length=150)
-    uploaded_at = models.DateTimeField(_("uploaded"))
 
     class Meta:
         verbose_name = _("attachment")
         verbose_name_plural = _("attachments")
         ordering = ["submission", "id"]
-
-    def __str__(self):
-        return f"{self.original_name} ({self.sha256[:12]})"
 
 
 class UsedNumber(models.Model):
