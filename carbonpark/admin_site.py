@@ -46,6 +46,7 @@ class LandingPagesMixin:
     def get_urls(self):
         from apps.accounts.views import roles_view
         from apps.entry import portal_excel as excel
+        from apps.uploads.portal import upload_page_view
 
         return [path("roles/", self.admin_view(roles_view), name="roles"),
                 path("excel/", self.admin_view(excel.excel_list_view), name="entry_excel_list"),
@@ -53,14 +54,17 @@ class LandingPagesMixin:
                 path("excel/<str:code>/template.xlsx", self.admin_view(excel.template_view),
                      name="entry_excel_template"),
                 path("exports/", self.admin_view(excel.exports_view), name="exports"),
+                path("uploads/", self.admin_view(upload_page_view), name="uploads_page"),
                 *super().get_urls()]
 
     def each_context(self, request):
         from apps.entry.portal_excel import may_export
+        from apps.uploads.portal import may_upload
 
         context = super().each_context(request)
         user = getattr(request, "user", None)
         context["may_export"] = bool(user is not None and user.is_authenticated and may_export(user))
+        context["may_upload"] = bool(user is not None and user.is_authenticated and may_upload(user))
         return context
 
     def index(self, request, extra_context=None):

@@ -76,6 +76,17 @@ def fill_park(park, n_sources: int = 2):
 
     for quarter in ("2026-01-01", "2026-04-01"):  # submissions (drafts) of the park's form
         save_draft(actor=system, form=form, park=park, period=quarter, values={})
+    import tempfile
+    from pathlib import Path
+
+    from apps.batch.loading import load_file
+
+    with tempfile.TemporaryDirectory() as tmp:  # the load log: a file loaded, one refused whole
+        for seq, header in ((1, "sourceId,dataCode,timestamp,value,unit,status"), (2, "sourceId,value")):
+            name = f"{park.code}_CS_202611_20261201083000_{seq:03d}.csv"
+            path = Path(tmp) / name
+            path.write_text(f"{header}\n{sources[0].source_id},CS010201,2026-11-24 10:00:00,1.5,kWh,N\n")
+            load_file(path, park=park, actor=system, filename=name, origin="command")
     return sources
 
 
