@@ -57,13 +57,16 @@ def backend_cpu():
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 b0 = backend_cpu()
 kw = {"batch_size": int(sys.argv[4])} if int(sys.argv[4]) else {}
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss0 = int(next(ln for ln in open("/proc/self/status") if ln.startswith("VmRSS:")).split()[1])
 t = time.perf_counter()
 rep = load_file(sys.argv[1], park=park, actor=SystemPrincipal("bench"), filename=sys.argv[2], **kw)
 wall = time.perf_counter() - t
 out = rep.to_json()
-out.update(wall=wall, cpu=time.process_time(), backend_cpu=backend_cpu() - b0,
-           rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+def hwm_mb():  # this process's own peak (ru_maxrss keeps the parent's peak across exec on Linux)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+out.update(wall=wall, cpu=time.process_time(), backend_cpu=backend_cpu() - b0, rss_mb=hwm_mb(),
            rss_start_mb=rss0 / 1024)
 print("RESULT " + json.dumps(out))
 """
