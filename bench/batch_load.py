@@ -2,10 +2,13 @@
 readings (1.5 M ≈ 100 MB), in a subprocess whose peak RSS is read from ``resource.getrusage``, beside the raw
 idempotent COPY of the same rows into the same table in the same run (bench/http_ingest/raw.py: binary COPY into a
 staging table + INSERT … ON CONFLICT DO NOTHING, 5 000-row transactions and one transaction for all). Then the
-same readings as XLSX and as XML, smaller (``--small-rows``), each with its own rate.
+same readings as XLSX and as XML, smaller (``--small-rows``), each with its own rate. First, the upload of the CSV
+over loopback to gunicorn with tuspy, single stream and ``--parts`` parallel parts (bench/batch_upload.py).
+``--before TREE`` loads every file a second time with the loader of another source tree (e.g. main's, exported
+with ``git archive main | tar -x -C TREE``) against the same database, for before/after figures in one run.
 
     .venv/bin/python bench/batch_load.py                   # 1.5 M rows CSV, 200 000 rows XLSX and XML
-    .venv/bin/python bench/batch_load.py --rows 300000 --small-rows 50000
+    .venv/bin/python bench/batch_load.py --rows 300000 --small-rows 50000 --before /tmp/main-tree
 
 Database: DATABASE_URL if set (its ingestion tables are truncated: --truncate-ok), else a fresh carbonpark_bench.
 Targets (2 cores): CSV ≥ 50 000 rows/s and ≥ 0.6 × raw COPY, loader peak RSS ≤ 300 MB.
@@ -17,6 +20,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,14 +47,26 @@ django.setup()
 from apps.accounts.access import SystemPrincipal
 from apps.accounts.models import Park
 from apps.batch.loading import load_file
+from django.db import connection
 park = Park.objects.get(code=sys.argv[3])
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with connection.cursor() as c:
+    c.execute("SELECT pg_backend_pid()")
+    bpid = c.fetchone()[0]
+def backend_cpu():
+    f = open(f"/proc/{bpid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+b0 = backend_cpu()
+kw = {"batch_size": int(sys.argv[4])} if int(sys.argv[4]) else {}
+rss0 = int(next(ln for ln in open("/proc/self/status") if ln.startswith("VmRSS:")).split()[1])
 t = time.perf_counter()
-rep = load_file(sys.argv[1], park=park, actor=SystemPrincipal("bench"), filename=sys.argv[2],
-                batch_size=int(sys.argv[4]))
+rep = load_file(sys.argv[1], park=park, actor=SystemPrincipal("bench"), filename=sys.argv[2], **kw)
 wall = time.perf_counter() - t
 out = rep.to_json()
-out.update(wall=wall, cpu=time.process_time(), rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+def hwm_mb():  # this process's own peak (ru_maxrss keeps the parent's peak across exec on Linux)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+out.update(wall=wall, cpu=time.process_time(), backend_cpu=backend_cpu() - b0, rss_mb=hwm_mb(),
            rss_start_mb=rss0 / 1024)
 print("RESULT " + json.dumps(out))
 """
@@ -98,9 +114,11 @@ def write_xml(path: Path, n: int, fx: dict) -> None:
                                        unit="kWh", status="N"))
 
 
-def run_loader(path: Path, batch: int, env: dict) -> dict:
+def run_loader(path: Path, batch: int, env: dict, tree: Path = ROOT) -> dict:
+    """load_file of ``tree`` (this one, or --before's) on ``path`` in a child process; ``batch`` 0: its default."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(path), path.name, PARK_CODE, str(batch)], cwd=ROOT,
+    env = dict(env, PYTHONPATH=str(tree))
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(path), path.name, PARK_CODE, str(batch)], cwd=tree,
                           env=env, capture_output=True, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode or not lines:
@@ -116,7 +134,10 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_500_000)
     ap.add_argument("--small-rows", type=int, default=200_000, help="rows of the XLSX and XML files")
     ap.add_argument("--sources", type=int, default=300)
-    ap.add_argument("--batch", type=int, default=5000, help="load_file's batch_size")
+    ap.add_argument("--batch", type=int, default=0, help="load_file's batch_size (0: its default)")
+    ap.add_argument("--before", type=Path, help="another source tree whose loader runs the same files (before)")
+    ap.add_argument("--parts", type=int, default=4, help="parallel parts of the concatenated upload")
+    ap.add_argument("--skip-upload", action="store_true")
     ap.add_argument("--truncate-ok", action="store_true")
     ap.add_argument("--skip-small", action="store_true")
     ap.add_argument("--again", action="store_true", help="also load the CSV a second time (all duplicates)")
@@ -135,14 +156,20 @@ def main() -> None:
     size_mb = csv_path.stat().st_size / 1e6
     say(f"CSV: {fmt(args.rows)} rows, {size_mb:.1f} MB, generated in {time.perf_counter() - t:.1f} s")
 
+    if not args.skip_upload:
+        from bench.batch_upload import run_uploads
+
+        run_uploads(url, fx["token"], csv_path, workdir, parts=args.parts)
+
+    before = None
+    if args.before:
+        reset_tables(url)
+        before = run_loader(csv_path, 5000, env, args.before.resolve())  # main's loader, its batch of 5 000
+        report_load("CSV, BEFORE (--before tree)", args.rows, before, url)
     reset_tables(url)
     res = run_loader(csv_path, args.batch, env)
-    stored = stored_count(url)
-    if stored != args.rows or res["accepted"] != args.rows:
-        sys.exit(f"CSV load stored {stored:,} of {args.rows:,} (report: {res})")
+    report_load("CSV", args.rows, res, url)
     csv_rate = args.rows / res["wall"]
-    say(f"load_file CSV: {res['wall']:.1f} s, {fmt(csv_rate)} rows/s, loader CPU {res['cpu']:.1f} s, "
-        f"peak RSS {res['rss_mb']:.0f} MB (at start {res['rss_start_mb']:.0f} MB)")
 
     if args.again:
         again = run_loader(csv_path, args.batch, env)
@@ -161,6 +188,9 @@ def main() -> None:
     del rows
     best_raw = max(r["rate"] for r in raws.values())
     ratio = csv_rate / best_raw
+    if before is not None:
+        b_rate = args.rows / before["wall"]
+        say(f"CSV load BEFORE / best raw COPY: {b_rate / best_raw:.2f} ({fmt(b_rate)} rows/s)")
     say(f"CSV load / best raw COPY: {ratio:.2f}  (targets: ≥ {fmt(TARGET_RATE)} rows/s "
         f"{'MET' if csv_rate >= TARGET_RATE else 'NOT MET'}, ≥ {TARGET_RATIO} × raw "
         f"{'MET' if ratio >= TARGET_RATIO else 'NOT MET'}, peak RSS ≤ {TARGET_RSS_MB} MB "
@@ -172,14 +202,26 @@ def main() -> None:
             t = time.perf_counter()
             writer(path, args.small_rows, fx)
             gen = time.perf_counter() - t
-            reset_tables(url)
-            r = run_loader(path, args.batch, env)
-            if r["accepted"] != args.small_rows:
-                sys.exit(f"{ext} load accepted {r['accepted']:,} of {args.small_rows:,}: {r}")
-            say(f"load_file {ext.upper()}: {fmt(args.small_rows)} rows, {path.stat().st_size / 1e6:.1f} MB "
-                f"(made in {gen:.1f} s): {r['wall']:.1f} s, {fmt(args.small_rows / r['wall'])} rows/s, "
-                f"peak RSS {r['rss_mb']:.0f} MB")
+            for label, tree in ([("BEFORE", args.before)] if args.before else []) + [("", ROOT)]:
+                reset_tables(url)
+                r = run_loader(path, 5000 if label else args.batch, env, tree.resolve())
+                if r["accepted"] != args.small_rows:
+                    sys.exit(f"{ext} load accepted {r['accepted']:,} of {args.small_rows:,}: {r}")
+                say(f"load_file {ext.upper()}{' ' + label if label else ''}: {fmt(args.small_rows)} rows, "
+                    f"{path.stat().st_size / 1e6:.1f} MB (made in {gen:.1f} s): {r['wall']:.1f} s, "
+                    f"{fmt(args.small_rows / r['wall'])} rows/s, loader CPU {r['cpu']:.1f} s, PostgreSQL backend "
+                    f"CPU {r['backend_cpu']:.1f} s, peak RSS {r['rss_mb']:.0f} MB")
     say(f"load average at the end {os.getloadavg()[0]:.2f}")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def report_load(label: str, rows: int, res: dict, url: str) -> None:
+    stored = stored_count(url)
+    if stored != rows or res["accepted"] != rows:
+        sys.exit(f"{label} load stored {stored:,} of {rows:,} (report: {res})")
+    say(f"load_file {label}: {res['wall']:.1f} s, {fmt(rows / res['wall'])} rows/s, loader CPU {res['cpu']:.1f} s, "
+        f"PostgreSQL backend CPU {res['backend_cpu']:.1f} s, peak RSS {res['rss_mb']:.0f} MB "
+        f"(at start {res['rss_start_mb']:.0f} MB), load average {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

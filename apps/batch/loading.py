@@ -31,17 +31,23 @@ from apps.accounts.access import Action, check
 from apps.batch import errors
 from apps.batch.models import FileLoad
 from apps.batch.parsers import BatchFile, FileError, Limits, ParsedRecord, RowError
+from apps.batch.prefetch import Prefetch
 from apps.batch.reports import ReportWriter
 from apps.core.errors import REGISTRY
 from apps.core.services import actor_fields, record_change
+from apps.ingestion import lastseen
 from apps.ingestion.channels.payloads import Refusal
 from apps.ingestion.config import cached_config, current_config
-from apps.ingestion.services import ingest_readings
+from apps.ingestion.services import ingest_readings, touch_after_commit
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "file"
 KEEP_REJECTIONS = 1000  # kept in the LoadReport itself; all of them go to the report files
+# Rows per ingest_readings call. A file is one transaction whatever the batch, so a batch is only a unit of work
+# and of progress: larger ones spend fewer statements per row (bench/batch_load.py) at a few MB of records each.
+BATCH_SIZE = 20_000
+PREFETCH_DEPTH = 1  # batches parsed ahead of the one being stored
 NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -180,7 +186,7 @@ def _refusal(item: RowError) -> Refusal:
 
 
 def load_file(path, *, park, actor, filename: str, upload_id: str | None = None,
-              progress: Callable[[LoadReport], None] | None = None, batch_size: int = 5000,
+              progress: Callable[[LoadReport], None] | None = None, batch_size: int = BATCH_SIZE,
               origin: str = FileLoad.Origin.UPLOAD) -> LoadReport:
     """Load one batch file into ``park`` for ``actor`` (R-7.2.1, R-8.2.1.2, R-8.4.2.4; interfaces.md §7).
 
@@ -203,12 +209,15 @@ def load_file(path, *, park, actor, filename: str, upload_id: str | None = None,
     try:
         if not (check(actor, Action.ENTER, park) or check(actor, Action.PUSH, park)):
             raise FileError("E9127", park=park.code)
-        with transaction.atomic():
+        # The sources' last seen is written once, after the file's commit, at each source's latest batch
+        # (ingest_readings would write it after every batch, inside the file's transaction).
+        with lastseen.collected() as seen, transaction.atomic():
             FileLoad.objects.select_for_update().filter(pk=load.pk).values_list("pk").get()  # held: see recover
             _load(path, park=park, actor=actor, filename=filename, upload_id=upload_id or "", report=report,
                   writer=writer, progress=progress, batch_size=batch_size)
             report.duration = time.perf_counter() - started
             _finish(load, report, writer, actor)
+        touch_after_commit(seen)
     except FileError as exc:
         _refuse(load, report, writer, actor, FileProblem(exc.code, exc.message_zh, exc.message_en), started)
     except Exception as exc:  # noqa: BLE001 - a file must never leave a load half-told; the log has the trace
@@ -246,31 +255,47 @@ def _safe_stem(filename: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", filename)[:120]
 
 
+def _batches(items, batch_size: int, cfg):
+    """The file's items grouped in batches of ``batch_size`` rows, the records' values typed (``_typed``). Runs
+    in the prefetch thread: pure, no database."""
+    batch = _Batch()
+    records, rows, refused, refused_rows = batch.records, batch.rows, batch.refused, batch.refused_rows
+    n = 0
+    for item in items:
+        if type(item) is ParsedRecord:
+            records.append(item.record)
+            rows.append(item.row)
+        else:
+            refused.append(_refusal(item))
+            refused_rows.append(item)
+        n += 1
+        if n >= batch_size:
+            _typed(records, cfg)
+            yield batch
+            batch = _Batch()
+            records, rows, refused, refused_rows = batch.records, batch.rows, batch.refused, batch.refused_rows
+            n = 0
+    if n:
+        _typed(records, cfg)
+        yield batch
+    # items() is exhausted: the records count was checked (E9107 raised, here or above, before the last batch)
+
+
 def _load(path, *, park, actor, filename, upload_id, report: LoadReport, writer, progress, batch_size) -> None:
+    cfg = cached_config() or current_config()  # for _typed; ingest_readings checks the version of every batch
     with BatchFile(path, filename, park_code=park.code, limits=_limits(), key_for=file_key_lookup(park),
                    upload_id=upload_id) as batch_file:
         sealed = batch_file.sealed
-        batch = _Batch()
-        for item in batch_file.items():
-            if type(item) is ParsedRecord:
-                batch.records.append(item.record)
-                batch.rows.append(item.row)
-            else:
-                batch.refused.append(_refusal(item))
-                batch.refused_rows.append(item)
-            if len(batch) >= batch_size:
+        # The next batch is parsed in a thread while this one is stored (apps/batch/prefetch.py); a FileError
+        # raised by the parser arrives here in its place in the file, inside the file's transaction.
+        with Prefetch(_batches(batch_file.items(), batch_size, cfg), depth=PREFETCH_DEPTH) as batches:
+            for batch in batches:
                 _ingest(batch, park, actor, sealed, report, writer)
-                batch = _Batch()
                 if progress is not None:
                     progress(report)
-        if len(batch):
-            _ingest(batch, park, actor, sealed, report, writer)
-        # items() is exhausted: the records count was checked (E9107 raised inside the transaction)
 
 
 def _ingest(batch: _Batch, park, actor, sealed: bool, report: LoadReport, writer) -> None:
-    cfg = cached_config() or current_config()
-    _typed(batch.records, cfg)
     n = len(batch.records)
     result = ingest_readings(batch.records, channel=CHANNEL, actor=actor, parks=[park.pk], refused=batch.refused,
                              sealed=frozenset(range(n)) if sealed else frozenset())

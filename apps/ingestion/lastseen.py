@@ -12,8 +12,10 @@ fails. Every other process (MQTT consumer, Celery, tests) keeps updating right a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from contextvars import ContextVar
 from datetime import datetime
 
 log = logging.getLogger(__name__)
@@ -76,3 +78,31 @@ def flush() -> None:
     """Write what is held now (a worker about to exit)."""
     if _deferred is not None:
         _deferred.flush()
+
+
+_collected: ContextVar[dict[int, datetime] | None] = ContextVar("carbonpark_lastseen_collected", default=None)
+
+
+@contextlib.contextmanager
+def collected():
+    """Within the block, the last-seen marks of this context's batches are held in the dict it yields ({source
+    pk: latest time}) instead of written after each batch; the caller writes them once, after its own
+    transaction commits (``apps.ingestion.services.touch_after_commit``). A batch file ingests hundreds of
+    batches in ONE transaction: each would otherwise update the same sources' rows again inside it."""
+    marks: dict[int, datetime] = {}
+    token = _collected.set(marks)
+    try:
+        yield marks
+    finally:
+        _collected.reset(token)
+
+
+def collecting() -> dict[int, datetime] | None:
+    return _collected.get()
+
+
+def hold(marks: dict[int, datetime], source_pks, at: datetime) -> None:
+    for pk in source_pks:
+        old = marks.get(pk)
+        if old is None or old < at:
+            marks[pk] = at

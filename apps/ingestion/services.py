@@ -199,17 +199,31 @@ def _touch_after_commit(source_pks: set[int], now: datetime) -> None:
     acknowledged: a failure here (a lock, a trigger, the database dropping right after the commit) must
     never turn that into an error the sender would retry. It is logged; the sources' next batch sets
     last seen again. Inside a savepoint, so a caller's own transaction is not left aborted. A web worker
-    writes the marks of its batches together, every half second (apps/ingestion/lastseen.py)."""
+    writes the marks of its batches together, every half second (apps/ingestion/lastseen.py); a caller that
+    ingests many batches in one transaction (a batch file) collects them and writes them once after its commit
+    (``lastseen.collected``, ``touch_after_commit``)."""
+    held = lastseen.collecting()
+    if held is not None:
+        lastseen.hold(held, source_pks, now)
+        return
     later = lastseen.deferred()
     if later is not None:
         later.add(source_pks, now)
         return
+    touch_after_commit(dict.fromkeys(source_pks, now))
+
+
+def touch_after_commit(marks: dict[int, datetime]) -> None:
+    """Write last-seen marks ({source pk: time}) after the transaction that stored their readings committed;
+    a failure is logged, never raised (see ``_touch_after_commit``)."""
+    if not marks:
+        return
     try:
         with transaction.atomic():
-            touch(source_pks, now)
+            touch(marks)
     except Exception:  # noqa: BLE001 - post-commit bookkeeping, never the batch's outcome
         log.warning("last-seen update after a committed batch failed for %d source(s); the next batch of "
-                    "these sources sets it again", len(source_pks), exc_info=True)
+                    "these sources sets it again", len(marks), exc_info=True)
 
 
 def _rejection_json(p: Problem) -> dict:

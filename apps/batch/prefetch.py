@@ -1,0 +1,78 @@
+"""Reading a batch file ahead of its load (issue #11 benchmark).
+
+A file load alternates two kinds of work: Python parsing the next rows (CSV, XML, XLSX cells into records) and
+PostgreSQL storing the last batch, during which the loader only waits. ``Prefetch`` runs the parsing in a thread,
+at most ``depth`` batches ahead, so that the two overlap on a machine with more than one core; psycopg releases
+the GIL while it waits for the database. The parsers are pure (no Django, no database: tests/test_layering.py),
+so the thread touches no connection; everything that writes stays in the caller's thread and transaction.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+
+_END = object()
+
+
+class Prefetch:
+    """Iterate ``source`` in a thread, at most ``depth`` items ahead of the consumer. An exception raised by
+    ``source`` is raised again in the consumer where it occurred in the sequence (after the items before it).
+    ``close()`` (leaving the ``with`` block) stops the thread and waits for it, so the source (a parser reading
+    a temporary file) never outlives the block."""
+
+    def __init__(self, source: Iterable, depth: int = 1):
+        self._source = source
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="batch-prefetch", daemon=True)
+
+    def __enter__(self) -> Prefetch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        it = iter(self._source)
+        try:
+            for item in it:
+                if not self._put((True, item)):
+                    return
+            self._put((True, _END))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            self._put((False, exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    def __iter__(self) -> Iterator:
+        while True:
+            ok, item = self._queue.get()
+            if not ok:
+                raise item
+            if item is _END:
+                return
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:  # unblock a producer waiting for room
+                while True:
+                    self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            self._thread.join(timeout=0.05)
