@@ -171,7 +171,10 @@ if os.environ.get("CARBONPARK_DB_POOL"):
         # gunicorn.conf.py lets fewer requests into Django at once than the pool holds, so load never waits here.
         # A connection attempt that keeps failing gives up after 5 s instead of backing off for minutes, so the next
         # request after an outage tries again at once: the web recovers within a second of PostgreSQL.
-        "min_size": 1, "max_size": int(os.environ["CARBONPARK_DB_POOL"]), "timeout": 5, "reconnect_timeout": 5}
+        # DATABASE_POOL_TIMEOUT changes both (tests of an outage use 1 s).
+        "min_size": 1, "max_size": int(os.environ["CARBONPARK_DB_POOL"]),
+        "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "5")),
+        "reconnect_timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "5"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

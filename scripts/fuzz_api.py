@@ -148,7 +148,8 @@ def main() -> int:
                "--report", "junit,ndjson", "--report-dir", str(OUT), "--warnings", "off"]
         cmd += sys.argv[1:]
         print("+", " ".join(cmd[1:]).replace(key, "<token>"), flush=True)
-        code = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "NO_COLOR": "1"}).returncode
+        hooks = {"SCHEMATHESIS_HOOKS": "scripts.fuzz_hooks", "PYTHONPATH": str(ROOT)}  # tus chunks: raw bytes
+        code = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "NO_COLOR": "1", **hooks}).returncode
         errors = [line for line in log.read_text(errors="replace").splitlines() if "Traceback" in line]
         if errors:
             print(f"the server logged {len(errors)} traceback(s): {log}")
