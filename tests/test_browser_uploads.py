@@ -2,7 +2,7 @@
 sees both go to 100 %, load (a real Celery worker runs the load task), their counts and the rejection report; a file
 with a wrong name is refused before anything is sent; a paused upload resumes with the same id; a PATCH whose
 connection drops is resumed from the server's offset. The page's name rule agrees with the server's parser on a
-list of names. Screenshot: docs/screenshots/upload-page-zh.png."""
+list of names. Screenshot: var/screenshots/upload-page-zh.png (a copy is committed in docs/screenshots/)."""
 
 import csv
 import io
@@ -13,7 +13,7 @@ import pytest
 
 from apps.batch.parsers import FileError, parse_name
 from tests.batch_files import csv_text, name, readings
-from tests.test_browser_admin import CHROMIUM, login, page, park_setup  # noqa: F401 - fixtures
+from tests.test_browser_admin import CHROMIUM, SCREENSHOTS, login, page, park_setup  # noqa: F401 - fixtures
 from tests.upload_worker import upload_worker  # noqa: F401 - fixture
 
 pytestmark = [
@@ -22,8 +22,7 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's Chromium is not installed"),
 ]
 PASSWORD = "s3cret-Portal-pw"
-ROOT = Path(__file__).resolve().parent.parent
-DOC_SHOTS = ROOT / "docs" / "screenshots"
+DOC_SHOTS = SCREENSHOTS  # var/screenshots/: a test never writes into docs/ (copies are committed there)
 
 
 @pytest.fixture
