@@ -99,9 +99,9 @@ def test_a_parser_error_after_batches_were_stored_refuses_the_whole_file(tmp_pat
     calls = []
     real = loading.ingest_readings
 
-    def counting(*args, **kwargs):
-        calls.append(len(args[0]))
-        return real(*args, **kwargs)
+    def counting(**kwargs):
+        calls.append(len(kwargs["prepared"].records))
+        return real(**kwargs)
 
     monkeypatch.setattr(loading, "ingest_readings", counting)
     rows = bf.readings(40) + ['TP01-EM-0001,CS010201,2026-11-09 00:00:00,"' + "1" * 140_000 + '",kWh,N']
@@ -110,6 +110,53 @@ def test_a_parser_error_after_batches_were_stored_refuses_the_whole_file(tmp_pat
     assert sum(calls) == 40  # eight batches went through ingest_readings before the parser failed
     assert Reading.objects.count() == 0 and IngestBatch.objects.count() == 0
     assert FileLoad.objects.get(pk=rep.load_id).state == "failed"
+
+
+# --- batches checked ahead (prepare_readings in the prefetch thread) -----------------------------------------
+
+def _record(source, minute=0):
+    return {"sourceId": source, "dataCode": "CS010201", "timestamp": f"2026-11-01 00:{minute:02d}:00", "value": 1}
+
+
+def test_a_batch_checked_ahead_is_checked_again_when_the_configuration_changed_before_it_is_stored(park, meter):
+    from apps.ingestion.config import current_config
+    from apps.ingestion.services import ingest_readings, prepare_readings
+
+    ahead = prepare_readings([_record("TP01-EM-0001"), _record("TP01-EM-0002")], current_config(), parks=[park.pk])
+    assert [p.error.code for p in ahead.rejected] == ["E2003"]  # no such source yet
+    add_source(park, "TP01-EM-0002", ["CS010201"])  # the configuration changes before the batch is stored
+    result = ingest_readings(channel="file", actor="t", prepared=ahead)
+    assert (result.accepted, result.rejected) == (2, [])
+    assert Reading.objects.filter(source__source_id="TP01-EM-0002").count() == 1
+    # and the other way round: a batch valid when checked, its source disabled before it is stored
+    ahead = prepare_readings([_record("TP01-EM-0002", minute=1)], current_config(), parks=[park.pk])
+    assert ahead.rejected == []
+    from apps.sources.models import DataSource
+    from apps.sources.services import save_source
+
+    save_source(actor="test", source=DataSource.objects.get(source_id="TP01-EM-0002"), enabled=False)
+    result = ingest_readings(channel="file", actor="t", prepared=ahead)
+    assert result.accepted == 0 and [r["code"] for r in result.rejected] == ["E2012"]
+
+
+def test_a_file_whose_sources_change_mid_load_is_checked_against_the_configuration_of_each_store(
+        tmp_path, park, meter, monkeypatch):
+    real = loading.ingest_readings
+    calls = []
+
+    def adding_a_source_after_the_first_batch(**kwargs):
+        result = real(**kwargs)
+        calls.append(kwargs["prepared"].cfg.version)
+        if len(calls) == 1:  # the next batches were (very likely) checked already, in the prefetch thread
+            time.sleep(0.2)
+            add_source(park, "TP01-EM-0002", ["CS010201"])
+        return result
+
+    monkeypatch.setattr(loading, "ingest_readings", adding_a_source_after_the_first_batch)
+    rows = bf.readings(4) + bf.readings(8, source="TP01-EM-0002")
+    rep = load(tmp_path, park, bf.name(), bf.csv_text(rows), batch_size=4)  # three batches
+    assert rep.ok and (rep.rows, rep.accepted, rep.rejected) == (12, 12, 0)
+    assert Reading.objects.filter(source__source_id="TP01-EM-0002").count() == 8
 
 
 # --- last seen ----------------------------------------------------------------------------------------------

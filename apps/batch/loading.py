@@ -38,7 +38,7 @@ from apps.core.services import actor_fields, record_change
 from apps.ingestion import lastseen
 from apps.ingestion.channels.payloads import Refusal
 from apps.ingestion.config import cached_config, current_config
-from apps.ingestion.services import ingest_readings, touch_after_commit
+from apps.ingestion.services import Prepared, ingest_readings, prepare_readings, touch_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -168,13 +168,14 @@ def _typed(records: list[dict], cfg) -> None:
 
 
 class _Batch:
-    __slots__ = ("records", "rows", "refused", "refused_rows")
+    __slots__ = ("records", "rows", "refused", "refused_rows", "prepared")
 
     def __init__(self):
         self.records: list[dict] = []
         self.rows: list[int] = []
         self.refused: list[Refusal] = []
         self.refused_rows: list[RowError] = []
+        self.prepared: Prepared | None = None
 
     def __len__(self):
         return len(self.records) + len(self.refused)
@@ -255,9 +256,18 @@ def _safe_stem(filename: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", filename)[:120]
 
 
-def _batches(items, batch_size: int, cfg):
-    """The file's items grouped in batches of ``batch_size`` rows, the records' values typed (``_typed``). Runs
-    in the prefetch thread: pure, no database."""
+def _batches(items, batch_size: int, cfg, park_pk: int, sealed: bool):
+    """The file's items grouped in batches of ``batch_size`` rows, the records' values typed (``_typed``), then
+    normalized and checked (``prepare_readings``). Runs in the prefetch thread: pure, no database."""
+
+    def ready(batch: _Batch) -> _Batch:
+        current = cached_config() or cfg  # as ingest_readings last compiled it, should it have changed mid-file
+        _typed(batch.records, current)
+        batch.prepared = prepare_readings(
+            batch.records, current, parks=[park_pk], now=timezone.now(), refused=batch.refused,
+            sealed=frozenset(range(len(batch.records))) if sealed else frozenset())
+        return batch
+
     batch = _Batch()
     records, rows, refused, refused_rows = batch.records, batch.rows, batch.refused, batch.refused_rows
     n = 0
@@ -270,35 +280,35 @@ def _batches(items, batch_size: int, cfg):
             refused_rows.append(item)
         n += 1
         if n >= batch_size:
-            _typed(records, cfg)
-            yield batch
+            yield ready(batch)
             batch = _Batch()
             records, rows, refused, refused_rows = batch.records, batch.rows, batch.refused, batch.refused_rows
             n = 0
     if n:
-        _typed(records, cfg)
-        yield batch
+        yield ready(batch)
     # items() is exhausted: the records count was checked (E9107 raised, here or above, before the last batch)
 
 
 def _load(path, *, park, actor, filename, upload_id, report: LoadReport, writer, progress, batch_size) -> None:
-    cfg = cached_config() or current_config()  # for _typed; ingest_readings checks the version of every batch
+    cfg = cached_config() or current_config()  # ingest_readings checks the version of every batch
     with BatchFile(path, filename, park_code=park.code, limits=_limits(), key_for=file_key_lookup(park),
                    upload_id=upload_id) as batch_file:
         sealed = batch_file.sealed
-        # The next batch is parsed in a thread while this one is stored (apps/batch/prefetch.py); a FileError
-        # raised by the parser arrives here in its place in the file, inside the file's transaction.
-        with Prefetch(_batches(batch_file.items(), batch_size, cfg), depth=PREFETCH_DEPTH) as batches:
+        # The next batch is parsed and checked in a thread while this one is stored (apps/batch/prefetch.py); a
+        # FileError raised by the parser arrives here in its place in the file, inside the file's transaction.
+        with Prefetch(_batches(batch_file.items(), batch_size, cfg, park.pk, sealed),
+                      depth=PREFETCH_DEPTH) as batches:
             for batch in batches:
-                _ingest(batch, park, actor, sealed, report, writer)
+                _ingest(batch, actor, report, writer)
                 if progress is not None:
                     progress(report)
 
 
-def _ingest(batch: _Batch, park, actor, sealed: bool, report: LoadReport, writer) -> None:
+def _ingest(batch: _Batch, actor, report: LoadReport, writer) -> None:
     n = len(batch.records)
-    result = ingest_readings(batch.records, channel=CHANNEL, actor=actor, parks=[park.pk], refused=batch.refused,
-                             sealed=frozenset(range(n)) if sealed else frozenset())
+    # Checked in the prefetch thread against the configuration of the time; ingest_readings checks it again if
+    # the configuration changed since.
+    result = ingest_readings(channel=CHANNEL, actor=actor, prepared=batch.prepared)
     report.rows += len(batch)
     report.accepted += result.accepted
     report.duplicates += result.duplicates

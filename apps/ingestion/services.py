@@ -19,7 +19,7 @@ from apps.core.errors import CarbonParkError
 from apps.core.services import actor_fields
 from apps.core.text import pg_safe
 from apps.ingestion import errors, lastseen, metrics, store
-from apps.ingestion.config import cached_config, config_at, current_config
+from apps.ingestion.config import IngestConfig, cached_config, config_at, current_config
 from apps.ingestion.normalize import Problem, Undecodable, normalize, short_repr
 from apps.quality.services import AlarmRaise, raise_alarms
 from apps.sources.services.state import touch
@@ -81,9 +81,62 @@ def _idempotency_scope(actor_label: str, channel: str) -> str:
     return f"{channel}:{actor_label}"[:80]
 
 
-def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_key: str | None = None,
+@dataclass(slots=True)
+class Prepared:
+    """A batch normalized and checked against one compiled configuration, not yet stored: the first half of
+    ``ingest_readings`` (pure, no database), which a channel may run ahead of time in another thread."""
+
+    records: list
+    cfg: IngestConfig
+    now: datetime
+    allowed: frozenset | None
+    default_backfill: bool
+    sealed: frozenset
+    refused: tuple
+    rows: list
+    rejected: list
+    notes: list
+    raws: list
+    raw_bytes: list
+    batch_park: int | None
+
+    def again(self, cfg: IngestConfig) -> Prepared:
+        """The same records checked against another configuration (it changed after they were prepared)."""
+        return prepare_readings(self.records, cfg, parks=self.allowed, now=self.now,
+                                default_backfill=self.default_backfill, sealed=self.sealed, refused=self.refused)
+
+
+def prepare_readings(readings, cfg: IngestConfig, *, parks=None, now: datetime | None = None,
+                     default_backfill: bool = False, sealed: frozenset = frozenset(), refused=()) -> Prepared:
+    """Normalize and check a batch of reading records against ``cfg`` without touching the database (R-9.2.1,
+    R-9.2.3): formats, references, the park's rights, units, the rule library. ``ingest_readings(prepared=...)``
+    stores the result, and checks the records again if the configuration has changed meanwhile; a batch file
+    prepares its next batch while this one is stored (apps/batch/loading.py). Arguments as ``ingest_readings``."""
+    now = now or timezone.now()
+    allowed = None if parks is None else frozenset(parks)
+    records = readings if isinstance(readings, list) else list(readings)
+    refused = tuple(refused)
+    rows, rejected, notes = normalize(records, cfg, allowed_parks=allowed, now=now,
+                                      default_backfill=default_backfill, sealed=sealed)
+    raws = [_raw_text(records[p.index]) for p in rejected]
+    raw_bytes = [getattr(records[p.index], "raw_bytes", None) for p in rejected]
+    for i, r in enumerate(refused):
+        src = cfg.sources.get(r.source_ref)
+        rejected.append(Problem(len(records) + i, r.error, "", r.params, r.source_ref, r.data_code,
+                                src.park_id if src else None, src.pk if src else None))
+        raws.append(r.raw)
+        raw_bytes.append(r.raw_bytes)
+    batch_park = next(iter(allowed)) if allowed is not None and len(allowed) == 1 else None
+    if batch_park is None and rows:
+        batch_park = rows[0].park_id
+    return Prepared(records, cfg, now, allowed, default_backfill, sealed, refused, rows, rejected, notes, raws,
+                    raw_bytes, batch_park)
+
+
+def ingest_readings(readings=None, *, channel: str, actor, parks=None, idempotency_key: str | None = None,
                     request_hash: str | None = None, default_backfill: bool = False,
-                    now: datetime | None = None, refused=(), sealed: frozenset = frozenset()) -> IngestResult:
+                    now: datetime | None = None, refused=(), sealed: frozenset = frozenset(),
+                    prepared: Prepared | None = None) -> IngestResult:
     """Normalize, validate, de-duplicate and store a batch of reading records (R-5.2.3.2 c, R-5.2.3.5,
     R-8.4.2.4, R-9.2.1, R-9.2.3, R-9.3.1).
 
@@ -96,37 +149,21 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
     ``refused``: what the channel could not turn into records (channels.payloads.Refusal: a bad TLV
     checksum, an undecryptable envelope …), logged and alarmed here like any rejected record, with
     indexes after the records'. ``sealed``: indexes of records that arrived encrypted.
+    ``prepared``: the batch as ``prepare_readings`` left it, in place of ``readings`` and the arguments that
+    ``prepare_readings`` takes (those given here are then ignored).
 
     Valid records are stored even when others in the batch are rejected; every rejected record is
     kept with its raw content and code; repeats of stored readings are logged, never stored twice;
     validation failures raise an alarm in the same transaction, so the admin shows it at once.
     """
     started = time.perf_counter()
-    now = now or timezone.now()
     actor_label = actor_fields(actor)["actor_label"]
-    allowed = None if parks is None else frozenset(parks)
-    records = readings if isinstance(readings, list) else list(readings)
-
-    def prepare(cfg):
-        rows, rejected, notes = normalize(records, cfg, allowed_parks=allowed, now=now,
-                                          default_backfill=default_backfill, sealed=sealed)
-        raws = [_raw_text(records[p.index]) for p in rejected]
-        raw_bytes = [getattr(records[p.index], "raw_bytes", None) for p in rejected]
-        for i, r in enumerate(refused):
-            src = cfg.sources.get(r.source_ref)
-            rejected.append(Problem(len(records) + i, r.error, "", r.params, r.source_ref, r.data_code,
-                                    src.park_id if src else None, src.pk if src else None))
-            raws.append(r.raw)
-            raw_bytes.append(r.raw_bytes)
-        batch_park = next(iter(allowed)) if allowed is not None and len(allowed) == 1 else None
-        if batch_park is None and rows:
-            batch_park = rows[0].park_id
-        return rows, rejected, notes, raws, raw_bytes, batch_park
-
-    # The configuration compiled last in this process; its version is checked in the transaction below, in the
-    # statement that opens the batch (no query of its own), and the records normalized again if it changed.
-    cfg = cached_config() or current_config()
-    rows, rejected, notes, raws, raw_bytes, batch_park = prepare(cfg)
+    if prepared is None:
+        # The configuration compiled last in this process; its version is checked in the transaction below, in
+        # the statement that opens the batch (no query of its own), and the records checked again if it changed.
+        prepared = prepare_readings(readings, cached_config() or current_config(), parks=parks, now=now,
+                                    default_backfill=default_backfill, sealed=sealed, refused=refused)
+    records, refused, now, cfg = prepared.records, prepared.refused, prepared.now, prepared.cfg
 
     with transaction.atomic():
         cur = store.raw_cursor()
@@ -143,8 +180,9 @@ def ingest_readings(readings, *, channel: str, actor, parks=None, idempotency_ke
                 return IngestResult.from_json(response)
         batch_id, version = store.open_batch(cur)
         if version != cfg.version or version == 0:  # changed meanwhile (0: never bumped, nothing is cached)
-            cfg = config_at(version)
-            rows, rejected, notes, raws, raw_bytes, batch_park = prepare(cfg)
+            prepared = prepared.again(config_at(version))
+        rows, rejected, notes, raws = prepared.rows, prepared.rejected, prepared.notes, prepared.raws
+        raw_bytes, batch_park = prepared.raw_bytes, prepared.batch_park
         ts_of = {r.index: r.ts for r in rows}
         note_events = []
         in_batch = flagged = warned = 0
