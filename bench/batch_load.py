@@ -136,6 +136,7 @@ def main() -> None:
     ap.add_argument("--sources", type=int, default=300)
     ap.add_argument("--batch", type=int, default=0, help="load_file's batch_size (0: its default)")
     ap.add_argument("--before", type=Path, help="another source tree whose loader runs the same files (before)")
+    ap.add_argument("--before-batch", type=int, default=0, help="the --before tree's batch_size (0: its default)")
     ap.add_argument("--parts", type=int, default=4, help="parallel parts of the concatenated upload")
     ap.add_argument("--skip-upload", action="store_true")
     ap.add_argument("--truncate-ok", action="store_true")
@@ -164,7 +165,7 @@ def main() -> None:
     before = None
     if args.before:
         reset_tables(url)
-        before = run_loader(csv_path, 5000, env, args.before.resolve())  # main's loader, its batch of 5 000
+        before = run_loader(csv_path, args.before_batch, env, args.before.resolve())
         report_load("CSV, BEFORE (--before tree)", args.rows, before, url)
     reset_tables(url)
     res = run_loader(csv_path, args.batch, env)
@@ -204,7 +205,7 @@ def main() -> None:
             gen = time.perf_counter() - t
             for label, tree in ([("BEFORE", args.before)] if args.before else []) + [("", ROOT)]:
                 reset_tables(url)
-                r = run_loader(path, 5000 if label else args.batch, env, tree.resolve())
+                r = run_loader(path, args.before_batch if label else args.batch, env, tree.resolve())
                 if r["accepted"] != args.small_rows:
                     sys.exit(f"{ext} load accepted {r['accepted']:,} of {args.small_rows:,}: {r}")
                 say(f"load_file {ext.upper()}{' ' + label if label else ''}: {fmt(args.small_rows)} rows, "

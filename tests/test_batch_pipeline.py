@@ -79,6 +79,25 @@ def test_prefetch_reads_at_most_depth_ahead_and_close_stops_the_thread_and_close
     assert closed.is_set() and not p._thread.is_alive()
 
 
+def test_the_switch_interval_is_short_while_any_prefetch_runs_and_restored_after_the_last():
+    import sys
+
+    from apps.batch import prefetch
+
+    before = sys.getswitchinterval()
+    a = Prefetch(iter(range(3)))
+    b = Prefetch(iter(range(3)))
+    with a:
+        assert sys.getswitchinterval() == pytest.approx(prefetch.SWITCH_INTERVAL)
+        with b:
+            assert list(b) == [0, 1, 2]
+        assert sys.getswitchinterval() == pytest.approx(prefetch.SWITCH_INTERVAL)  # a still runs
+        assert list(a) == [0, 1, 2]
+    assert sys.getswitchinterval() == before
+    a.close()  # closing twice gives nothing back twice
+    assert sys.getswitchinterval() == before
+
+
 # --- load_file through the prefetch -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("batch_size", [1, 3, 20_000])
