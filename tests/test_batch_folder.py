@@ -73,9 +73,14 @@ def test_a_file_in_the_wrong_place_is_failed(inbox, park, meter):
     flat = inbox / "TP01" / bf.name(seq=2)
     flat.write_text(bf.csv_text(bf.readings(1)))
     os.utime(flat, (time.time() - 300, time.time() - 300))
-    codes = sorted(r.report.file_error.code for r in scan_folder())
-    assert codes == ["E9128", "E9128"] and (wrong.parent / "failed" / wrong.name).exists()
+    results = {r.report.filename: r.report.file_error for r in scan_folder()}
+    assert sorted(e.code for e in results.values()) == ["E9128", "E9128"]
+    assert (wrong.parent / "failed" / wrong.name).exists()
     assert Reading.objects.count() == 0
+    # what is wrong, in each language's own words
+    misplaced = results[wrong.name]
+    assert "目录 2026/10，时段 202611" in misplaced.message_zh and "folder" not in misplaced.message_zh
+    assert "folder 2026/10, period 202611" in misplaced.message_en
 
 
 def test_a_folder_of_no_park_is_left_alone(inbox, park, meter):

@@ -77,18 +77,21 @@ def _place_problem(filename: str, parts: tuple[str, ...]) -> FileError | None:
         return FileError("E9128", detail=f"{'/'.join(parts)} is not {{category}}/{{yyyy}}/{{MM}}/<file>",
                          detail_zh=f"{'/'.join(parts)} 不是 {{类别}}/{{yyyy}}/{{MM}}/<文件>")
     category, year, month = parts[:3]
-    wrong = []
+    wrong, wrong_zh = [], []
     if category != name.category:
         wrong.append(f"folder {category}, name {name.category}")
+        wrong_zh.append(f"目录 {category}，文件名 {name.category}")
     if year != name.year:
         wrong.append(f"folder {year}, period {name.period}")
+        wrong_zh.append(f"目录 {year}，时段 {name.period}")
     if not (len(month) == 2 and month.isdigit() and 1 <= int(month) <= 12):
         wrong.append(f"month folder {month}")
+        wrong_zh.append(f"月份目录 {month}")
     elif name.month is not None and month != name.month:
         wrong.append(f"folder {year}/{month}, period {name.period}")
+        wrong_zh.append(f"目录 {year}/{month}，时段 {name.period}")
     if wrong:
-        text = "; ".join(wrong)
-        return FileError("E9128", detail=text, detail_zh=text)
+        return FileError("E9128", detail="; ".join(wrong), detail_zh="；".join(wrong_zh))
     return None
 
 
