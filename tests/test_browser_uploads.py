@@ -108,6 +108,13 @@ def test_clerk_drops_files_sees_progress_counts_and_report(page, clerk, upload_w
     recent = page.inner_text("#upload-recent")
     load_log = page.inner_text("#load-recent")
     assert good in recent and bad in recent and good in load_log and "clerk-u" in load_log
+    counts = page.locator("#load-recent tr", has_text=bad).locator("td.counts")
+    assert (counts.get_attribute("data-accepted"), counts.get_attribute("data-rejected")) == ("10", "3")
+    assert counts.inner_text() == "13 行：接受 10，重复 0，拒收 3"
+    # the page fits a 1280 px screen: no column squeezed to a character per line, nothing wider than the window
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    assert page.locator("#load-recent td.file").first.bounding_box()["width"] > 150
     DOC_SHOTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1400, "height": 900})
     page.screenshot(path=str(DOC_SHOTS / "upload-page-zh.png"), full_page=True)
