@@ -114,6 +114,8 @@ def test_clerk_drops_files_sees_progress_counts_and_report(page, clerk, upload_w
     # the page fits a 1280 px screen: no column squeezed to a character per line, nothing wider than the window
     page.set_viewport_size({"width": 1280, "height": 900})
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    assert page.evaluate("Array.from(document.querySelectorAll('.upload-scroll'))"
+                         ".every(d => d.scrollWidth <= d.clientWidth)")
     assert page.locator("#load-recent td.file").first.bounding_box()["width"] > 150
     DOC_SHOTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1400, "height": 900})
