@@ -248,6 +248,8 @@ EVIDENCE_MAX_BYTES = int(os.environ.get("EVIDENCE_MAX_BYTES", str(20 * 1024 * 10
 # byte, and how long one PATCH holds an upload before another may take it over (renewed while bytes arrive).
 UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", str(100 * 1024 * 1024)))
 UPLOAD_EXPIRES_HOURS = float(os.environ.get("UPLOAD_EXPIRES_HOURS", "24"))
+# Days a loaded (or failed) upload's file is kept on disk; 0 keeps it for good (apps.uploads.services.remove_old_files).
+UPLOAD_RETENTION_DAYS = float(os.environ.get("UPLOAD_RETENTION_DAYS", "0"))
 UPLOAD_LEASE_SECONDS = float(os.environ.get("UPLOAD_LEASE_SECONDS", "60"))
 # Corrections (apps/corrections): the most readings one request may revise.
 CORRECTIONS_MAX_READINGS = int(os.environ.get("CORRECTIONS_MAX_READINGS", "1000000"))

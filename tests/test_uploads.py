@@ -507,3 +507,38 @@ def test_a_report_outside_the_report_folder_is_never_served(api, meter, reports,
     Upload.objects.filter(pk=u.pk).update(state="loaded", report_csv=str(reports / ".." / "secret.csv"))
     r = api.get(f"{url}/report.csv")
     assert r.status_code == 404 and code(r) == "E9023"
+
+
+
+
+def test_loaded_files_are_kept_unless_a_retention_is_set_then_removed_audited_and_the_row_stays(
+        api, meter, reports, settings, commits):
+    from apps.core.models import AuditEntry
+    from apps.uploads.retention import remove_old_files
+    from tests.batch_files import csv_text, readings
+
+    url, loaded = _received(api, csv_text(readings(3)).encode(), filename=NAME)
+    assert loading.load(loaded.pk).state == "loaded"
+    _, failed = _received(api, b"not,the,header\n1,2,3\n", filename=NAME.replace("_001", "_002"))
+    assert loading.load(failed.pk).state == "failed"
+    receiving = upload_of(create(api, 10, filename=NAME.replace("_001", "_003")))
+    long_ago = timezone.now() - timedelta(days=40)
+    Upload.objects.filter(pk__in=[loaded.pk, failed.pk]).update(loaded_at=long_ago)
+    Upload.objects.filter(pk=receiving.pk).update(created_at=long_ago)
+
+    assert settings.UPLOAD_RETENTION_DAYS == 0  # the default keeps every file
+    assert remove_old_files() == 0 and loaded.path.exists() and failed.path.exists()
+
+    settings.UPLOAD_RETENTION_DAYS = 60
+    assert remove_old_files() == 0  # loaded 40 days ago: still within 60
+    settings.UPLOAD_RETENTION_DAYS = 30
+    with commits():
+        assert remove_old_files() == 2
+    assert not loaded.path.exists() and not failed.path.exists() and receiving.path.exists()
+    loaded.refresh_from_db()
+    assert loaded.bytes_removed_at is not None and loaded.state == "loaded" and loaded.accepted == 3
+    assert api.get(url).json()["load"]["accepted"] == 3  # the row and its counts stay
+    audit = AuditEntry.objects.filter(action="upload.remove_file").order_by("object_id")
+    assert sorted(a.object_id for a in audit) == sorted([str(loaded.pk), str(failed.pk)])
+    with commits():
+        assert remove_old_files() == 0  # once

@@ -70,6 +70,7 @@ class Upload(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     received_at = models.DateTimeField(_("received"), null=True, blank=True)
     loaded_at = models.DateTimeField(_("loading ended"), null=True, blank=True)
+    bytes_removed_at = models.DateTimeField(_("file removed (retention)"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("upload")

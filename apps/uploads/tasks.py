@@ -17,7 +17,9 @@ def load_upload(upload_id: str):
 
 @shared_task(time_limit=600)
 def expire_uploads():
-    """Abandoned uploads past their Upload-Expires: marked expired, their bytes removed."""
+    """Abandoned uploads past their Upload-Expires: marked expired, their bytes removed; then the files of uploads
+    loaded longer ago than UPLOAD_RETENTION_DAYS, when set."""
+    from apps.uploads.retention import remove_old_files
     from apps.uploads.services import expire_uploads as expire
 
-    return expire()
+    return {"expired": expire(), "files_removed": remove_old_files()}
