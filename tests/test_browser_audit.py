@@ -64,9 +64,19 @@ def test_auditor_reads_the_audit_trail_of_its_park(django_user_model, park_setup
     auditor = django_user_model.objects.create_user("auditor.li", password=PASSWORD, is_staff=True)
     set_membership(actor="test", user=auditor, park=park, role="auditor")
 
+    # a record with long words (a file name, an upload id, an MD5, a token's label) must wrap inside its cells
+    from apps.core.services import record_change
+
+    record_change(actor="token:TP01/demo-integrator-of-the-energy-management-system", action="upload.received",
+                  object_type="uploads.upload", object_id="4de27d1d-403d-42f0-b195-db02c7409c74",
+                  after={"md5": "13f96237a3f0b7c1e8e2d6a9f9d4c2b1", "filename": "TP01_CS_202611_2026120108300_010.csv",
+                         "settings": {"opcua": {"nodes": [{"node": "ns=2;s=Compressor.Station.Energy.Total"}]}}},
+                  park_code="TP01")
     login(page, "auditor.li", PASSWORD)
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.goto("/core/auditentry/")
     assert page.inner_text("#content h1") == "审计日志"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
     table = page.inner_text("#audit-timeline")
     assert "TP01-EM-0001" in table and "数据版本" in table and "操作记录" in table
     assert "TP02" not in table and "别家电表" not in table
