@@ -91,7 +91,8 @@ WITH taken AS (
     RETURNING (xmax = 0) AS inserted
 )
 SELECT (SELECT yes FROM full_scan), (SELECT count(*) FROM win),
-       (SELECT count(*) FILTER (WHERE inserted) FROM upserted), (SELECT count(*) FILTER (WHERE NOT inserted) FROM upserted),
+       (SELECT count(*) FILTER (WHERE inserted) FROM upserted),
+       (SELECT count(*) FILTER (WHERE NOT inserted) FROM upserted),
        (SELECT count(*) FROM removed)
 """
 
