@@ -4,6 +4,7 @@ alone, late readings closing or splitting gaps, idempotent re-runs, and another 
 from datetime import datetime, timedelta
 from io import StringIO
 
+import pytest
 from django.core.management import call_command
 
 from apps.accounts.access import SystemPrincipal, restrict
@@ -159,3 +160,33 @@ def test_the_command_runs_a_detection(park):
     call_command("find_gaps", "--full", stdout=out)
     assert "full scan" in out.getvalue() and "1 gaps opened" in out.getvalue()
     assert gaps(meter) == [(at(), at(2), 23, "open")]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_queue_follows_new_readings_only(park):
+    """Detection is queued by every write of readings (through the rollups' dirty log), not by the rollup refresh
+    putting back the rest of a long range it has not done yet (committed transactions: the trigger tells the two
+    apart by the transaction's time)."""
+    from django.db import connection
+
+    from apps.ingestion.rollups import refresh
+
+    meter = add_source(park, "TP01-EM-0001", ["CS010201"])
+    find_gaps()
+    ingest(meter, every(at(), at(d=3), 3600))  # three days of hourly readings: more than one refresh span
+
+    def queued():
+        with connection.cursor() as cur:
+            cur.execute("SELECT count(*) FROM quality_gap_dirty")
+            return cur.fetchone()[0]
+
+    assert queued() == 1
+    run = find_gaps()
+    assert queued() == 0 and run.series == 1 and run.opened == 73 - 1
+    refresh(budget=0)  # one pass: a day of the range done, the rest put back
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM ingestion_rollup_dirty")
+        assert cur.fetchone()[0] > 0  # the rest of the range, put back for the next refresh
+    assert queued() == 0
+    with connection.cursor() as cur:  # the queue as the migration left it (it is no model: no rollback restores it)
+        cur.execute("INSERT INTO quality_gap_dirty (source_id) VALUES (NULL)")
