@@ -190,3 +190,22 @@ def test_the_queue_follows_new_readings_only(park):
     assert queued() == 0
     with connection.cursor() as cur:  # the queue as the migration left it (it is no model: no rollback restores it)
         cur.execute("INSERT INTO quality_gap_dirty (source_id) VALUES (NULL)")
+
+
+def test_the_interpolation_plan_fills_short_gaps_between_valid_neighbours(park):
+    from apps.quality.gaps import interpolation_plan
+
+    meter = add_source(park, "TP01-EM-0001", ["CS010201"])
+    records = [(at(0, 0), 10.0), (at(0, 20), 30.0), (at(0, 25), 31.0), (at(2, 0), 40.0)]  # 20 min, then 95 min
+    ingest_readings([{"sourceId": meter.source_id, "timestamp": t.strftime(FMT), "value": v} for t, v in records],
+                    channel="test", actor="test")
+    find_gaps(full=True)
+    ids = list(Gap.objects.filter(source=meter).order_by("start").values_list("id", flat=True))
+    assert len(ids) == 2
+    plan = interpolation_plan(ids)  # the 95-minute gap is longer than the default hour
+    assert [(p.gap_id, p.ts.replace(tzinfo=None) + timedelta(hours=8), round(p.value, 6)) for p in plan] == [
+        (ids[0], at(0, 5), 15.0), (ids[0], at(0, 10), 20.0), (ids[0], at(0, 15), 25.0)]
+    longer = interpolation_plan(ids, span_s=2 * 3600)
+    assert len(longer) == 3 + 18 and longer[-1].ts.replace(tzinfo=None) + timedelta(hours=8) == at(1, 55)
+    Gap.objects.filter(pk=ids[0]).update(state="ignored")
+    assert [p.gap_id for p in interpolation_plan(ids)] == []

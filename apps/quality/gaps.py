@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection, transaction
+
+from apps.ingestion.models import Flag
 
 # pg_try_advisory_xact_lock key: "gaps". Two runs never overlap (the second finds the queue taken).
 LOCK = 0x67617073
@@ -127,3 +130,46 @@ def find_gaps(*, full: bool = False, tolerance: float = DEFAULT_TOLERANCE) -> Ga
         is_full, series, opened, changed, closed = cur.fetchone()
     return GapRun(full=is_full, series=series, opened=opened, changed=changed, closed=closed,
                   seconds=time.monotonic() - started)
+
+
+# Linear interpolation of open gaps no longer than a span, from the effective values either side (R-9.3.2.1's
+# second step), both valid: finite and not flagged invalid. A point every expected interval from the start.
+INTERPOLATION = f"""
+SELECT g.id, g.source_id, g.data_item_id, x.ts,
+       a.effective_value + (b.effective_value - a.effective_value)
+           * extract(epoch FROM x.ts - g.start) / extract(epoch FROM g."end" - g.start) AS value
+FROM quality_gap g
+JOIN corrections_effective_reading a ON a.source_id = g.source_id AND a.data_item_id = g.data_item_id
+     AND a.ts = g.start
+JOIN corrections_effective_reading b ON b.source_id = g.source_id AND b.data_item_id = g.data_item_id
+     AND b.ts = g."end"
+CROSS JOIN LATERAL generate_series(1, g.missing) AS k
+CROSS JOIN LATERAL (SELECT g.start + k * make_interval(secs => g.interval_s) AS ts) x
+WHERE g.id = ANY(%(ids)s) AND g.state = 'open' AND g."end" - g.start <= make_interval(secs => %(span)s)
+  AND a.flags & {Flag.INVALID} = 0 AND b.flags & {Flag.INVALID} = 0
+  AND a.effective_value IS NOT NULL AND b.effective_value IS NOT NULL
+  AND a.effective_value NOT IN ('NaN', 'Infinity', '-Infinity')
+  AND b.effective_value NOT IN ('NaN', 'Infinity', '-Infinity')
+  AND x.ts < g."end"
+ORDER BY g.id, x.ts
+"""
+DEFAULT_INTERPOLATION_SPAN_S = 3600
+
+
+@dataclass(frozen=True)
+class FillPoint:
+    gap_id: int
+    source_id: int
+    data_item_id: int
+    ts: datetime
+    value: float
+
+
+def interpolation_plan(gap_ids, *, span_s: int = DEFAULT_INTERPOLATION_SPAN_S) -> list[FillPoint]:
+    """The points linear interpolation would fill in the given open gaps no longer than ``span_s`` (R-9.3.2.1,
+    second step), computed set-based in one query; nothing is stored. Storing them needs ingest_readings to
+    carry the PATCHED flag for a trusted process and to let a later real reading win (docs/gaps.md, "Filling:
+    what is left")."""
+    with connection.cursor() as cur:
+        cur.execute(INTERPOLATION, {"ids": list(gap_ids), "span": int(span_s)})
+        return [FillPoint(*row) for row in cur.fetchall()]
