@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from apps.accounts.access import SystemPrincipal, restrict
 from apps.accounts.services import set_membership
@@ -160,6 +160,9 @@ def test_the_command_runs_a_detection(park):
     call_command("find_gaps", "--full", stdout=out)
     assert "full scan" in out.getvalue() and "1 gaps opened" in out.getvalue()
     assert gaps(meter) == [(at(), at(2), 23, "open")]
+    for bad in ("-1", "nan", "1e308"):
+        with pytest.raises(CommandError, match="tolerance"):
+            call_command("find_gaps", "--tolerance", bad, stdout=StringIO())
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

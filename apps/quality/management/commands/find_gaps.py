@@ -1,6 +1,6 @@
 """``manage.py find_gaps``: one gap detection run (R-9.1.2), as the beat task does; ``--full`` scans every series."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from apps.quality.gaps import DEFAULT_TOLERANCE, find_gaps
 
@@ -14,7 +14,10 @@ class Command(BaseCommand):
                             help="a gap is longer than interval × (1 + tolerance) (default %(default)s)")
 
     def handle(self, *args, full=False, tolerance=DEFAULT_TOLERANCE, **options):
-        r = find_gaps(full=full, tolerance=tolerance)
+        try:
+            r = find_gaps(full=full, tolerance=tolerance)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         if r.busy:
             self.stdout.write("another run is in progress; nothing done")
             return
