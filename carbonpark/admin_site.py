@@ -9,7 +9,7 @@ APP_ORDER = ["ingestion", "quality", "sources", "accounts", "auth", "catalog"]
 PLUMBING = ["core", "django_celery_beat"]
 MODEL_ORDER = {
     "ingestion": ["reading", "rollup", "rejection", "ingestbatch", "validationevent", "idempotencykey"],
-    "quality": ["alarm", "rule"],
+    "quality": ["alarm", "gap", "rule"],
     "sources": ["datasource", "devicestate", "statechange", "command", "sourcekey"],
     "accounts": ["park", "membership", "apitoken"],
     "auth": ["user", "group"],

@@ -39,6 +39,9 @@ app.conf.beat_schedule = {
     # advisory lock), so a long file only delays the next scan. Loads whose process died are closed (E9126).
     "scan-batch-folder": {"task": "apps.batch.tasks.scan_batch_folder", "schedule": 60.0,
                           "options": {"expires": 60.0}},
+    # gaps of the readings stored since the last run, listed (apps/quality/gaps.py); the first run
+    # scans everything. Under an advisory lock; a run not started within its period is dropped.
+    "find-gaps": {"task": "apps.quality.tasks.find_gaps", "schedule": 60.0, "options": {"expires": 60.0}},
     # Resumable uploads abandoned past their Upload-Expires: marked expired, their bytes removed (apps/uploads).
     "expire-uploads": {"task": "apps.uploads.tasks.expire_uploads", "schedule": crontab(minute="*/15")},
     "purge-idempotency-keys": {

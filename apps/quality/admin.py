@@ -10,9 +10,9 @@ from simple_history.admin import SimpleHistoryAdmin
 from apps.accounts.access import Action
 from apps.accounts.audit_admin import AuditHistoryMixin
 from apps.accounts.portal import NOBODY, PortalAdmin
-from apps.core.admin import ServiceAdmin
+from apps.core.admin import ReadOnlyAdmin, ServiceAdmin
 from apps.quality import services
-from apps.quality.models import Alarm, Rule
+from apps.quality.models import Alarm, Gap, Rule
 from apps.quality.services import RULE_FIELDS
 
 
@@ -83,3 +83,16 @@ class AlarmAdmin(PortalAdmin):
     def close(self, request, queryset):
         for alarm in queryset:
             services.acknowledge_alarm(actor=request.user, alarm=alarm, close=True)
+
+
+@admin.register(Gap)
+class GapAdmin(PortalAdmin, ReadOnlyAdmin):
+    """The gaps found (R-9.1.2), read-only: apps/quality/gaps.py alone writes them."""
+
+    list_display = ["start", "end", "park", "source", "data_item", "interval_s", "missing", "state", "found_at",
+                    "updated"]
+    list_filter = ["state", "park", "source"]
+    list_select_related = ["park", "source", "data_item"]
+    search_fields = ["source__source_id", "data_item__code"]
+    date_hierarchy = "start"
+    show_full_result_count = False

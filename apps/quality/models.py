@@ -86,3 +86,38 @@ class Alarm(models.Model):
 
     def __str__(self):
         return f"[{self.code}] {self.message_zh[:60]}"
+
+
+class Gap(models.Model):
+    """A hole in a numeric series: no reading between two stored ones for longer than the source's expected
+    interval allows (R-9.1.2: gaps explicitly marked; R-9.3.2.1: the list filling works from).
+
+    Found by apps/quality/gaps.py alone, set-based; ``start`` and ``end`` are the readings either side."""
+
+    class State(models.TextChoices):
+        OPEN = "open", _("open")
+        FILLED = "filled", _("filled")
+        IGNORED = "ignored", _("ignored")
+
+    park = models.ForeignKey("accounts.Park", verbose_name=_("park"), on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey("sources.DataSource", verbose_name=_("data source"), on_delete=models.CASCADE,
+                               related_name="+")
+    data_item = models.ForeignKey("catalog.DataItem", verbose_name=_("data item"), on_delete=models.CASCADE,
+                                  related_name="+")
+    start = models.DateTimeField(_("last reading before"))
+    end = models.DateTimeField(_("first reading after"))
+    interval_s = models.PositiveIntegerField(_("expected interval (s)"))
+    missing = models.PositiveIntegerField(_("missing points"))
+    state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.OPEN)
+    found_at = models.DateTimeField(_("found"))
+    updated = models.DateTimeField(_("updated"))
+
+    class Meta:
+        verbose_name = _("gap")
+        verbose_name_plural = _("gaps")
+        ordering = ["-start"]
+        constraints = [models.UniqueConstraint(fields=["source", "data_item", "start"], name="uniq_gap_start")]
+        indexes = [models.Index(fields=["park", "state", "-start"], name="gap_park_state_start")]
+
+    def __str__(self):
+        return f"{self.source_id}/{self.data_item_id} {self.start:%Y-%m-%d %H:%M} → {self.end:%Y-%m-%d %H:%M}"

@@ -1,0 +1,14 @@
+"""Celery tasks of quality. They act for the platform, on behalf of no one: every park (the system;
+docs/roles.md, "Processes")."""
+
+from celery import shared_task
+
+
+@shared_task(time_limit=600, soft_time_limit=570)
+def find_gaps():
+    """Gaps of the readings stored since the last run (apps/quality/gaps.py, R-9.1.2)."""
+    from apps.quality.gaps import find_gaps as find
+
+    r = find()
+    return {"full": r.full, "series": r.series, "opened": r.opened, "changed": r.changed, "closed": r.closed,
+            "busy": r.busy, "seconds": round(r.seconds, 3)}
