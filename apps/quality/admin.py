@@ -83,3 +83,6 @@ class AlarmAdmin(PortalAdmin):
     def close(self, request, queryset):
         for alarm in queryset:
             services.acknowledge_alarm(actor=request.user, alarm=alarm, close=True)
+
+
+from apps.quality.deadlines import admin as _deadlines_admin  # noqa: E402,F401  (registers its admins)
