@@ -141,3 +141,36 @@ def test_reminders_once_then_escalation_over_smtp(sources, park, settings):
     assert meter.source_id in email.message_from_bytes(data).get_payload(decode=True).decode("utf-8")
     esc = DeadlineReminder.objects.get(item_kind="source", item_id=meter.pk, step="escalate")
     assert esc.recipients == ["boss@example.invalid"]
+
+
+@pytest.mark.django_db
+def test_the_list_takes_the_same_number_of_queries_for_many_sources(park, sources):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    now = datetime(2026, 11, 24, 13, tzinfo=SH)
+    with CaptureQueriesContext(connection) as few:
+        n_few = len(overdue(ROOT, now=now))
+    more = [add_source(park, f"TP01-EM-01{n:02d}", ["CS010201"]) for n in range(8)]
+    _age(*more)
+    with CaptureQueriesContext(connection) as many:
+        n_many = len(overdue(ROOT, now=now))
+    assert n_many > n_few
+    assert len(many.captured_queries) == len(few.captured_queries)
+
+
+@pytest.mark.django_db
+def test_the_working_day_table_is_written_by_system_administrators_only_and_audited(park):
+    from apps.accounts.access import AccessDenied
+    from apps.core.models import AuditEntry
+    from apps.quality.deadlines.services import save_workday_override
+
+    admin = get_user_model().objects.create_user("boss", "b@example.invalid", PASSWORD)
+    set_membership(actor="test", user=admin, park=park, role="admin")
+    with pytest.raises(AccessDenied):
+        save_workday_override(actor=admin, date=date(2099, 1, 5), is_workday=False)
+    day = save_workday_override(actor=ROOT, date=date(2099, 1, 5), is_workday=False, note="test")
+    save_workday_override(actor=ROOT, override=day, is_workday=True, note="changed")
+    entries = list(AuditEntry.objects.filter(object_type="quality.workdayoverride").order_by("pk")
+                   .values_list("action", flat=True))
+    assert entries == ["workday.create", "workday.update"]

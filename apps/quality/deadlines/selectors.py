@@ -14,8 +14,8 @@ Two kinds of item:
   (a draft, a returned one, or none). The deadline kind follows the form's period like a source's. A form first
   published after the period ended is not expected for it.
 
-Set-based: one query per (period, kind, zone) group of sources (the periods each source has readings in), a few
-for the forms, one for their submissions."""
+Set-based: one statement per (period, kind, zone) group of sources (an index probe per source, bound data item and
+period: ``PRESENT_SQL``), a few for the forms, one for their submissions."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Min, Q
-from django.db.models.functions import TruncDay, TruncMonth, TruncQuarter, TruncYear
 from django.utils import timezone
 
 from apps.accounts import access
@@ -68,11 +68,31 @@ def lookback(now: datetime) -> datetime:
     return now - timedelta(days=settings.DEADLINE_LOOKBACK_DAYS)
 
 
-TRUNC = {"day": TruncDay, "month": TruncMonth, "quarter": TruncQuarter, "year": TruncYear}
+# Which (source, period) pairs have a reading: one index probe each on the readings' identity index (source,
+# data item, ts), per bound data item, however many readings a period holds. One statement per group.
+PRESENT_SQL = """
+SELECT s.id, p.i
+FROM unnest(%s::bigint[]) AS s(id)
+CROSS JOIN unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS p(lo, hi, i)
+WHERE EXISTS (
+    SELECT 1 FROM sources_datasource_data_items b
+    WHERE b.datasource_id = s.id AND EXISTS (
+        SELECT 1 FROM ingestion_reading r
+        WHERE r.source_id = b.datasource_id AND r.data_item_id = b.dataitem_id AND r.ts >= p.lo AND r.ts < p.hi))
+"""
+
+
+def _present(source_ids: list[int], windows: list[tuple[datetime, datetime]]) -> set[tuple[int, int]]:
+    """(source id, index into ``windows``) for each window [lo, hi) in which the source has a reading of one of
+    its bound data items."""
+    if not source_ids or not windows:
+        return set()
+    with connection.cursor() as cur:
+        cur.execute(PRESENT_SQL, [source_ids, [w[0] for w in windows], [w[1] for w in windows]])
+        return {(pk, i - 1) for pk, i in cur.fetchall()}
 
 
 def overdue_sources(principal, *, now: datetime, within=None) -> list[OverdueItem]:
-    from apps.ingestion.models import Reading
     from apps.sources.models import DataSource
 
     qs = access.restrict(DataSource.objects.filter(enabled=True).exclude(kind__in=SKIPPED_SOURCE_KINDS),
@@ -87,12 +107,9 @@ def overdue_sources(principal, *, now: datetime, within=None) -> list[OverdueIte
     for (period, kind, tz_name), members in groups.items():
         tz = ZoneInfo(tz_name)
         periods = due_periods(period, kind, now, tz, since=lookback(now))
-        lo = _start_instant(periods[-1][0], tz)
-        hi = _start_instant(periods[0][1] + timedelta(days=1), tz)
-        # the periods each source has readings in: one statement for the group
-        present = set(Reading.objects.filter(source_id__in=[r[0] for r in members], ts__gte=lo, ts__lt=hi)
-                      .annotate(p=TRUNC[period]("ts", tzinfo=tz)).values_list("source_id", "p").distinct())
-        present = {(pk, p.date() if isinstance(p, datetime) else p) for pk, p in present}
+        present = _present([r[0] for r in members], [(_start_instant(p[0], tz),
+                                                      _start_instant(p[1] + timedelta(days=1), tz)) for p in periods])
+        present = {(pk, periods[i][0]) for pk, i in present}
         for r in members:
             for start, end, due in periods:
                 if r[8] < _start_instant(start, tz) and (r[0], start) not in present:
