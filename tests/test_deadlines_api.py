@@ -64,3 +64,25 @@ def test_the_overdue_page_in_chinese_and_english(client, park, silent):
     stranger = get_user_model().objects.create_user("nobody", "n@example.invalid", "s3cret-Deadline-pw")
     client.force_login(stranger)
     assert client.get("/overdue/").status_code in (302, 403)
+
+
+@pytest.mark.django_db
+def test_the_working_day_table_in_the_portal(client, park):
+    from apps.core.models import AuditEntry
+    from apps.quality.models import WorkdayOverride
+
+    boss = get_user_model().objects.create_user("boss", "b@example.invalid", "s3cret-Deadline-pw")
+    set_membership(actor="test", user=boss, park=park, role="admin")
+    client.force_login(boss)
+    assert client.get("/quality/workdayoverride/").status_code == 200  # everyone may read the table
+    r = client.post("/quality/workdayoverride/add/", {"date": "2099-01-05", "is_workday": "", "note": "x"})
+    assert r.status_code == 403 and not WorkdayOverride.objects.exists()  # a park administrator may not write it
+    client.force_login(get_user_model().objects.create_superuser("root", "r@example.invalid", "s3cret-Deadline-pw"))
+    r = client.post("/quality/workdayoverride/add/", {"date": "2099-01-05", "is_workday": "", "note": "春节"})
+    assert r.status_code == 302
+    day = WorkdayOverride.objects.get()
+    assert (day.date.isoformat(), day.is_workday, day.note) == ("2099-01-05", False, "春节")
+    assert AuditEntry.objects.filter(object_type="quality.workdayoverride", action="workday.create").exists()
+    r = client.post(f"/quality/workdayoverride/{day.pk}/delete/", {"post": "yes"})
+    assert r.status_code == 302 and not WorkdayOverride.objects.exists()
+    assert AuditEntry.objects.filter(object_type="quality.workdayoverride", action="workday.delete").exists()

@@ -163,7 +163,8 @@ def test_the_list_takes_the_same_number_of_queries_for_many_sources(park, source
 def test_the_working_day_table_is_written_by_system_administrators_only_and_audited(park):
     from apps.accounts.access import AccessDenied
     from apps.core.models import AuditEntry
-    from apps.quality.deadlines.services import save_workday_override
+    from apps.quality.deadlines.services import delete_workday_override, save_workday_override
+    from apps.quality.models import WorkdayOverride
 
     admin = get_user_model().objects.create_user("boss", "b@example.invalid", PASSWORD)
     set_membership(actor="test", user=admin, park=park, role="admin")
@@ -171,6 +172,10 @@ def test_the_working_day_table_is_written_by_system_administrators_only_and_audi
         save_workday_override(actor=admin, date=date(2099, 1, 5), is_workday=False)
     day = save_workday_override(actor=ROOT, date=date(2099, 1, 5), is_workday=False, note="test")
     save_workday_override(actor=ROOT, override=day, is_workday=True, note="changed")
+    with pytest.raises(AccessDenied):
+        delete_workday_override(actor=admin, override=day)
+    delete_workday_override(actor=ROOT, override=day)
+    assert not WorkdayOverride.objects.exists()
     entries = list(AuditEntry.objects.filter(object_type="quality.workdayoverride").order_by("pk")
                    .values_list("action", flat=True))
-    assert entries == ["workday.create", "workday.update"]
+    assert entries == ["workday.create", "workday.update", "workday.delete"]

@@ -31,6 +31,13 @@ class WorkdayOverrideAdmin(PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
         saved = services.save_workday_override(actor=request.user, override=obj if change else None, **fields)
         obj.pk = saved.pk
 
+    def delete_model(self, request, obj):
+        services.delete_workday_override(actor=request.user, override=obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            services.delete_workday_override(actor=request.user, override=obj)
+
 
 @admin.register(DeadlineReminder)
 class DeadlineReminderAdmin(PortalAdmin):

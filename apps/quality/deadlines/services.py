@@ -139,3 +139,18 @@ def save_workday_override(*, actor, override=None, reason: str = "", **fields):
     record_change(actor=actor, action="workday.create" if before is None else "workday.update", obj=override,
                   before={k: str(v) for k, v in before.items()} if before else None, after=after, reason=reason)
     return override
+
+
+def delete_workday_override(*, actor, override, reason: str = "") -> None:
+    """Remove a day from the working-day table (the library's calendar, or Monday to Friday, applies again),
+    audited; system administrators only."""
+    from django.forms.models import model_to_dict
+
+    from apps.core.services import record_change
+
+    access.require(actor, Action.MANAGE, None)
+    before = {k: str(v) for k, v in model_to_dict(override, fields=["date", "is_workday", "note"]).items()}
+    pk = override.pk
+    override.delete()
+    record_change(actor=actor, action="workday.delete", object_type="quality.workdayoverride", object_id=str(pk),
+                  before=before, reason=reason)
