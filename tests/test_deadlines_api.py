@@ -55,6 +55,7 @@ def test_the_overdue_page_in_chinese_and_english(client, park, silent):
     assert page.status_code == 200
     text = page.content.decode()
     assert "逾期数据" in text and mine.source_id in text and theirs.source_id not in text
+    assert " 12:00</td>" in text  # daily data is due at noon, park-local
     client.post("/i18n/setlang/", {"language": "en", "next": "/overdue/"})
     english = client.get("/overdue/").content.decode()
     assert "Overdue data" in english and mine.source_id in english

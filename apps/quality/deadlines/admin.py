@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
@@ -65,7 +67,10 @@ def overdue_page_view(request):
                 period_start__in={i.period_start for i in items}, item_id__in={i.item_id for i in items}
         ).values_list("item_kind", "item_id", "period_start", "step", "sent_at"):
             log[(kind, item_id, start, step)] = sent
+    zones = dict(access.parks(request.user).filter(pk__in={i.park_id for i in items})
+                 .values_list("pk", "time_zone"))
     rows = [{"item": i, "overdue_hours": int(i.overdue_for(now).total_seconds() // 3600),
+             "due": i.due_at.astimezone(ZoneInfo(zones.get(i.park_id, "Asia/Shanghai"))).strftime("%Y-%m-%d %H:%M"),
              "reminded": log.get((i.item_kind, i.item_id, i.period_start, "remind")),
              "escalated": log.get((i.item_kind, i.item_id, i.period_start, "escalate"))} for i in items]
     context = {**admin.site.each_context(request), "title": _("Overdue data"), "rows": rows, "now": now}
