@@ -9,7 +9,7 @@ APP_ORDER = ["ingestion", "quality", "sources", "accounts", "auth", "catalog"]
 PLUMBING = ["core", "django_celery_beat"]
 MODEL_ORDER = {
     "ingestion": ["reading", "rollup", "rejection", "ingestbatch", "validationevent", "idempotencykey"],
-    "quality": ["alarm", "gap", "rule"],
+    "quality": ["alarm", "gap", "rule", "deadlinereminder", "workdayoverride"],
     "sources": ["datasource", "devicestate", "statechange", "command", "sourcekey"],
     "accounts": ["park", "membership", "apitoken"],
     "auth": ["user", "group"],
@@ -46,6 +46,7 @@ class LandingPagesMixin:
     def get_urls(self):
         from apps.accounts.views import roles_view
         from apps.entry import portal_excel as excel
+        from apps.quality.deadlines.admin import overdue_page_view
         from apps.uploads.portal import upload_page_view
 
         return [path("roles/", self.admin_view(roles_view), name="roles"),
@@ -55,6 +56,7 @@ class LandingPagesMixin:
                      name="entry_excel_template"),
                 path("exports/", self.admin_view(excel.exports_view), name="exports"),
                 path("uploads/", self.admin_view(upload_page_view), name="uploads_page"),
+                path("overdue/", self.admin_view(overdue_page_view), name="overdue_page"),
                 *super().get_urls()]
 
     def each_context(self, request):

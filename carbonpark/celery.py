@@ -44,6 +44,10 @@ app.conf.beat_schedule = {
     "find-gaps": {"task": "apps.quality.tasks.find_gaps", "schedule": 60.0, "options": {"expires": 60.0}},
     # Resumable uploads abandoned past their Upload-Expires: marked expired, their bytes removed (apps/uploads).
     "expire-uploads": {"task": "apps.uploads.tasks.expire_uploads", "schedule": crontab(minute="*/15")},
+    # .b–d: overdue data reminded to the park's staff once per item and period, escalated to its
+    # administrators after DEADLINE_ESCALATE_WORKDAYS working days (apps/quality/deadlines).
+    "send-deadline-reminders": {"task": "apps.quality.tasks.send_deadline_reminders",
+                                "schedule": crontab(minute="*/15"), "options": {"expires": 600.0}},
     "purge-idempotency-keys": {
         "task": "apps.ingestion.tasks.purge_idempotency_keys",
         "schedule": crontab(minute=17),

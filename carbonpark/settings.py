@@ -253,6 +253,11 @@ UPLOAD_RETENTION_DAYS = float(os.environ.get("UPLOAD_RETENTION_DAYS", "0"))
 UPLOAD_LEASE_SECONDS = float(os.environ.get("UPLOAD_LEASE_SECONDS", "60"))
 # Corrections (apps/corrections): the most readings one request may revise.
 CORRECTIONS_MAX_READINGS = int(os.environ.get("CORRECTIONS_MAX_READINGS", "1000000"))
+# Deadlines (apps/quality/deadlines): an overdue item still overdue this many working days after its due time is
+# escalated to the park's administrators (R-6.2.b–d).
+DEADLINE_ESCALATE_WORKDAYS = int(os.environ.get("DEADLINE_ESCALATE_WORKDAYS", "1"))
+# ... and the overdue list judges the periods due within this many days (each item's latest due period always).
+DEADLINE_LOOKBACK_DAYS = int(os.environ.get("DEADLINE_LOOKBACK_DAYS", "31"))
 
 # Batch files (apps/batch, interfaces.md §7): the limit after decompression (zip and gzip bombs refused), the
 # compression ratio past which a file is taken for a bomb, the rejection reports' folder, and the legacy shared

@@ -118,6 +118,24 @@ def plumbing_rows():
                                                                            "created_at": timezone.now()})
 
 
+def deadline_rows():
+    """The working-day table (the platform's) and the reminder log: each park's meters, created today, have sent
+    nothing for tomorrow, overdue the day after at 12:00 (reminded, made through the reminder service)."""
+    from datetime import date, datetime, timedelta
+
+    from django.utils import timezone
+
+    from apps.accounts.access import SystemPrincipal
+    from apps.quality.deadlines.services import save_workday_override, send_reminders
+
+    system = SystemPrincipal("test")
+    save_workday_override(actor=system, date=date(2099, 1, 3), is_workday=True, note="test")
+    save_workday_override(actor=system, date=date(2099, 1, 6), is_workday=False, note="test")
+    today = timezone.localdate()
+    send_reminders(now=timezone.make_aware(datetime.combine(today + timedelta(days=2), datetime.min.time()))
+                   + timedelta(hours=13))
+
+
 def build_world() -> World:
     from apps.accounts.services import save_park, set_membership
 
@@ -126,6 +144,7 @@ def build_world() -> World:
     fill_park(park_a)
     fill_park(park_b)
     plumbing_rows()
+    deadline_rows()
     world = World(park_a, park_b)
     users = get_user_model().objects
     for role in MEMBER_ROLES:

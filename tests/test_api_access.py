@@ -10,6 +10,7 @@ import io
 import itertools
 import zipfile
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,9 @@ def make_world(park, other_park) -> World:
               itertools.count(50))
     for n, p in enumerate((park, other_park), 1):
         w.sources[p.pk] = add_source(p, f"{p.code}-EM-0001", ["CS010201"])
+        # in use since before the look-back: its days without readings are overdue (GET /api/v1/overdue)
+        type(w.sources[p.pk]).objects.filter(pk=w.sources[p.pk].pk).update(
+            created_at=w.sources[p.pk].created_at - timedelta(days=120))
         w.items[p.pk] = save_data_item(actor="t", code=f"CS01029{n}", park=p, name_zh="自定义", data_type="number",
                                        unit="kWh", methods=["realtime"])
         w.classes[p.pk] = save_catalog_class(actor="t", code=f"CS019{n}", name_zh="自定义", park=p)
@@ -182,6 +186,7 @@ def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
         "catalog-enumeration-detail": ("/api/v1/catalog/enumerations/fuel_type/", None, w.enumeration, status(200)),
         "readings": ("/api/v1/readings", {"sourceId": sid}, t, listed("sourceId", sid)),
         "corrections": ("/api/v1/corrections", None, t, listed("sourceId", sid)),
+        "overdue": ("/api/v1/overdue", None, t, listed("code", sid)),
         "correction-detail": (f"/api/v1/corrections/{w.corrections[t.pk]['approve'].pk}", None,
                               w.corrections[t.pk]["approve"], status(200)),
         "form-list": ("/api/v1/forms", None, form.form, listed("code", form.form.code)),

@@ -96,3 +96,6 @@ class GapAdmin(PortalAdmin, ReadOnlyAdmin):
     search_fields = ["source__source_id", "data_item__code"]
     date_hierarchy = "start"
     show_full_result_count = False
+
+
+from apps.quality.deadlines import admin as _deadlines_admin  # noqa: E402,F401  (registers its admins)

@@ -121,3 +121,58 @@ class Gap(models.Model):
 
     def __str__(self):
         return f"{self.source_id}/{self.data_item_id} {self.start:%Y-%m-%d %H:%M} → {self.end:%Y-%m-%d %H:%M}"
+
+
+class WorkdayOverride(models.Model):
+    """A day declared a working day or a day off by the platform, over the official calendar (R-6.2.d): for a
+    year the ``chinese-calendar`` library does not cover yet, or a local exception. It wins over the library."""
+
+    date = models.DateField(_("date"), unique=True)
+    is_workday = models.BooleanField(_("working day"))
+    note = models.CharField(_("note"), max_length=200, blank=True,
+                            help_text=_("e.g. the State Council notice that declares it"))
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        verbose_name = _("working-day override")
+        verbose_name_plural = _("working-day overrides")
+        ordering = ["-date"]
+
+    def __str__(self):
+        return f"{self.date:%Y-%m-%d} {'工作日' if self.is_workday else '休息日'}"
+
+
+class DeadlineReminder(models.Model):
+    """The reminder log (R-6.2.b–d): one row per overdue item, period and step (the reminder to the responsible
+    staff, then the escalation to the park's administrators). The unique constraint makes a second run of the
+    reminder task send nothing twice."""
+
+    class Step(models.TextChoices):
+        REMIND = "remind", _("reminder")
+        ESCALATE = "escalate", _("escalation")
+
+    class ItemKind(models.TextChoices):
+        SOURCE = "source", _("data source")
+        FORM = "form", _("form")
+
+    park = models.ForeignKey("accounts.Park", verbose_name=_("park"), on_delete=models.CASCADE, related_name="+")
+    item_kind = models.CharField(_("item kind"), max_length=8, choices=ItemKind.choices)
+    item_id = models.PositiveIntegerField(_("item id"))
+    item_label = models.CharField(_("item"), max_length=200)
+    period_start = models.DateField(_("period start"))
+    period_end = models.DateField(_("period end"))
+    deadline_kind = models.CharField(_("deadline kind"), max_length=8)
+    due_at = models.DateTimeField(_("due"))
+    step = models.CharField(_("step"), max_length=8, choices=Step.choices)
+    sent_at = models.DateTimeField(_("sent"))
+    recipients = models.JSONField(_("recipients"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("deadline reminder")
+        verbose_name_plural = _("deadline reminders")
+        ordering = ["-sent_at"]
+        constraints = [models.UniqueConstraint(fields=["item_kind", "item_id", "period_start", "step"],
+                                               name="quality_deadlinereminder_once")]
+
+    def __str__(self):
+        return f"{self.item_label} {self.period_start:%Y-%m-%d} {self.step}"

@@ -1,7 +1,8 @@
-"""Celery tasks of quality. They act for the platform, on behalf of no one: every park (the system;
-docs/roles.md, "Processes")."""
+"""Celery tasks of data quality: thin, each calls one service. They act for the platform, on behalf of no one:
+every park (the system; docs/roles.md, "Processes")."""
 
 from celery import shared_task
+from django.db import OperationalError
 
 
 @shared_task(time_limit=600, soft_time_limit=570)
@@ -12,3 +13,12 @@ def find_gaps():
     r = find()
     return {"full": r.full, "series": r.series, "opened": r.opened, "changed": r.changed, "closed": r.closed,
             "busy": r.busy, "seconds": round(r.seconds, 3)}
+
+
+@shared_task(time_limit=600, soft_time_limit=540, autoretry_for=(OperationalError, OSError), retry_backoff=True,
+             max_retries=3)
+def send_deadline_reminders():
+    """R-6.2.b–d: remind the responsible staff of overdue data, escalate to the park's administrators."""
+    from apps.quality.deadlines.services import send_reminders
+
+    return send_reminders()

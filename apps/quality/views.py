@@ -22,6 +22,7 @@ SHORTCUTS = [
     (Action.VIEW, "admin:ingestion_rejection_changelist", _("Rejected records"),
      _("what was refused, with its code and raw content")),
     (Action.VIEW, "admin:quality_alarm_changelist", _("Alarms"), _("open, acknowledged and closed alarms")),
+    (Action.VIEW, "admin:overdue_page", _("Overdue data"), _("data past its due time, with its reminders")),
     (Action.VIEW, "admin:sources_datasource_changelist", _("Data sources"), _("meters, monitors and their state")),
     (Action.PUSH, "swagger-ui", _("Push API"), _("send readings over HTTP (API documentation)")),
     (Action.AUDIT, "admin:core_auditentry_changelist", _("Audit trail"),
