@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import get_language
@@ -41,8 +42,21 @@ class RuleAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin, SimpleHistoryAdmin
         obj.pk = saved.pk
 
 
+class CodesInList:
+    """Codes in a list, names in the tooltip: a park's or a source's name is on its own page (lists that fit a
+    1 280 px screen)."""
+
+    @admin.display(description=_("park"), ordering="park__code")
+    def park_code(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.park, obj.park.code) if obj.park else "-"
+
+    @admin.display(description=_("data source"), ordering="source__source_id")
+    def source_code(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.source, obj.source.source_id) if obj.source else "-"
+
+
 @admin.register(Alarm)
-class AlarmAdmin(PortalAdmin):
+class AlarmAdmin(CodesInList, PortalAdmin):
     # alarms are raised by the platform; acknowledging one changes stored data of its park (MODIFY)
     add_action = delete_action = NOBODY
     change_action = Action.MODIFY
@@ -52,15 +66,6 @@ class AlarmAdmin(PortalAdmin):
     search_fields = ["message_zh", "message_en", "source__source_id"]
     readonly_fields = [f.name for f in Alarm._meta.fields]
     actions = ["acknowledge", "close"]
-
-    # Codes in the list, names in the tooltip: a park's or a source's name is on its own page.
-    @admin.display(description=_("park"), ordering="park__code")
-    def park_code(self, obj):
-        return format_html('<span title="{}">{}</span>', obj.park, obj.park.code) if obj.park else "-"
-
-    @admin.display(description=_("data source"), ordering="source__source_id")
-    def source_code(self, obj):
-        return format_html('<span title="{}">{}</span>', obj.source, obj.source.source_id) if obj.source else "-"
 
     # A message quoting a payload back can run to hundreds of characters: the list shows its start (the whole
     # text in the tooltip and on the alarm's page), so the list fits a 1 400 px screen (issue #7 item 11).
@@ -86,16 +91,27 @@ class AlarmAdmin(PortalAdmin):
 
 
 @admin.register(Gap)
-class GapAdmin(PortalAdmin, ReadOnlyAdmin):
+class GapAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
     """The gaps found (R-9.1.2), read-only: apps/quality/gaps.py alone writes them."""
 
-    list_display = ["start", "end", "park", "source", "data_item", "interval_s", "missing", "state", "found_at",
-                    "updated"]
+    list_display = ["gap_start", "gap_end", "park_code", "source_code", "item_code", "interval_s", "missing", "state"]
     list_filter = ["state", "park", "source"]
     list_select_related = ["park", "source", "data_item"]
     search_fields = ["source__source_id", "data_item__code"]
     date_hierarchy = "start"
     show_full_result_count = False
+
+    @admin.display(description=_("last reading before"), ordering="start")
+    def gap_start(self, obj):
+        return timezone.localtime(obj.start).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description=_("first reading after"), ordering="end")
+    def gap_end(self, obj):
+        return timezone.localtime(obj.end).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description=_("data item"), ordering="data_item__code")
+    def item_code(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.data_item, obj.data_item.code)
 
 
 from apps.quality.deadlines import admin as _deadlines_admin  # noqa: E402,F401  (registers its admins)
