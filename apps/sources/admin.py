@@ -2,15 +2,21 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from apps.accounts.audit_admin import AuditHistoryMixin
 from apps.accounts.portal import NOBODY, PortalAdmin
 from apps.core.admin import ReadOnlyAdmin, ServiceAdmin
+from apps.quality import charts
 from apps.sources.models import Command, DataSource, DeviceState, SourceKey, StateChange
 from apps.sources.services import SOURCE_FIELDS, rotation, save_source
 from apps.sources.services import keys as key_services
@@ -29,7 +35,7 @@ class DataSourceAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin, SimpleHistor
     # "state", not "device_state": that name is the reverse one-to-one relation, which the list would show
     # as the raw DeviceState row ("1 offline") instead of the method below
     list_display = ["source_id", "name", "park", "kind", "protocol", "state", "last_seen", "key_age",
-                    "expected_interval_s", "enabled", "encryption_required"]
+                    "expected_interval_s", "enabled", "encryption_required", "chart"]
     list_filter = ["park", "kind", "protocol", "enabled", "collection_method", "encryption_required",
                    "device_state__state"]
     search_fields = ["source_id", "name", "serial_number", "location"]
@@ -41,6 +47,29 @@ class DataSourceAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin, SimpleHistor
         # the key age column: the active key's activation time in the same query, not one per row
         active = SourceKey.objects.filter(source=OuterRef("pk"), state=SourceKey.State.ACTIVE).order_by("pk")
         return super().get_queryset(request).annotate(active_key_since=Subquery(active.values("activated_at")[:1]))
+
+    def get_urls(self):
+        return [path("<path:object_id>/chart/", self.admin_site.admin_view(self.chart_view),
+                     name="sources_datasource_chart"), *super().get_urls()]
+
+    @admin.display(description=_("chart"))
+    def chart(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("admin:sources_datasource_chart", args=[obj.pk]),
+                           _("chart"))
+
+    def chart_view(self, request, object_id):
+        """The source's time series (issue #12 item 6): to whoever may view the source; another park's source
+        answers 404 like an unknown one (get_object reads through the seam)."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or not self.has_view_permission(request, obj):
+            raise Http404
+        rng = charts.chart_range(request.GET.get("range"))
+        data = charts.source_chart(request.user, obj, rng)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "original": obj,
+                   "title": _("Chart of %(source)s") % {"source": obj.source_id}, "chart": data,
+                   "ranges": [(name, label, name == rng.name) for name, label in charts.range_labels()],
+                   "rolled": [s for s in data["series"] if s["rollup"]], "chart_labels": charts.labels()}
+        return TemplateResponse(request, "admin/sources/datasource/chart.html", context)
 
     def save_via_service(self, request, obj, form, change):
         fields = {k: form.cleaned_data[k] for k in SOURCE_FIELDS if k in form.cleaned_data}

@@ -1,0 +1,143 @@
+// A data source's time series (templates/admin/sources/datasource/chart.html, issue #12 item 6). The data
+// comes from the json_script elements "source-chart-data" (apps.quality.charts.source_chart) and
+// "source-chart-labels"; a file, not an inline script, because the Content Security Policy runs none.
+//
+// One line per data item (its effective values); the points that are not plain raw readings are drawn again
+// on top, one scatter series per kind, each in its own style: suspect orange, invalid a red triangle, repaired
+// a green diamond, patched a hollow dashed circle (and the line through patched points dashed), corrected a
+// purple square with the value before correction as a faint grey point beside it. Open gaps are shaded bands.
+"use strict";
+(function () {
+  const PALETTE = ["#2f6f9f", "#4caf7a", "#8e6bbf", "#3aa6b9", "#7a8793", "#d0584f", "#e0a030"];
+  // Style of each kind of point: exported on the series (kind) so that tests and readers can tell them apart.
+  const KIND_STYLES = {
+    suspect: { symbol: "circle", symbolSize: 8, itemStyle: { color: "#e08a00", borderColor: "#fff", borderWidth: 1 } },
+    invalid: { symbol: "triangle", symbolSize: 9, itemStyle: { color: "#d0303a" } },
+    repaired: { symbol: "diamond", symbolSize: 9, itemStyle: { color: "#2e9d5b" } },
+    patched: {
+      symbol: "emptyCircle", symbolSize: 9,
+      itemStyle: { color: "#ffffff", borderColor: "#2f6f9f", borderWidth: 1.5, borderType: "dashed" },
+    },
+    corrected: { symbol: "rect", symbolSize: 8, itemStyle: { color: "#8e44ad" } },
+    correctedRaw: { symbol: "circle", symbolSize: 6, itemStyle: { color: "#9aa0a6", opacity: 0.45 } },
+  };
+  const KIND_ORDER = ["suspect", "invalid", "repaired", "patched", "corrected", "correctedRaw"];
+
+  function cssVar(name, fallback) {
+    const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return value || fallback;
+  }
+
+  function seriesName(s) {
+    return s.code + " " + s.name + (s.unit ? " (" + s.unit + ")" : "");
+  }
+
+  function itemSeries(s, k, labels) {
+    const color = PALETTE[k % PALETTE.length];
+    const pts = s.points;
+    const patched = (i) => i >= 0 && i < pts.length && pts[i][2] === "patched";
+    const out = [{
+      id: "item-" + s.code, name: seriesName(s), type: "line", color: color,
+      // a patched point breaks the solid line: the dashed series below bridges it
+      data: pts.map((p) => [p[0], p[2] === "patched" ? null : p[1]]),
+      showSymbol: pts.length <= 300, symbol: "circle", symbolSize: 4, connectNulls: false,
+      lineStyle: { width: 1.5, type: "solid" }, emphasis: { focus: "none" },
+      markArea: s.gaps.length ? {
+        silent: false, itemStyle: { color: "rgba(208, 88, 79, 0.12)" },
+        label: { show: false },
+        data: s.gaps.map((g) => [{ xAxis: g[0], name: labels.gap + " · " + labels.missing + " " + g[2] },
+          { xAxis: g[1] }]),
+      } : undefined,
+    }];
+    if (pts.some((p) => p[2] === "patched")) {
+      out.push({
+        id: "patched-line-" + s.code, name: seriesName(s), type: "line", color: color, kind: "patched",
+        data: pts.map((p, i) => [p[0], patched(i) || patched(i - 1) || patched(i + 1) ? p[1] : null]),
+        showSymbol: false, connectNulls: false, lineStyle: { width: 1.5, type: "dashed" }, tooltip: { show: false },
+      });
+    }
+    if (s.rollup) {  // the hour's range beside its average
+      out.push({
+        id: "range-" + s.code, name: seriesName(s), type: "line", color: color, showSymbol: false,
+        data: pts.map((p) => [p[0], p[5]]), lineStyle: { width: 0.5, opacity: 0.5 }, tooltip: { show: false },
+      }, {
+        id: "range-low-" + s.code, name: seriesName(s), type: "line", color: color, showSymbol: false,
+        data: pts.map((p) => [p[0], p[4]]), lineStyle: { width: 0.5, opacity: 0.5 }, tooltip: { show: false },
+      });
+    }
+    return out;
+  }
+
+  function kindSeries(data, labels) {
+    const byKind = {};
+    KIND_ORDER.forEach((kind) => { byKind[kind] = []; });
+    data.series.forEach((s) => s.points.forEach((p) => {
+      if (p[2] in byKind) byKind[p[2]].push({ value: [p[0], p[1]], item: s.code });
+      if (p[2] === "corrected" && p[3] !== null) byKind.correctedRaw.push({ value: [p[0], p[3]], item: s.code });
+    }));
+    return KIND_ORDER.filter((kind) => byKind[kind].length).map((kind) => ({
+      id: "kind-" + kind, name: labels[kind], type: "scatter", kind: kind, z: 5, data: byKind[kind],
+      ...KIND_STYLES[kind],
+    }));
+  }
+
+  function draw(el, data, labels) {
+    const text = cssVar("--body-quiet-color", "#666");
+    const grid = cssVar("--hairline-color", "#e8e8e8");
+    const chart = window.echarts.init(el, null, { renderer: "canvas" });
+    const lines = data.series.flatMap((s, k) => itemSeries(s, k, labels));
+    const kinds = kindSeries(data, labels);
+    const empty = !data.series.some((s) => s.points.length);
+    chart.setOption({
+      animation: false,
+      grid: { left: 56, right: 24, top: 56, bottom: 64 },
+      legend: {
+        top: 0, left: 0, right: 96, type: "scroll", textStyle: { color: text, fontSize: 12 },
+        data: [...data.series.map(seriesName), ...kinds.map((s) => s.name)],
+      },
+      toolbox: {
+        right: 8, top: 0,
+        feature: {
+          dataZoom: { yAxisIndex: "none", title: { zoom: labels.zoom, back: labels.zoomBack } },
+          restore: { title: labels.restore },
+        },
+      },
+      tooltip: { trigger: "axis", axisPointer: { type: "line" } },
+      xAxis: {
+        type: "time", min: data.start, max: data.end,
+        axisLabel: { color: text, fontSize: 11, hideOverlap: true },
+        axisLine: { lineStyle: { color: grid } },
+      },
+      yAxis: {
+        type: "value", scale: true,
+        axisLabel: { color: text, fontSize: 11 },
+        splitLine: { lineStyle: { color: grid } },
+      },
+      dataZoom: [
+        { type: "inside", xAxisIndex: 0, filterMode: "none" },
+        { type: "slider", xAxisIndex: 0, filterMode: "none", height: 22, bottom: 12 },
+      ],
+      title: empty ? {
+        text: labels.empty, left: "center", top: "middle", textStyle: { color: text, fontSize: 14, fontWeight: "normal" },
+      } : undefined,
+      series: [...lines, ...kinds],
+    });
+    el.dataset.rendered = "true";
+    return chart;
+  }
+
+  function start() {
+    const el = document.getElementById("source-chart");
+    const data = document.getElementById("source-chart-data");
+    const labels = document.getElementById("source-chart-labels");
+    if (!el || !data || !labels || !window.echarts) return;
+    const chart = draw(el, JSON.parse(data.textContent), JSON.parse(labels.textContent));
+    window.addEventListener("resize", () => chart.resize());
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
