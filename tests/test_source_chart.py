@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -37,7 +37,7 @@ def write_flagged(source, code, ts: datetime, value: float, flags: int):
     writes invalid ones)."""
     item = source.data_items.get(code=code)
     batch = IngestBatch.objects.create(received_at=ts, channel="test", actor_label="test", park_id=source.park_id)
-    with connection.cursor() as cur:
+    with transaction.atomic(), connection.cursor() as cur:  # the writer's name holds for one transaction
         cur.execute("SELECT set_config('carbonpark.writer', 'ingest_readings', true)")
         cur.execute("INSERT INTO ingestion_reading (park_id, source_id, data_item_id, ts, value, received_unit, "
                     "status, flags, channel, batch_id, received_at) VALUES (%s, %s, %s, %s, %s, '', 'N', %s, "

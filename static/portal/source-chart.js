@@ -14,9 +14,9 @@
     suspect: { symbol: "circle", symbolSize: 8, itemStyle: { color: "#e08a00", borderColor: "#fff", borderWidth: 1 } },
     invalid: { symbol: "triangle", symbolSize: 9, itemStyle: { color: "#d0303a" } },
     repaired: { symbol: "diamond", symbolSize: 9, itemStyle: { color: "#2e9d5b" } },
-    patched: {
-      symbol: "emptyCircle", symbolSize: 9,
-      itemStyle: { color: "#ffffff", borderColor: "#2f6f9f", borderWidth: 1.5, borderType: "dashed" },
+    patched: {  // hollow (the fill is the background), a dashed teal rim
+      symbol: "emptyCircle", symbolSize: 10,
+      itemStyle: { color: "#0b8a8a", borderColor: "#0b8a8a", borderWidth: 2, borderType: "dashed" },
     },
     corrected: { symbol: "rect", symbolSize: 8, itemStyle: { color: "#8e44ad" } },
     correctedRaw: { symbol: "circle", symbolSize: 6, itemStyle: { color: "#9aa0a6", opacity: 0.45 } },
@@ -32,15 +32,29 @@
     return s.code + " " + s.name + (s.unit ? " (" + s.unit + ")" : "");
   }
 
+  // Local wall-clock text → the same instant as ECharts reads such text (the browser's local time), in ms.
+  function ms(text) {
+    return new Date(text.replace(" ", "T")).getTime();
+  }
+
+  // The points with a null in the middle of each open gap, so that the line stops at a hole instead of
+  // drawing straight across it.
+  function withBreaks(points, gaps) {
+    if (!gaps.length) return points;
+    const breaks = gaps.map((g) => [(ms(g[0]) + ms(g[1])) / 2, null, "gap", null]);
+    return [...points, ...breaks].sort((a, b) => (typeof a[0] === "number" ? a[0] : ms(a[0]))
+      - (typeof b[0] === "number" ? b[0] : ms(b[0])));
+  }
+
   function itemSeries(s, k, labels) {
     const color = PALETTE[k % PALETTE.length];
-    const pts = s.points;
+    const pts = withBreaks(s.points, s.gaps);
     const patched = (i) => i >= 0 && i < pts.length && pts[i][2] === "patched";
     const out = [{
       id: "item-" + s.code, name: seriesName(s), type: "line", color: color,
       // a patched point breaks the solid line: the dashed series below bridges it
       data: pts.map((p) => [p[0], p[2] === "patched" ? null : p[1]]),
-      showSymbol: pts.length <= 300, symbol: "circle", symbolSize: 4, connectNulls: false,
+      showSymbol: pts.length <= 150, symbol: "circle", symbolSize: 4, connectNulls: false,
       lineStyle: { width: 1.5, type: "solid" }, emphasis: { focus: "none" },
       markArea: s.gaps.length ? {
         silent: false, itemStyle: { color: "rgba(208, 88, 79, 0.12)" },
@@ -53,7 +67,8 @@
       out.push({
         id: "patched-line-" + s.code, name: seriesName(s), type: "line", color: color, kind: "patched",
         data: pts.map((p, i) => [p[0], patched(i) || patched(i - 1) || patched(i + 1) ? p[1] : null]),
-        showSymbol: false, connectNulls: false, lineStyle: { width: 1.5, type: "dashed" }, tooltip: { show: false },
+        showSymbol: false, connectNulls: false, lineStyle: { width: 2, type: "dashed", color: KIND_STYLES.patched.itemStyle.color },
+        tooltip: { show: false },
       });
     }
     if (s.rollup) {  // the hour's range beside its average
