@@ -94,8 +94,8 @@ OPTION = """() => {
 }"""
 
 
-def zoom_to_the_last_days(page):
-    page.evaluate("() => echarts.getInstanceByDom(document.getElementById('source-chart'))"
+def zoom_to_the_last_days(tab):
+    tab.evaluate("() => echarts.getInstanceByDom(document.getElementById('source-chart'))"
                   ".dispatchAction({type: 'dataZoom', start: 55, end: 100})")
 
 

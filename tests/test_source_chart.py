@@ -17,8 +17,8 @@ from django.utils import timezone
 from apps.accounts.services import set_membership
 from apps.corrections import services as corrections
 from apps.ingestion.models import Flag, IngestBatch
-from apps.ingestion.store import mark_rollups_dirty
 from apps.ingestion.services import ingest_readings
+from apps.ingestion.store import mark_rollups_dirty
 from apps.quality import charts
 from apps.quality.models import Gap
 from tests.conftest import add_source
