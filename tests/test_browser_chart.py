@@ -151,3 +151,23 @@ def test_a_patched_gap_is_drawn_in_a_different_style(page):  # noqa: F811
     page.wait_for_selector("#source-chart[data-rendered=true] canvas")
     assert page.locator(".chart-range.current").get_attribute("data-range") == "day"
     assert len(page.evaluate(OPTION)["series"][0]["data"]) < len(line["data"])
+
+
+def test_above_the_threshold_the_chart_draws_hourly_rollups(page, monkeypatch):  # noqa: F811
+    from apps.ingestion import rollups
+    from apps.quality import charts
+
+    scene = chart_scene()
+    rollups.refresh()
+    monkeypatch.setattr(charts, "ROLLUP_ABOVE", 100)  # the live server runs in this process
+    violations = collect_csp_violations(page)
+    login(page, "wang.fang")
+    page.goto(f"/sources/datasource/{scene['meter'].pk}/chart/")
+    page.wait_for_selector("#source-chart[data-rendered=true] canvas")
+    assert CODE in page.inner_text("#chart-rollup-note") and "100" in page.inner_text("#chart-rollup-note")
+    series = {s["id"]: s for s in page.evaluate(OPTION)["series"]}
+    # one point an hour (the mean of the hour), with its minimum and maximum beside; no marks of single readings
+    assert 150 < len(series[f"item-{CODE}"]["data"]) < 7 * 24 + 2
+    assert {f"range-{CODE}", f"range-low-{CODE}"} <= set(series)
+    assert not [k for k in series if k.startswith("kind-")]
+    assert violations == [], violations
