@@ -169,6 +169,7 @@ class PostRun:
     series: int = 0
     checked: dict = field(default_factory=dict)  # kind -> (rule, series) pairs checked
     hits: dict = field(default_factory=dict)  # kind -> new hits
+    timings: dict = field(default_factory=dict)  # kind -> seconds of its statement
     busy: bool = False
     seconds: float = 0.0
 
@@ -193,8 +194,10 @@ def run_post_checks(*, full: bool = False) -> PostRun:
         run.full = full or bool(run.series and _was_full(cur))
         problems = []
         for kind, (sql, code) in STATEMENTS.items():
+            t0 = time.monotonic()
             cur.execute(sql, {"kind": kind})
             rows = cur.fetchall()
+            run.timings[kind] = time.monotonic() - t0
             run.checked[kind] = rows[0][6] if rows else 0
             run.hits[kind] = 0
             for park_id, source_id, _rule_id, name, severity, count, _pairs in rows:
