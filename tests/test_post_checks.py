@@ -181,6 +181,28 @@ def test_outliers_against_the_rolling_window(park):
     assert Alarm.objects.get(source=meter, code="E3012").count == 1
 
 
+def test_the_robust_outlier_sees_past_an_earlier_spike(park):
+    meter = add_source(park, "TP01-EM-0001", ["CS010201"])
+    plain = rule("outlier", {"window": 12, "k": 5}, source=meter)
+    robust = rule("outlier", {"window": 12, "k": 5, "robust": True}, source=meter)
+    values = noisy(60)
+    values[30] = 150.0  # a spike: both see it
+    values[33] = 120.0  # 20 off, but the spike in the window inflates the standard deviation
+    ingest(meter, values)
+    run_post_checks()
+    found = {r.pk: hits_of(r) for r in (plain, robust)}
+    assert found[plain.pk] == [150]
+    assert found[robust.pk] == [150, 165]
+    h = PostHit.objects.get(rule=robust, ts__gt=PostHit.objects.get(rule=plain).ts)
+    assert h.reason["robust"] is True and h.reason["z"] > 5 and abs(h.reason["median"] - 100) < 2
+    assert Alarm.objects.get(source=meter, code="E3012").count == 3
+
+
+def hits_of(r):
+    return [round(((h.ts.replace(tzinfo=None) + timedelta(hours=8)) - T0).total_seconds() / 60)
+            for h in PostHit.objects.filter(rule=r).order_by("ts")]
+
+
 def test_another_parks_hits_are_invisible_through_the_seam(park, other_park, django_user_model):
     mine = add_source(park, "TP01-EM-0001", ["CS010201"])
     theirs = add_source(other_park, "TP02-EM-0001", ["CS010201"])
@@ -215,6 +237,7 @@ def test_the_readings_browser_shows_the_hit(client, park):
     ("jump", {"absolute": 1, "limit": 2}, "unknown parameters"), ("frozen", {"n": 1}, "≥ 2"),
     ("frozen", {"n": "5"}, "whole number"), ("frozen", {"n": True}, "whole number"),
     ("outlier", {"window": 2, "k": 3}, "≥ 3"), ("outlier", {"window": 10}, "give k"),
+    ("outlier", {"window": 10, "k": 3, "robust": "yes"}, "true or false"),
 ])
 def test_bad_parameters_are_refused(park, kind, params, message):
     with pytest.raises(ValidationError, match=message):

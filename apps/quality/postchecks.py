@@ -8,10 +8,11 @@ rollups' dirty log: migration quality 0006), each by the enabled post rules whos
 scope match (an empty scope field matches all). Readings without a finite value are skipped.
 
 How it runs: the queue is taken once into a temporary scope table (one statement); then ONE statement per kind
-reads, for every (rule, series) pair, the queued range widened by the neighbours a check needs (jump: one
-reading either side, frozen: n - 1, outlier: ``window`` before and one after), in identity-index order, and finds
-the hits with window functions (lag, running sums, rolling avg/stddev); hits are inserted with ON CONFLICT DO
-NOTHING on (rule, source, item, ts), so a re-run, or a range queued twice, adds nothing and alarms nothing. The
+(two for outliers: mean/stddev and the robust median/MAD) reads, for every (rule, series) pair, the queued range
+widened by the neighbours a check needs (jump: one reading either side, frozen: n - 1, outlier: ``window`` before
+and one after), in identity-index order, and finds the hits with window functions (lag, running sums, rolling
+avg/stddev, the rolling window's median); hits are inserted with ON CONFLICT DO NOTHING on (rule, source, item,
+ts), so a re-run, or a range queued twice, adds nothing and alarms nothing. The
 alarm counts only new hits, one alarm per (park, source, code) through raise_alarms.
 
 Stored readings are never touched (only ingest_readings writes them): "suspect" after storage is the hit row,
@@ -70,7 +71,7 @@ work AS (
     FROM quality_rule r JOIN quality_postcheck_scope sc
       ON (r.park_id IS NULL OR r.park_id = sc.park_id) AND (r.source_id IS NULL OR r.source_id = sc.source_id)
      AND (r.data_item_id IS NULL OR r.data_item_id = sc.data_item_id)
-    WHERE r.enabled AND r.kind = %(kind)s
+    WHERE r.enabled AND r.kind = %(kind)s AND coalesce((r.params->>'robust')::boolean, false) = %(robust)s
 )"""
 
 # The k-th stored reading before lo / after hi (k >= 1), or ±infinity when there are fewer: the window's ends.
@@ -160,16 +161,43 @@ WITH {WORK}, params AS (
     WHERE x.ts >= w.lo AND x.have = w.size AND x.sd > 0 AND abs(x.value - x.mean) > w.k * x.sd
 ){INSERT}"""
 
-STATEMENTS = {"jump": (JUMP, errors.E3010), "frozen": (FROZEN, errors.E3011), "outlier": (OUTLIER, errors.E3012)}
+# Robust outlier: |v - median| > k × MAD × 1.4826 of the `window` readings before (the MAD scaled to a standard
+# deviation for normal data), so one earlier spike in the window does not hide the next. Medians have no moving
+# window aggregate: each reading's window is gathered (array_agg over the frame) and its median taken, still
+# inside the one statement; dearer per reading than the mean/stddev variant.
+OUTLIER_ROBUST = f"""
+WITH {WORK}, params AS (
+    SELECT w.*, (w.params->>'window')::int AS size, (w.params->>'k')::float8 AS k FROM work w
+), win AS (
+    SELECT w.*, {BEFORE.format(k="w.size")} AS p, {AFTER.format(k=1)} AS n FROM params w
+), found AS (
+    SELECT w.park_id, w.source_id, w.data_item_id, w.rule_id, w.severity, x.ts, x.value,
+           jsonb_build_object('median', m.med, 'mad', d.mad, 'window', w.size, 'k', w.k, 'robust', true,
+                              'z', (x.value - m.med) / d.mad) AS reason
+    FROM win w CROSS JOIN LATERAL (
+        SELECT q.ts, q.value, count(*) OVER o AS have, array_agg(q.value) OVER o AS prior
+        FROM ({READINGS}) q
+        WINDOW o AS (ORDER BY q.ts ROWS BETWEEN w.size PRECEDING AND 1 PRECEDING)
+    ) x
+    CROSS JOIN LATERAL (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY u) AS med FROM unnest(x.prior) u) m
+    CROSS JOIN LATERAL (SELECT 1.4826 * percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(u - m.med)) AS mad
+                        FROM unnest(x.prior) u) d
+    WHERE x.ts >= w.lo AND x.have = w.size AND d.mad > 0 AND abs(x.value - m.med) > w.k * d.mad
+){INSERT}"""
+
+# (label, kind, robust, statement, code): one statement each per run.
+STATEMENTS = [("jump", "jump", False, JUMP, errors.E3010), ("frozen", "frozen", False, FROZEN, errors.E3011),
+              ("outlier", "outlier", False, OUTLIER, errors.E3012),
+              ("outlier robust", "outlier", True, OUTLIER_ROBUST, errors.E3012)]
 
 
 @dataclass
 class PostRun:
     full: bool = False
     series: int = 0
-    checked: dict = field(default_factory=dict)  # kind -> (rule, series) pairs checked
+    checked: dict = field(default_factory=dict)  # statement -> (rule, series) pairs checked
     hits: dict = field(default_factory=dict)  # kind -> new hits
-    timings: dict = field(default_factory=dict)  # kind -> seconds of its statement
+    timings: dict = field(default_factory=dict)  # statement -> seconds
     busy: bool = False
     seconds: float = 0.0
 
@@ -193,13 +221,13 @@ def run_post_checks(*, full: bool = False) -> PostRun:
         run.series = cur.rowcount
         run.full = full or bool(run.series and _was_full(cur))
         problems = []
-        for kind, (sql, code) in STATEMENTS.items():
+        for label, kind, robust, sql, code in STATEMENTS:
             t0 = time.monotonic()
-            cur.execute(sql, {"kind": kind})
+            cur.execute(sql, {"kind": kind, "robust": robust})
             rows = cur.fetchall()
-            run.timings[kind] = time.monotonic() - t0
-            run.checked[kind] = rows[0][6] if rows else 0
-            run.hits[kind] = 0
+            run.timings[label] = time.monotonic() - t0
+            run.checked[label] = rows[0][6] if rows else 0
+            run.hits.setdefault(kind, 0)
             for park_id, source_id, _rule_id, name, severity, count, _pairs in rows:
                 if park_id is None:
                     continue

@@ -262,11 +262,11 @@ class FrozenKind(PostKind):
 
 class OutlierKind(PostKind):
     """A statistical outlier: |v - mean| > ``k`` × standard deviation of the ``window`` readings before it
-    (rolling mean and sample standard deviation; a window with no spread finds nothing). The robust median/MAD
-    variant is not built yet (docs/post-checks.md)."""
+    (rolling mean and sample standard deviation; a window with no spread finds nothing); with ``robust`` true the
+    median and the median absolute deviation × 1.4826 instead (an earlier spike in the window hides nothing)."""
 
     kind, error, label = "outlier", errors.E3012, "statistical outlier (rolling window)"
-    ALLOWED = frozenset({"window", "k"})
+    ALLOWED = frozenset({"window", "k", "robust"})
 
     @classmethod
     def validate_params(cls, params):
@@ -275,6 +275,8 @@ class OutlierKind(PostKind):
         if w > 1000:
             raise ValueError("window must be at most 1000 readings")
         _number(params, "k", required=True)
+        if not isinstance(params.get("robust", False), bool):
+            raise ValueError("robust must be true or false")
         return params
 
 
