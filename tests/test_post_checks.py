@@ -264,3 +264,15 @@ def test_the_command_runs_the_checks(park):
     call_command("post_checks", "--full", stdout=out)
     assert "full scan" in out.getvalue() and "jump 1" in out.getvalue()
     assert hits(meter) == [5]
+
+
+def test_the_beat_task_runs_the_checks(park):
+    from apps.quality.tasks import post_checks
+    from carbonpark.celery import app
+
+    assert app.conf.beat_schedule["post-checks"]["task"] == "apps.quality.tasks.post_checks"
+    meter = add_source(park, "TP01-EM-0001", ["CS010201"])
+    rule("frozen", {"n": 3})
+    ingest(meter, [7, 7, 7])
+    result = post_checks()
+    assert result["hits"]["frozen"] == 3 and not result["busy"] and result["series"] == 1
