@@ -90,6 +90,12 @@ def fill_park(park, n_sources: int = 2):
     from apps.quality.gaps import find_gaps
 
     find_gaps()  # the file's reading a day after the others: a gap per park
+    from apps.quality.postchecks import run_post_checks
+
+    # checks after storage: 1.5 -> 2.5 -> 1.5, two jumps per park (several rows for the query-count guard)
+    save_rule(actor="test", name=f"jump {park.code}", kind="jump", params={"absolute": 0.5}, severity="flag",
+              park=park)
+    run_post_checks(full=True)
     return sources
 
 

@@ -273,6 +273,7 @@ for _label, _path, _shared in [
     ("corrections.correction", "park", False), ("corrections.evidence", "park", False),
     ("corrections.revision", "park", False), ("uploads.upload", "park", False),
     ("quality.rule", "park", True), ("quality.alarm", "park", False), ("quality.gap", "park", False),
+    ("quality.posthit", "park", False),
     ("catalog.dataitem", "park", True), ("catalog.catalogclass", "park", True),
     ("catalog.enumeration", None, True), ("catalog.enumvalue", None, True),
     ("entry.form", "park", True), ("entry.formversion", "form__park", True),

@@ -1,7 +1,7 @@
 """The readings browser and the logs beside it. Read-only: readings change only through services."""
 
 from django.contrib import admin
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -97,14 +97,29 @@ class ItemFilter(admin.SimpleListFilter):
         return queryset.filter(data_item_id__in=ids)
 
 
+POST_CHECK = "postcheck"
+POST_CHECK_ANNOTATION = "post_check_hit"
+
+
+def post_check_hits():
+    """The hits of checks after storage (R-9.2.2) on the outer reading: "suspect" beside it, never on it
+    (apps/quality/postchecks.py). One index probe per row (quality_posthit's index on the reading identity)."""
+    from apps.quality.models import PostHit
+
+    return PostHit.objects.filter(source_id=OuterRef("source_id"), data_item_id=OuterRef("data_item_id"),
+                                  ts=OuterRef("ts"))
+
+
 class FlagFilter(admin.SimpleListFilter):
     title = _("flag")
     parameter_name = "flag"
 
     def lookups(self, request, model_admin):
-        return list(Flag.LABELS.items())
+        return [*Flag.LABELS.items(), (POST_CHECK, _("suspect (post check)"))]
 
     def queryset(self, request, queryset):
+        if self.value() == POST_CHECK:
+            return queryset.filter(Exists(post_check_hits()))
         bit = Flag.NAMES.get(self.value() or "")
         if not bit:
             return queryset
@@ -147,7 +162,9 @@ class ReadingAdmin(PortalAdmin, ReadOnlyAdmin):
 
     def get_queryset(self, request):
         # the effective value beside the stored one: one index probe per row shown (apps/corrections/selectors.py)
-        return effective.with_latest_revision(super().get_queryset(request))
+        # and whether a check after storage found it suspect (an EXISTS beside it, the same query)
+        return effective.with_latest_revision(super().get_queryset(request)).annotate(
+            **{POST_CHECK_ANNOTATION: Exists(post_check_hits())})
 
     @admin.display(description=_("value"))
     def value_display(self, obj):
@@ -167,7 +184,10 @@ class ReadingAdmin(PortalAdmin, ReadOnlyAdmin):
     @admin.display(description=_("flags"))
     def flag_names(self, obj):
         flags = obj.flags | (Flag.CORRECTED if getattr(obj, effective.REVISION_ANNOTATION, None) else 0)
-        return ", ".join(str(Flag.LABELS[n]) for n in Flag.names(flags))
+        names = [str(Flag.LABELS[n]) for n in Flag.names(flags)]
+        if getattr(obj, POST_CHECK_ANNOTATION, False):
+            names.append(str(_("suspect (post check)")))
+        return ", ".join(names)
 
     @admin.display(description=_("as received"))
     def received(self, obj):

@@ -13,7 +13,7 @@ from apps.accounts.audit_admin import AuditHistoryMixin
 from apps.accounts.portal import NOBODY, PortalAdmin
 from apps.core.admin import ReadOnlyAdmin, ServiceAdmin
 from apps.quality import services
-from apps.quality.models import Alarm, Gap, Rule
+from apps.quality.models import Alarm, Gap, PostHit, Rule
 from apps.quality.services import RULE_FIELDS
 
 
@@ -22,7 +22,7 @@ class RuleForm(forms.ModelForm):
         data = super().clean()
         if "kind" in data and "params" in data:
             try:
-                services.check_rule_params(data["kind"], data["params"])
+                services.check_rule_params(data["kind"], data["params"], data.get("severity"))
             except ValidationError as exc:
                 self.add_error(None, exc)
         return data
@@ -117,6 +117,28 @@ class GapAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
     @admin.display(description=_("missing"), ordering="missing")
     def missing_points(self, obj):
         return obj.missing
+
+
+@admin.register(PostHit)
+class PostHitAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
+    """The log of checks after storage (R-9.2.2, R-9.2.3): each reading a post rule found suspect, when and why.
+    Read-only: apps/quality/postchecks.py alone writes it."""
+
+    list_display = ["collected", "park_code", "source_code", "item_code", "kind", "value", "reason", "rule",
+                    "checked_at"]
+    list_filter = ["kind", "severity", "park", "source"]
+    list_select_related = ["park", "source", "data_item", "rule"]
+    search_fields = ["source__source_id", "data_item__code"]
+    date_hierarchy = "ts"
+    show_full_result_count = False
+
+    @admin.display(description=_("collection time"), ordering="ts")
+    def collected(self, obj):
+        return timezone.localtime(obj.ts).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description=_("data item"), ordering="data_item__code")
+    def item_code(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.data_item, obj.data_item.code)
 
 
 from apps.quality.deadlines import admin as _deadlines_admin  # noqa: E402,F401  (registers its admins)

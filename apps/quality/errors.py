@@ -16,3 +16,18 @@ E3005 = define("E3005", 400, "值 {value} 不符合格式要求 {pattern}。",
 E3006 = define("E3006", 400, "采集时间 {timestamp} 晚于当前时间超过 {tolerance} 秒。请校准设备时钟。",
                "Collection time {timestamp} is more than {tolerance} s in the future. Set the device clock.",
                "R-9.2.1")
+
+# Checks after storage (R-9.2.2, apps/quality/postchecks.py): not refusals (the readings are stored), the codes
+# of the alarms a run raises; {count} readings of the source were found suspect by the rule {rule}.
+E3010 = define("E3010", 422, "存储后检查：{count} 个读数相对前一读数跳变超出规则“{rule}”的限值，已标记为可疑。"
+               "请在读数浏览中核对（标志“存储后检查”）。",
+               "Post check: {count} readings jumped from the reading before by more than rule \"{rule}\" allows; "
+               "marked suspect. Review them in the readings browser (flag \"post check\").", "R-9.2.2")
+E3011 = define("E3011", 422, "存储后检查：{count} 个读数属于连续相同的非零读数（规则“{rule}”），疑似数据冻结，"
+               "已标记为可疑。请检查仪表或采集链路。",
+               "Post check: {count} readings are part of a run of identical non-zero readings (rule \"{rule}\"): "
+               "the value looks frozen; marked suspect. Check the meter or the collection path.", "R-9.2.2")
+E3012 = define("E3012", 422, "存储后检查：{count} 个读数偏离滚动均值超出规则“{rule}”的限值（统计离群），"
+               "已标记为可疑。",
+               "Post check: {count} readings are statistical outliers against the rolling window of rule "
+               "\"{rule}\"; marked suspect.", "R-9.2.2")

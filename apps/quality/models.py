@@ -176,3 +176,36 @@ class DeadlineReminder(models.Model):
 
     def __str__(self):
         return f"{self.item_label} {self.period_start:%Y-%m-%d} {self.step}"
+
+
+class PostHit(models.Model):
+    """One reading a check after storage found suspect (R-9.2.2), logged with time, result and reason (R-9.2.3).
+
+    Beside the reading, never on it: stored readings change only through revisions, so the "suspect" of a
+    post check lives here and the readings browser shows it. Written by apps/quality/postchecks.py alone,
+    set-based; unique per rule and reading, so a re-run over the same readings adds nothing."""
+
+    park = models.ForeignKey("accounts.Park", verbose_name=_("park"), on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey("sources.DataSource", verbose_name=_("data source"), on_delete=models.CASCADE,
+                               related_name="+")
+    data_item = models.ForeignKey("catalog.DataItem", verbose_name=_("data item"), on_delete=models.CASCADE,
+                                  related_name="+")
+    ts = models.DateTimeField(_("collection time"))
+    rule = models.ForeignKey(Rule, verbose_name=_("rule"), on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("kind"), max_length=32)
+    severity = models.CharField(_("severity"), max_length=8, choices=Severity.choices)
+    value = models.FloatField(_("value"), null=True, blank=True)
+    reason = models.JSONField(_("reason"), default=dict, blank=True)
+    checked_at = models.DateTimeField(_("checked"))
+
+    class Meta:
+        verbose_name = _("post-check hit")
+        verbose_name_plural = _("post-check hits")
+        ordering = ["-ts"]
+        constraints = [models.UniqueConstraint(fields=["rule", "source", "data_item", "ts"],
+                                               name="uniq_posthit_reading")]
+        indexes = [models.Index(fields=["source", "data_item", "ts"], name="posthit_reading"),
+                   models.Index(fields=["park", "-ts"], name="posthit_park_ts")]
+
+    def __str__(self):
+        return f"{self.kind} {self.source_id}/{self.data_item_id} {self.ts:%Y-%m-%d %H:%M:%S}"

@@ -1,8 +1,9 @@
 """Rule kinds of the library (R-9.2.3): how each kind's parameters become a check.
 
-A kind is a small class with ``stage`` ("ingest" runs inside ingest_readings; later issues add
-"post" kinds for checks after storage) and ``compile(params, item) -> check``. A check takes a
-``Candidate`` and returns None when it passes, or the error parameters when it fails.
+A kind is a small class with ``stage`` ("ingest" runs inside ingest_readings; "post" kinds are checks after
+storage, R-9.2.2, run set-based by apps/quality/postchecks.py over newly stored readings) and, for ingest kinds,
+``compile(params, item) -> check``. A check takes a ``Candidate`` and returns None when it passes, or the error
+parameters when it fails. A post kind compiles to nothing here: its check is one SQL statement per run.
 """
 
 from __future__ import annotations
@@ -192,5 +193,93 @@ class FutureTimestampKind(RuleKind):
         return check
 
 
+def _number(params, key, *, integer=False, minimum=None, required=False):
+    """``params[key]``: a number > 0 (or a whole number ≥ ``minimum``); None when absent and not required."""
+    v = params.get(key)
+    if v is None:
+        if required:
+            raise ValueError(f"give {key}")
+        return None
+    if integer:
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            raise ValueError(f"{key} must be a whole number ≥ {minimum}")
+    elif isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+        raise ValueError(f"{key} must be a number greater than 0")
+    return v
+
+
+class PostKind(RuleKind):
+    """A check after storage (R-9.2.2): the readings are stored already, so such a rule flags (a hit beside the
+    reading, shown in the readings browser) or warns, and raises an alarm; it cannot reject."""
+
+    stage = "post"
+    SEVERITIES = ("flag", "warn")
+    ALLOWED = frozenset()
+
+    @classmethod
+    def _only(cls, params):
+        unknown = set(params) - cls.ALLOWED
+        if unknown:
+            raise ValueError(f"unknown parameters {', '.join(sorted(unknown))}; allowed: "
+                             f"{', '.join(sorted(cls.ALLOWED))}")
+
+    def compile(self, params, item):
+        return None
+
+
+class JumpKind(PostKind):
+    """A jump between neighbouring readings of a series: |v - previous| above ``absolute``, or above
+    ``relative`` × |previous|; with ``per_s`` the change is first scaled to a change per that many seconds
+    (a rate: readings further apart may differ more). The later reading of the pair is the hit."""
+
+    kind, error, label = "jump", errors.E3010, "jump between neighbouring readings"
+    ALLOWED = frozenset({"absolute", "relative", "per_s"})
+
+    @classmethod
+    def validate_params(cls, params):
+        cls._only(params)
+        a, r = _number(params, "absolute"), _number(params, "relative")
+        _number(params, "per_s")
+        if a is None and r is None:
+            raise ValueError("give absolute, relative or both (the largest change allowed)")
+        return params
+
+
+class FrozenKind(PostKind):
+    """Frozen values: ``n`` or more identical non-zero readings in a row; every reading of such a run is a hit."""
+
+    kind, error, label = "frozen", errors.E3011, "frozen value (n identical non-zero readings)"
+    ALLOWED = frozenset({"n"})
+
+    @classmethod
+    def validate_params(cls, params):
+        cls._only(params)
+        n = _number(params, "n", minimum=2, integer=True, required=True)
+        if n > 10_000:
+            raise ValueError("n must be at most 10000")
+        return params
+
+
+class OutlierKind(PostKind):
+    """A statistical outlier: |v - mean| > ``k`` × standard deviation of the ``window`` readings before it
+    (rolling mean and sample standard deviation; a window with no spread finds nothing); with ``robust`` true the
+    median and the median absolute deviation × 1.4826 instead (an earlier spike in the window hides nothing)."""
+
+    kind, error, label = "outlier", errors.E3012, "statistical outlier (rolling window)"
+    ALLOWED = frozenset({"window", "k", "robust"})
+
+    @classmethod
+    def validate_params(cls, params):
+        cls._only(params)
+        w = _number(params, "window", minimum=3, integer=True, required=True)
+        if w > 1000:
+            raise ValueError("window must be at most 1000 readings")
+        _number(params, "k", required=True)
+        if not isinstance(params.get("robust", False), bool):
+            raise ValueError("robust must be true or false")
+        return params
+
+
 KINDS: dict[str, RuleKind] = {k.kind: k() for k in (RangeKind, RequiredKind, EnumKind, PrecisionKind,
-                                                     PatternKind, FutureTimestampKind)}
+                                                     PatternKind, FutureTimestampKind, JumpKind, FrozenKind,
+                                                     OutlierKind)}

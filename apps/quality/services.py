@@ -39,9 +39,10 @@ def _finite(value, depth: int = 0) -> bool:
     return True
 
 
-def check_rule_params(kind_name: str, params) -> None:
-    """The kind exists and its parameters are a JSON object it accepts (R-9.2.3); ValidationError at the field
-    otherwise. Forms call it before saving, so the mistake is shown where it was typed."""
+def check_rule_params(kind_name: str, params, severity: str | None = None) -> None:
+    """The kind exists and its parameters are a JSON object it accepts (R-9.2.3), and a check after storage
+    (R-9.2.2) does not reject (the readings are stored); ValidationError at the field otherwise. Forms call it
+    before saving, so the mistake is shown where it was typed."""
     kind = KINDS.get(kind_name)
     if kind is None:
         raise ValidationError({"kind": _("Unknown rule kind %(kind)s; choose one of %(kinds)s.") % {
@@ -56,6 +57,9 @@ def check_rule_params(kind_name: str, params) -> None:
         kind.validate_params(params)
     except ValueError as exc:
         raise ValidationError({"params": str(exc)}) from exc
+    if severity is not None and kind.stage == "post" and severity not in kind.SEVERITIES:
+        raise ValidationError({"severity": _("A check after storage cannot reject: the readings are stored "
+                                             "already. Choose \"store and flag\" or \"store and warn\".")})
 
 
 @transaction.atomic
@@ -65,7 +69,7 @@ def save_rule(*, actor, rule: Rule | None = None, reason: str = "", **fields) ->
     rule = rule or Rule()
     for key, value in fields.items():
         setattr(rule, key, value)
-    check_rule_params(rule.kind, rule.params)
+    check_rule_params(rule.kind, rule.params, rule.severity)
     if rule.source_id and rule.park_id and rule.source.park_id != rule.park_id:
         raise ValidationError({"source": _("The source belongs to another park.")})
     rule.full_clean()

@@ -22,3 +22,13 @@ def send_deadline_reminders():
     from apps.quality.deadlines.services import send_reminders
 
     return send_reminders()
+
+
+@shared_task(time_limit=600, soft_time_limit=570)
+def post_checks():
+    """Checks after storage of the readings stored since the last run (apps/quality/postchecks.py, R-9.2.2)."""
+    from apps.quality.postchecks import run_post_checks
+
+    r = run_post_checks()
+    return {"full": r.full, "series": r.series, "checked": r.checked, "hits": r.hits, "busy": r.busy,
+            "seconds": round(r.seconds, 3)}
