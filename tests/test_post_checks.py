@@ -232,6 +232,21 @@ def test_the_readings_browser_shows_the_hit(client, park):
     assert every.content.decode().count("可疑（存储后检查）") == 1 + 2
 
 
+def test_the_hits_list_says_what_each_check_saw_in_the_pages_language(client, park):
+    meter = add_source(park, "TP01-EM-0001", ["CS010201"])
+    rule("jump", {"absolute": 20})
+    rule("frozen", {"n": 3})
+    ingest(meter, [10, 11, 90.123456789, 12, 12, 12])
+    run_post_checks()
+    client.force_login(get_user_model().objects.create_superuser("root", "r@example.invalid", "pw-123456789"))
+    zh = client.get("/quality/posthit/").content.decode()
+    assert "较 2026-" in zh and "变化 79.1235" in zh and "连续 3 个相同读数" in zh
+    assert "90.1235" in zh and "90.123456789" not in zh.split("title=")[0]  # six significant digits in the cells
+    client.post("/i18n/setlang/", {"language": "en", "next": "/quality/posthit/"})
+    en = client.get("/quality/posthit/").content.decode()
+    assert "change 79.1235 from 11 at 2026-" in en and "3 identical readings" in en
+
+
 @pytest.mark.parametrize("kind, params, message", [
     ("jump", {}, "absolute, relative"), ("jump", {"absolute": -1}, "greater than 0"),
     ("jump", {"absolute": 1, "limit": 2}, "unknown parameters"), ("frozen", {"n": 1}, "≥ 2"),

@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
@@ -124,8 +126,8 @@ class PostHitAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
     """The log of checks after storage (R-9.2.2, R-9.2.3): each reading a post rule found suspect, when and why.
     Read-only: apps/quality/postchecks.py alone writes it."""
 
-    list_display = ["collected", "park_code", "source_code", "item_code", "kind", "value", "reason", "rule",
-                    "checked_at"]
+    # The park is in the filter and the switcher; the reason needs the room (fits 1 280 px in both languages).
+    list_display = ["collected", "source_code", "item_code", "kind", "value_shown", "why", "rule"]
     list_filter = ["kind", "severity", "park", "source"]
     list_select_related = ["park", "source", "data_item", "rule"]
     search_fields = ["source__source_id", "data_item__code"]
@@ -139,6 +141,43 @@ class PostHitAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
     @admin.display(description=_("data item"), ordering="data_item__code")
     def item_code(self, obj):
         return format_html('<span title="{}">{}</span>', obj.data_item, obj.data_item.code)
+
+    @admin.display(description=_("value"), ordering="value")
+    def value_shown(self, obj):
+        return "-" if obj.value is None else _number(obj.value)
+
+    @admin.display(description=_("reason"))
+    def why(self, obj):
+        """What the check saw, in a sentence of the page's language; the parameters as stored in the tooltip."""
+        r = obj.reason or {}
+        if obj.kind == "jump":
+            text = _("change %(change)s from %(previous)s at %(at)s") % {
+                "change": _number(r.get("change")), "previous": _number(r.get("previous")),
+                "at": _local(r.get("previous_ts"))}
+        elif obj.kind == "frozen":
+            text = _("%(run)s identical readings, %(start)s to %(end)s") % {
+                "run": r.get("run", "?"), "start": _local(r.get("run_from")), "end": _local(r.get("run_to"))}
+        elif obj.kind == "outlier":
+            centre = _number(r.get("median") if r.get("robust") else r.get("mean"))
+            text = _("z = %(z)s against %(centre)s over %(window)s readings") % {
+                "z": _number(r.get("z")), "centre": centre, "window": r.get("window", "?")}
+        else:
+            text = ""
+        return format_html('<span title="{}">{}</span>', json.dumps(r, ensure_ascii=False, default=str), text)
+
+
+def _number(v) -> str:
+    return "?" if not isinstance(v, (int, float)) else f"{v:.6g}"
+
+
+def _local(text) -> str:
+    """A stored ISO timestamp as the portal's local time to the second ("?" when absent or unreadable)."""
+    from datetime import datetime
+
+    try:
+        return timezone.localtime(datetime.fromisoformat(str(text))).strftime("%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError):
+        return "?"
 
 
 from apps.quality.deadlines import admin as _deadlines_admin  # noqa: E402,F401  (registers its admins)
