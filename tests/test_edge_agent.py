@@ -416,6 +416,12 @@ def test_end_to_end_tls_order_commands_and_72h_outage(tmp_path):
 def test_eviction_alarm_is_published(tmp_path):
     with Mosquitto(tmp_path / "broker") as broker:
         port = broker.port
+        # The platform's subscription as a persistent session (QoS 1), made while the broker runs: the alarm is
+        # queued for it whenever the agent publishes it after the restart, however fast the agent reconnects (a
+        # subscription made after the restart can come too late: the retained status is overwritten by then).
+        sub = TestClient.connect(broker.url, "platform-evictions", protocol=4, clean_start=False)
+        sub.subscribe(f"carbonpark/{PARK}/EP01-GW-01/status")
+        sub.close()
         broker.stop()
         cfg = parse(config_dict(tmp_path, f"mqtt://127.0.0.1:{port}", max_bytes=48 * 1024))
         clock = ManualClock(T0 - 2000)
@@ -427,8 +433,7 @@ def test_eviction_alarm_is_published(tmp_path):
                 run.advance(clock, FIVE_MIN, polls)
             assert run.call(agent.buffer.unpublished_alarms)
             broker.start()
-            sub = TestClient.connect(broker.url, "platform", protocol=4)
-            sub.subscribe(f"carbonpark/{PARK}/EP01-GW-01/status")
+            sub = TestClient.connect(broker.url, "platform-evictions", protocol=4, clean_start=False)
             got = Collector()
             got.drain(sub, lambda: any("alarm" in p for _, p in got.other), timeout=15)
             alarm = next(p for _, p in got.other if "alarm" in p)
