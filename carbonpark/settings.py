@@ -343,11 +343,6 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "")
 # process is refused within this time (in the same process at once). 0: look every token up on every request.
 API_TOKEN_CACHE_SECONDS = float(os.environ.get("API_TOKEN_CACHE_SECONDS", "5"))
 
-# Plain token pushes to POST /api/v1/readings that a web worker holds at the same moment share one transaction,
-# each with its own batch row and answer, none answered before the commit (apps/ingestion/groupcommit.py).
-# 0: each request commits alone.
-INGEST_GROUP_COMMIT = os.environ.get("INGEST_GROUP_COMMIT", "1") not in ("0", "false", "no", "")
-
 # How long an Idempotency-Key is remembered (interfaces.md §3); retries come within hours, not weeks.
 IDEMPOTENCY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_TTL_HOURS", "72"))
 

@@ -307,28 +307,3 @@ def test_a_single_reading_is_queued_for_the_rollups(park, meter):
         meter.source_id, 2, 5.5, 2.0, 3.5, 3.5)
     days = client_for(reader_key).get(URL, {"interval": "day", "sourceId": meter.source_id}).json()["results"]
     assert [(d["count"], d["sum"]) for d in days] == [(2, 5.5)]
-
-
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_concurrent_pushes_to_one_worker_share_transactions_each_answered_once(park, meter, tmp_path):
-    """Group commit against the production server: 48 single-reading pushes at once to one gevent worker, each
-    answered with its own batch after a commit, every reading stored once, fewer transactions than requests
-    (carbonpark_http_push_group_size in /metrics counts them)."""
-    import concurrent.futures
-
-    _token, key = issue_token(actor="test", park=park, name="device", role=ApiToken.Role.DEVICE)
-    with Gunicorn(_database_url_of_this_test(), settings.REDIS_URL, tmp_path / "gunicorn.log", workers=1,
-                  env={"HEALTH_EXPECT": ""}) as app:
-        with concurrent.futures.ThreadPoolExecutor(24) as pool:
-            answers = list(pool.map(lambda n: _post(app.port, key, rec(n % 60, value=float(n))), range(48)))
-        conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
-        conn.request("GET", "/metrics")
-        metrics = conn.getresponse().read().decode()
-    assert all(status == 200 and orjson.loads(body)["accepted"] == 1 for status, _h, body in answers)
-    assert sorted(Reading.objects.values_list("value", flat=True)) == [float(n) for n in range(48)]
-    assert IngestBatch.objects.filter(channel="http", accepted=1).count() == 48  # a batch row per request
-    count = next(float(line.split()[-1]) for line in metrics.splitlines()
-                 if line.startswith("carbonpark_http_push_group_size_count"))
-    groups_of_one = next(float(line.split()[-1]) for line in metrics.splitlines()
-                         if line.startswith('carbonpark_http_push_group_size_bucket{le="1.0"}'))
-    assert count < 48 and groups_of_one < count, metrics  # some transactions held several requests

@@ -7,8 +7,7 @@ negotiation, its template response. This path does what they do for this one req
 the same middleware instances' request and response phases (security, language, common, framing, content
 security policy, history context), the same token authentication, the park-access seam
 (``access.park_ids(…, PUSH)``, as apps.accounts.permissions.ParkAccess and ReadingsView do), ingest_readings as
-the one way in (the pushes a worker holds at once sharing one transaction: apps/ingestion/groupcommit.py),
-DRF's JSON renderer and its Vary/Allow headers, and Django's log line for a 4xx answer.
+the one way in, DRF's JSON renderer and its Vary/Allow headers, and Django's log line for a 4xx answer.
 
 Whatever is not the common case goes to the full stack (apps.core.handlers' token API handler) *before anything
 is written*, which then answers it exactly as before: a query string, another Accept or Content-Type, a chunked
@@ -118,10 +117,8 @@ class FastPush:
 
         from apps.accounts import access
         from apps.accounts.access import Action
-        from apps.ingestion.config import cached_config, current_config
-        from apps.ingestion.groupcommit import GROUP
         from apps.ingestion.jsonbody import decode_batch
-        from apps.ingestion.services import ingest_readings, prepare_readings
+        from apps.ingestion.services import ingest_readings
 
         body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
         environ["wsgi.input"] = io.BytesIO(body)  # for the full stack, should it take over
@@ -149,12 +146,7 @@ class FastPush:
             return None
         HistoricalRecords.context.request = request
         try:
-            if settings.INGEST_GROUP_COMMIT:
-                # checked here, stored in a transaction shared with the pushes this worker holds beside it
-                prepared = prepare_readings(records, cached_config() or current_config(), parks=parks)
-                result = GROUP.ingest(prepared=prepared, channel="http", actor=user, parks=parks)
-            else:
-                result = ingest_readings(records, channel="http", actor=user, parks=parks)
+            result = ingest_readings(records, channel="http", actor=user, parks=parks)
             return self._answer(request, result.response(get_language() or "zh-hans"), result.http_status)
         except Exception as exc:  # noqa: BLE001 - answered here: the request is never run twice
             # What DRF's view answers for it (the API's exception handler: a code of ours, the database

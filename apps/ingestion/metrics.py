@@ -45,9 +45,6 @@ READINGS_REJECTED = Counter("carbonpark_readings_rejected",
 BATCH_SECONDS = Histogram("carbonpark_ingest_batch_seconds",
                           "Time of one ingest_readings call that committed, by channel.", ["channel"],
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
-PUSH_GROUP_SIZE = Histogram("carbonpark_http_push_group_size",
-                            "Plain token pushes stored in one shared transaction (apps/ingestion/groupcommit.py).",
-                            buckets=(1, 2, 4, 8, 16, 32, 64))
 
 
 def observe_batch(channel: str, result, started: float) -> None:
