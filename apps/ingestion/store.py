@@ -39,6 +39,16 @@ JOIN ingestion_reading r ON r.source_id = st.s AND r.data_item_id = st.d AND r.t
 WHERE r.batch_id <> %s
 """
 
+# Of the rows a batch found stored before, those whose stored reading is a fill not yet replaced by a real one
+# (R-9.3.2.1: a real reading wins over a fill; apps/quality/filling.py). Run only for batches with repeats.
+PATCHED_OF = """
+SELECT r.source_id, r.data_item_id, r.ts
+FROM unnest(%(s)s::bigint[], %(d)s::bigint[], %(t)s::timestamptz[]) AS u(s, d, t)
+JOIN ingestion_reading r ON r.source_id = u.s AND r.data_item_id = u.d AND r.ts = u.t
+WHERE r.flags & 16 <> 0
+  AND NOT EXISTS (SELECT 1 FROM quality_fill f WHERE f.reading_id = r.id AND f.superseded_at IS NOT NULL)
+"""
+
 REJECTION_INSERT = """
 INSERT INTO ingestion_rejection (batch_id, index, park_id, source_ref, data_code, code, field, message_zh,
                                  message_en, raw, raw_bytes, received_at)
