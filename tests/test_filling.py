@@ -16,7 +16,7 @@ from apps.accounts.access import AccessDenied, SystemPrincipal
 from apps.accounts.services import set_membership
 from apps.core.errors import CarbonParkError
 from apps.core.models import AuditEntry
-from apps.corrections.models import Correction, Revision
+from apps.corrections.models import Revision
 from apps.ingestion.models import Flag, Reading
 from apps.ingestion.services import ingest_readings
 from apps.quality.filling import fill_gap_now, fill_gaps, ignore_gap

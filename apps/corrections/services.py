@@ -273,10 +273,12 @@ def reject_correction(*, actor, correction_id: int, comment) -> Correction:
 
 # --- apply: the second named writer -------------------------------------------------------------------------
 
-REVISE = """
+# The one statement head that writes revisions; the rows come from REVISE (a correction's range) or REVISE_VALUES.
+INSERT_REVISIONS = """
 INSERT INTO corrections_revision (park_id, source_id, data_item_id, ts, reading_id, value, previous_value,
                                   correction_id, written_at, written_by, flags)
-SELECT r.park_id, r.source_id, r.data_item_id, r.ts, r.id,
+"""
+REVISE = INSERT_REVISIONS + """SELECT r.park_id, r.source_id, r.data_item_id, r.ts, r.id,
        CASE WHEN %(factor)s::float8 IS NULL THEN %(new)s::float8 ELSE coalesce(cur.value, r.value) * %(factor)s END,
        coalesce(cur.value, r.value), %(cid)s, %(now)s, %(by)s, %(flags)s
 FROM ingestion_reading r
@@ -288,9 +290,7 @@ WHERE r.source_id = %(source)s AND r.data_item_id = %(item)s AND r.ts BETWEEN %(
 """
 # A value per reading, for revisions the platform makes (a repair by interpolation, a real reading replacing a
 # fill): (ts, value, flags) arrays of the correction's series, inside its range.
-REVISE_VALUES = """
-INSERT INTO corrections_revision (park_id, source_id, data_item_id, ts, reading_id, value, previous_value,
-                                  correction_id, written_at, written_by, flags)
+REVISE_VALUES = INSERT_REVISIONS + """
 SELECT r.park_id, r.source_id, r.data_item_id, r.ts, r.id, u.v, coalesce(cur.value, r.value), %(cid)s, %(now)s,
        %(by)s, u.f
 FROM unnest(%(ts)s::timestamptz[], %(v)s::float8[], %(f)s::int2[]) AS u(t, v, f)

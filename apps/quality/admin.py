@@ -16,7 +16,7 @@ from apps.accounts.portal import NOBODY, PortalAdmin
 from apps.core.admin import ReadOnlyAdmin, ServiceAdmin
 from apps.core.errors import CarbonParkError
 from apps.quality import services
-from apps.quality.models import Alarm, Gap, PostHit, Rule
+from apps.quality.models import Alarm, Fill, Gap, PostHit, Rule
 from apps.quality.services import RULE_FIELDS
 
 
@@ -154,6 +154,27 @@ class GapAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
             except (CarbonParkError, AccessDenied):
                 pass
         self.message_user(request, _("%(count)d gap(s) ignored.") % {"count": done})
+
+
+@admin.register(Fill)
+class FillAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
+    """The points stored by the filling of gaps (R-9.3.2.1), each with its method and basis. Read-only:
+    apps/quality/filling alone writes them."""
+
+    list_display = ["collected", "source_code", "item_code", "method", "value", "superseded_at"]
+    list_filter = ["method", "park", "source"]
+    list_select_related = ["park", "source", "data_item"]
+    search_fields = ["source__source_id", "data_item__code"]
+    date_hierarchy = "ts"
+    show_full_result_count = False
+
+    @admin.display(description=_("collection time"), ordering="ts")
+    def collected(self, obj):
+        return timezone.localtime(obj.ts).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description=_("data item"), ordering="data_item__code")
+    def item_code(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.data_item, obj.data_item.code)
 
 
 @admin.register(PostHit)
