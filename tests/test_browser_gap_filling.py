@@ -49,7 +49,7 @@ def filled_scene():
     slots = [end - timedelta(minutes=15 * n) for n in range(3 * 96, -1, -1)]
     hour = [timezone.localtime(ts, SHANGHAI).hour for ts in slots]
     values, v = [], 5000.0
-    for n, ts in enumerate(slots):
+    for n in range(len(slots)):
         values.append(round(v, 2))
         v += (30.0 if 8 <= hour[n] < 18 else 8.0) / 4 * (1 + 0.1 * (n % 3))
     short = set(range(len(slots) - 60, len(slots) - 57))  # 45 minutes: 3 points
