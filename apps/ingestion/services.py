@@ -217,11 +217,13 @@ def ingest_readings(readings=None, *, channel: str, actor, parks=None, idempoten
         if len(rows) == 1:  # one statement for the reading and the batch's row (the common single-reading push)
             stored = store.insert_one_reading(cur, rows[0], batch_id=batch_id, duplicates=in_batch, **batch_row)
             repeated = set() if stored else {rows[0].index}
+            fills = set(repeated)
         else:
-            repeated = store.insert_readings(cur, rows, batch_id=batch_id, channel=channel, now=now)
+            fills = set()  # repeats of a stored fill: the only ones a real reading may replace
+            repeated = store.insert_readings(cur, rows, batch_id=batch_id, channel=channel, now=now, patched=fills)
         superseded = set()
-        if repeated and not patched:  # a real reading for the time of a fill wins over it (R-9.3.2.1)
-            superseded = _supersede_fills(cur, [r for r in rows if r.index in repeated], actor_label, now)
+        if fills and not patched:  # a real reading for the time of a fill wins over it (R-9.3.2.1)
+            superseded = _supersede_fills(cur, [r for r in rows if r.index in fills], actor_label, now)
             repeated -= superseded
         events = []
         for r in rows:
@@ -251,8 +253,9 @@ def ingest_readings(readings=None, *, channel: str, actor, parks=None, idempoten
 
 
 def _supersede_fills(cur, repeats, actor_label: str, now: datetime) -> set[int]:
-    """The batch indexes of ``repeats`` (rows whose identity was stored before) that replaced a fill. One query
-    when a batch has repeats; nothing more unless one of them meets a fill."""
+    """The batch indexes of ``repeats`` that replaced a fill: rows whose identity was stored before as a patched
+    point (a batch learns that from the query that finds its repeats: nothing more for ordinary duplicates), or the
+    single reading of a one-reading request found stored (one query). The fills not yet replaced are taken."""
     numeric = [r for r in repeats if r.value is not None]
     if not numeric:
         return set()
