@@ -172,8 +172,8 @@ def _store(gap: Gap, method: str, points: list, neighbours: tuple, now: datetime
     source, item = gap.source, gap.data_item
     with transaction.atomic():
         locked = Gap.objects.select_for_update().filter(pk=gap.pk, state=Gap.State.OPEN).first()
-        if locked is None:
-            return None
+        if locked is None or (locked.end, locked.interval_s) != (gap.end, gap.interval_s):
+            return None  # filled or set aside meanwhile, or changed by real readings: the next run sees it anew
         records = [{"sourceId": source.source_id, "dataCode": item.code, "timestamp": ts.isoformat(),
                     "value": value} for ts, value, _ in points]
         result = ingest_readings(records, channel="fill", actor=SystemPrincipal(ACTOR), patched=True, now=now)
