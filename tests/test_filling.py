@@ -174,6 +174,7 @@ def test_a_long_gap_is_filled_by_the_previous_days_profile_and_the_register_reco
     assert round(consumption, 3) == round(day2[-1][1] - day2[0][1], 3)
     f = Fill.objects.get(ts=gap_start + timedelta(hours=1))
     assert f.basis["profileLagS"] == 86400 and f.basis["scaling"] == "register"
+    assert fill_gaps().points == 0 and Fill.objects.count() == 143  # nothing filled twice
     assert datetime.fromisoformat(f.basis["reference"]["ts"]) == gap_start + timedelta(hours=1) - timedelta(days=1)
 
 
