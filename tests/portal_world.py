@@ -103,6 +103,7 @@ def fill_park(park, n_sources: int = 2):
     # filled points: a half-hour hole the day before, interpolated (several rows for the query-count guard)
     ingest_readings([{"sourceId": sources[0].source_id, "timestamp": f"2026-11-22 10:{m:02d}:00", "value": 1.0}
                      for m in (0, 30)], channel="test", actor="test")
+    refresh()
     find_gaps()
     fill_gaps(gap_ids=list(Gap.objects.filter(park=park, source=sources[0], missing=5).values_list("pk", flat=True)),
               force=True)

@@ -63,6 +63,9 @@ def filled_scene():
     for i in range(0, len(records), 100):
         r = ingest_readings(records[i:i + 100], channel="http", actor="device", now=now)
         assert not r.rejected, r.rejected
+    from apps.ingestion.rollups import refresh
+
+    refresh(budget=None)  # what the beat does every 10 s (it may feed the quality queues)
     run_post_checks()
     run = fill_gaps()
     assert (run.linear, run.profile, run.points, run.repaired) == (1, 1, 23, 1), run

@@ -17,6 +17,7 @@ from apps.accounts.services import set_membership
 from apps.core.errors import CarbonParkError
 from apps.core.models import AuditEntry
 from apps.corrections.models import Revision
+from apps.ingestion import rollups
 from apps.ingestion.models import Flag, Reading
 from apps.ingestion.services import ingest_readings
 from apps.quality.filling import fill_gap_now, fill_gaps, ignore_gap
@@ -49,6 +50,7 @@ def ingest(source, points, **extra):
                 "value": float(v), **extra} for t, v in points]
     result = ingest_readings(records, channel="test", actor="test")
     assert not result.rejected, result.rejected
+    rollups.refresh(budget=None)  # what the beat does every 10 s (it may feed the quality queues)
     return result
 
 
