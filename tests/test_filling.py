@@ -210,7 +210,16 @@ def test_a_gap_beyond_every_method_stays_open(pusher):
     assert Gap.objects.get(source=pusher).state == "open"
 
 
-def test_a_real_reading_arriving_later_wins_over_a_fill(pusher):
+def api_flags(api, source) -> dict:
+    """{local time: (value, rawValue, flags)} as the readings API gives them."""
+    page = api.get("/api/v1/readings", {"sourceId": source.source_id, "limit": 1000})
+    assert page.status_code == 200
+    body = page.json()
+    rows = body["results"] if isinstance(body, dict) else body
+    return {r["timestamp"][:19]: (r["value"], r["rawValue"], r["flags"]) for r in rows}
+
+
+def test_a_real_reading_arriving_later_wins_over_a_fill(pusher, api):
     ingest(pusher, [(at(), 100.0), (at(0, 20), 104.0)])
     assert fill_gaps().points == 3
     fill = Fill.objects.get(ts=at(0, 10))
@@ -226,6 +235,10 @@ def test_a_real_reading_arriving_later_wins_over_a_fill(pusher):
     fill.refresh_from_db()
     assert fill.superseded_at is not None
     assert AuditEntry.objects.filter(action="correction.late_reading").count() == 1
+    # the API: the real value with the real reading's flags; the fill not replaced still patched
+    seen = api_flags(api, pusher)
+    assert seen["2026-11-02 00:10:00"] == (101.5, 102.0, ["backfill"])
+    assert seen["2026-11-02 00:05:00"] == (101.0, 101.0, ["patched"])
     # one reading alone (the single-row path), then the same real reading again: the second is a duplicate
     one = ingest_readings([{"sourceId": pusher.source_id, "timestamp": at(0, 15).strftime(FMT), "value": 103.0}],
                           channel="test", actor="test")
@@ -250,7 +263,7 @@ def test_a_device_cannot_send_the_patched_flag(pusher, api, park):
     assert not Fill.objects.exists()
 
 
-def test_a_minor_anomaly_is_repaired_as_a_revision_flagged_repaired(pusher):
+def test_a_minor_anomaly_is_repaired_as_a_revision_flagged_repaired(pusher, api):
     from apps.quality.postchecks import run_post_checks
     from apps.quality.services import save_rule
 
@@ -269,6 +282,11 @@ def test_a_minor_anomaly_is_repaired_as_a_revision_flagged_repaired(pusher):
     assert entry.after["values"][0]["method"] == "linear" and entry.after["values"][0]["was"] == 500.0
     assert Reading.objects.get(source=pusher, ts=at(1, 15)).value == 500.0  # the value as received stays
     assert fill_gaps().repaired == 0 and Revision.objects.count() == 1  # never twice
+    assert api_flags(api, pusher)["2026-11-02 01:15:00"] == (100.75, 500.0, ["repaired"])  # not "corrected"
+    from apps.quality import charts
+
+    data = charts.source_chart(SystemPrincipal("test"), pusher, charts.ChartRange("x", at(), at(2)))
+    assert data["series"][0]["kinds"] == {"raw": 19, "repaired": 1}
 
 
 def test_another_parks_gap_looks_unknown_and_only_an_administrator_acts(park, other_park, pusher,

@@ -112,7 +112,7 @@ class Revision(models.Model):
         indexes = [
             # The effective-value probe: the latest revision of one reading, read from the index alone.
             models.Index(fields=["source", "data_item", "ts", "-id"], name="revision_reading_latest",
-                         include=["value"]),
+                         include=["value", "flags"]),
             models.Index(fields=["correction"], name="revision_correction"),
         ]
 

@@ -93,17 +93,14 @@ def source_chart(principal, source, rng: ChartRange) -> dict:
     points: dict[int, list] = {i.pk: [] for i in items}
     if raw_pks:
         rows = effective.with_latest_revision(readings.filter(data_item_id__in=raw_pks).exclude(value=None))
-        revised = _platform_revisions(principal, source, raw_pks, rng)
         for item_pk, ts, raw, flags, revision in rows.order_by("data_item_id", "ts").values_list(
                 "data_item_id", "ts", "value", "flags", effective.REVISION_ANNOTATION):
             value, revision_id = effective.split(raw, revision)
             value, raw = _finite(value), _finite(raw)
-            corrected = revision_id is not None and value != raw
-            kind = kind_of(flags, corrected)
-            if revision_id is not None and int(revision_id) in revised:
-                # a repair ("repaired") or a real reading that replaced a fill (its own flags): not a correction
-                kind, corrected = kind_of(revised[int(revision_id)], False), False
-            points[item_pk].append([local(ts), value, kind, raw if corrected else None])
+            flags = effective.effective_flags(flags, revision)
+            # a repair draws as repaired, a real reading that replaced a fill by its own flags: not corrections
+            corrected = revision_id is not None and value != raw and bool(flags & Flag.CORRECTED)
+            points[item_pk].append([local(ts), value, kind_of(flags, corrected), raw if corrected else None])
     if rolled:
         rollups = access.restrict(Rollup.objects.filter(interval=Rollup.Interval.HOUR), principal, Action.VIEW)
         for item_pk, bucket, total, count, low, high in rollups.filter(
@@ -126,16 +123,6 @@ def source_chart(principal, source, rng: ChartRange) -> dict:
                     "rollup": i.pk in rolled, "count": counts.get(i.pk, 0), "points": points[i.pk],
                     "gaps": spans[i.pk], "kinds": _kinds(points[i.pk])} for i in items],
     }
-
-
-def _platform_revisions(principal, source, item_pks, rng: ChartRange) -> dict[int, int]:
-    """{revision id: its flags} of the revisions the platform made in the range (a repair by interpolation, a
-    real reading replacing a fill: apps/quality/filling), which draw by their own flags. One query."""
-    from apps.corrections.models import Revision
-
-    return dict(access.restrict(Revision.objects.all(), principal, Action.VIEW).filter(
-        source_id=source.pk, data_item_id__in=item_pks, ts__gte=rng.start, ts__lte=rng.end)
-        .exclude(flags=Flag.CORRECTED).values_list("id", "flags"))
 
 
 def _kinds(points: list) -> dict[str, int]:
