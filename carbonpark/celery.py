@@ -45,6 +45,9 @@ app.conf.beat_schedule = {
     # checks after storage (post rules: jump, frozen, outlier) over the readings stored since the last run
     # (apps/quality/postchecks.py); hits beside the readings, alarmed. Under an advisory lock, like find-gaps.
     "post-checks": {"task": "apps.quality.tasks.post_checks", "schedule": 60.0, "options": {"expires": 60.0}},
+    # R-9.3.2.1, R-9.3.1: open gaps filled in the standard's order (resend to the source and wait
+    # GAP_REFETCH_WAIT_S, then interpolation, then a profile), minor anomalies repaired (apps/quality/filling).
+    "fill-gaps": {"task": "apps.quality.tasks.fill_gaps", "schedule": 120.0, "options": {"expires": 120.0}},
     # Resumable uploads abandoned past their Upload-Expires: marked expired, their bytes removed (apps/uploads).
     "expire-uploads": {"task": "apps.uploads.tasks.expire_uploads", "schedule": crontab(minute="*/15")},
     # .b–d: overdue data reminded to the park's staff once per item and period, escalated to its

@@ -98,6 +98,17 @@ def fill_park(park, n_sources: int = 2):
     save_rule(actor="test", name=f"jump {park.code}", kind="jump", params={"absolute": 0.5}, severity="flag",
               park=park)
     run_post_checks(full=True)
+    from apps.ingestion.services import ingest_readings
+    from apps.quality.filling import fill_gaps
+    from apps.quality.models import Gap
+
+    # filled points: a half-hour hole the day before, interpolated (several rows for the query-count guard)
+    ingest_readings([{"sourceId": sources[0].source_id, "timestamp": f"2026-11-22 10:{m:02d}:00", "value": 1.0}
+                     for m in (0, 30)], channel="test", actor="test")
+    refresh()
+    find_gaps()
+    fill_gaps(gap_ids=list(Gap.objects.filter(park=park, source=sources[0], missing=5).values_list("pk", flat=True)),
+              force=True)
     return sources
 
 

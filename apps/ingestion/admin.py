@@ -184,7 +184,7 @@ class ReadingAdmin(PortalAdmin, ReadOnlyAdmin):
 
     @admin.display(description=_("flags"))
     def flag_names(self, obj):
-        flags = obj.flags | (Flag.CORRECTED if getattr(obj, effective.REVISION_ANNOTATION, None) else 0)
+        flags = effective.effective_flags(obj.flags, getattr(obj, effective.REVISION_ANNOTATION, None))
         names = [str(Flag.LABELS[n]) for n in Flag.names(flags)]
         if getattr(obj, POST_CHECK_ANNOTATION, False):
             names.append(str(_("suspect (post check)")))

@@ -168,9 +168,8 @@ class FillPoint:
 
 def interpolation_plan(gap_ids, *, span_s: int = DEFAULT_INTERPOLATION_SPAN_S) -> list[FillPoint]:
     """The points linear interpolation would fill in the given open gaps no longer than ``span_s`` (R-9.3.2.1,
-    second step), computed set-based in one query; nothing is stored. Storing them needs ingest_readings to
-    carry the PATCHED flag for a trusted process and to let a later real reading win (docs/gaps.md, "Filling:
-    what is left")."""
+    second step), computed set-based in one query; nothing is stored here: apps/quality/filling stores them
+    (docs/gaps.md, "Filling")."""
     with connection.cursor() as cur:
         cur.execute(INTERPOLATION, {"ids": list(gap_ids), "span": int(span_s)})
         return [FillPoint(*row) for row in cur.fetchall()]
