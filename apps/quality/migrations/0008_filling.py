@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0002_park_object_permissions'),
         ('catalog', '0003_item_evidence_required'),
-        ('quality', '0006_post_checks'),
+        ('quality', '0007_queues_on_take'),
         ('sources', '0003_gateway_and_device_health'),
     ]
 
