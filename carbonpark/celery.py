@@ -45,6 +45,10 @@ app.conf.beat_schedule = {
     # checks after storage (post rules: jump, frozen, outlier) over the readings stored since the last run
     # (apps/quality/postchecks.py); hits beside the readings, alarmed. Under an advisory lock, like find-gaps.
     "post-checks": {"task": "apps.quality.tasks.post_checks", "schedule": 60.0, "options": {"expires": 60.0}},
+    # the monthly quality indicators of this month and the last, recomputed whole from the rollups, gaps,
+    # post-check hits and receipt times (apps/quality/indicators/compute.py); serialised by an advisory lock.
+    "quality-indicators": {"task": "apps.quality.tasks.quality_indicators", "schedule": crontab(minute=23),
+                           "options": {"expires": 1800.0}},
     # Resumable uploads abandoned past their Upload-Expires: marked expired, their bytes removed (apps/uploads).
     "expire-uploads": {"task": "apps.uploads.tasks.expire_uploads", "schedule": crontab(minute="*/15")},
     # .b–d: overdue data reminded to the park's staff once per item and period, escalated to its

@@ -13,3 +13,4 @@ class QualityConfig(AppConfig):
         access.register("quality.workdayoverride", None, shared=True)
         access.register("quality.historicalworkdayoverride", None, shared=True)
         access.register("quality.deadlinereminder", "park")
+        access.register("quality.indicatormonth", "park")

@@ -32,3 +32,11 @@ def post_checks():
     r = run_post_checks()
     return {"full": r.full, "series": r.series, "checked": r.checked, "hits": r.hits, "busy": r.busy,
             "seconds": round(r.seconds, 3)}
+
+
+@shared_task(time_limit=1800, soft_time_limit=1740)
+def quality_indicators():
+    """The monthly quality indicators of this month and the last (apps/quality/indicators/compute.py, R-9.1)."""
+    from apps.quality.indicators.compute import refresh
+
+    return [{"month": r.month.isoformat(), "rows": r.rows, "seconds": round(r.seconds, 3)} for r in refresh()]
