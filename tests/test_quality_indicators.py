@@ -255,3 +255,32 @@ def test_the_beat_task_refreshes_this_month_and_the_last(month):
     current = compute.month_start(timezone.localtime())
     out = quality_indicators.apply().get()
     assert [r["month"] for r in out] == [compute.previous_month(current).isoformat(), current.isoformat()]
+
+
+def test_the_dashboard_page_shows_only_the_users_parks(month, park, other_park, client):
+    from django.contrib.auth.models import User
+    compute.refresh(months=[NOV], now=NOW)
+    u = User.objects.create_user("viewer-page", password="x", is_staff=True)
+    set_membership(actor="test", user=u, park=park, role="viewer")
+    client.force_login(u)
+    r = client.get("/quality/dashboard/", {"month": "2026-11"})
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "TP01-EM-0001" in html and "TP02-EM-0001" not in html and 'id="qd-data"' in html
+    assert r.context["summary"]["present"] == 34 and [p.code for p in r.context["parks"]] == ["TP01"]
+    assert r.context["links"]["csv"] is None  # a viewer may not export
+    assert "<script>" not in html.split('id="qd-data"')[0].split("</head>")[-1]  # no inline script in the body
+    theirs = client.get("/quality/dashboard/", {"park": "TP02"})
+    unknown = client.get("/quality/dashboard/", {"park": "NOPE"})
+    assert theirs.status_code == unknown.status_code == 404
+    for bad in ({"month": "2026-13"}, {"month": "\x00"}, {"park": "\x00"}, {"park": "x" * 500}):
+        assert client.get("/quality/dashboard/", bad).status_code in (200, 400, 404), bad
+    assert client.get("/quality/dashboard/export/", {"park": "TP01", "month": "2026-11"}).status_code == 404
+    set_membership(actor="test", user=u, park=park, role="admin")
+    r = client.get("/quality/dashboard/", {"month": "2026-11"})
+    assert r.context["links"]["csv"]
+    r = client.get(r.context["links"]["csv"])
+    assert r.status_code == 200 and r["Content-Type"] == "application/zip"
+    assert client.get("/quality/dashboard/export/", {"park": "TP02", "month": "2026-11"}).status_code == 404
+    client.logout()
+    assert client.get("/quality/dashboard/").status_code == 302
