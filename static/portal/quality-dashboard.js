@@ -23,8 +23,11 @@
     };
   }
 
-  function percentAxis(text, grid) {
-    return { type: "value", min: 0, max: 100, axisLabel: { color: text, fontSize: 10, formatter: "{value} %" },
+  // From 0 for the bars; for the trend from a round figure under the lowest value, so that a change of a few
+  // points between months shows (the indicators mostly sit in the nineties).
+  function percentAxis(text, grid, zoomed) {
+    return { type: "value", max: 100,
+      min: zoomed ? (v) => Math.max(0, Math.floor((v.min - 2) / 10) * 10) : 0, axisLabel: { color: text, fontSize: 10, formatter: "{value} %" },
       splitLine: { lineStyle: { color: grid } } };
   }
 
@@ -55,7 +58,7 @@
       grid: { left: 44, right: 16, top: 30, bottom: 28 },
       xAxis: { type: "category", data: data.trend.map((t) => t.month), boundaryGap: false,
         axisLabel: { color: text, fontSize: 10 }, axisLine: { lineStyle: { color: grid } } },
-      yAxis: percentAxis(text, grid),
+      yAxis: percentAxis(text, grid, true),
       series: keys.map((k) => ({ id: k, name: L[k], type: "line", color: COLORS[k], symbolSize: 6,
         connectNulls: false, data: data.trend.map((t) => t[k]) })),
     }));
