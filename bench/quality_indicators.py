@@ -163,8 +163,9 @@ def main():
         cur.execute("SELECT round(avg(present::numeric / nullif(expected, 0)), 4), sum(gaps), sum(hit), "
                     "round(sum(timely)::numeric / nullif(sum(readings - patched), 0), 4), "
                     "count(*) FILTER (WHERE accuracy_ok) FROM quality_indicator_month")
-        print("check: completeness avg %s, gaps %s, hits %s, timeliness %s, rows meeting accuracy %s"
-              % cur.fetchone())
+        avg, gaps, hits, timely, ok = cur.fetchone()
+        print(f"check: completeness avg {avg}, gaps {gaps}, hits {hits}, timeliness {timely}, "
+              f"rows meeting accuracy {ok}")
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def dashboard_scene(months: int = 6):
                 data_items=list(DataItem.objects.filter(code="CS010201")))
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("SELECT set_config('carbonpark.writer', 'ingest_readings', true)")
-        for s, code, iv, miss, late, n in made:
+        for s, _code, iv, miss, late, n in made:
             item = s.data_items.get()
             # a run of missing hours where the hour's 97-cycle lands under the rate (per mille / 10); one in
             # five of those runs' hours patched; late where a hash of the hour falls under the late share
