@@ -284,3 +284,38 @@ def test_the_dashboard_page_shows_only_the_users_parks(month, park, other_park, 
     assert client.get("/quality/dashboard/export/", {"park": "TP02", "month": "2026-11"}).status_code == 404
     client.logout()
     assert client.get("/quality/dashboard/").status_code == 302
+
+
+def test_the_api_answers_match_the_openapi_schema(month, clients, client):
+    from tests.test_api_contract import _nullable_to_jsonschema, assert_matches
+
+    compute.refresh(months=[NOV], now=NOW)
+    doc = _nullable_to_jsonschema(client.get("/api/schema/", HTTP_ACCEPT="application/json").json())
+    path = "/api/v1/quality/indicators"
+    assert doc["paths"][path]["get"]["operationId"] == "quality_indicators_list"
+    body = assert_matches(doc, path, "get", get(clients, month="2026-11", page_size=2))
+    assert body["count"] == 3 and len(body["results"]) == 2 and body["next"] and body["summary"]["rows"] == 3
+    assert assert_matches(doc, path, "get", get(clients, park="TP02"))["code"] == "E1009"
+
+
+def test_the_dashboard_reads_in_a_constant_number_of_queries(month, park, client):
+    from django.contrib.auth.models import User
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    u = User.objects.create_user("admin-page", password="x", is_staff=True)
+    set_membership(actor="test", user=u, park=park, role="admin")
+    client.force_login(u)
+    compute.refresh(months=[NOV], now=NOW)
+    client.get("/quality/dashboard/", {"month": "2026-11"})  # warm: sessions, the membership cache
+    with CaptureQueriesContext(conn) as few:
+        assert client.get("/quality/dashboard/", {"month": "2026-11"}).status_code == 200
+    for i in range(6):
+        s = add_source(park, f"TP01-EM-01{i:02d}", ["CS010201"], expected_interval_s=86400)
+        put(s, local(2 + i), 1.0, local(2 + i, 0, 1))
+    rollups.refresh(budget=None)
+    compute.refresh(months=[NOV], now=NOW)
+    with CaptureQueriesContext(conn) as many:
+        r = client.get("/quality/dashboard/", {"month": "2026-11"})
+    assert r.status_code == 200 and len(r.context["per_source"]) == 9
+    assert len(many.captured_queries) == len(few.captured_queries), [q["sql"][:120] for q in many.captured_queries]
