@@ -161,4 +161,6 @@ def test_the_dashboard_draws_its_charts_within_the_csp_at_1280(page):  # noqa: F
         page.select_option("#language-select", "en")
     page.wait_for_selector("#qd-chart-trend[data-rendered=true] canvas")
     assert "Completeness" in page.inner_text("#kpi-completeness")
+    width = page.evaluate("() => [document.scrollingElement.scrollWidth, document.scrollingElement.clientWidth]")
+    assert width[0] <= width[1], width
     page.screenshot(path=str(SCREENSHOTS / "quality-dashboard-en.png"), full_page=True)

@@ -55,7 +55,7 @@
     const L = data.labels;
     const keys = ["completeness", "continuity", "timeliness", "consistency", "automaticShare"];
     chart.setOption(Object.assign(base(text, grid, L.emptyTrend, !data.trend.length), {
-      grid: { left: 44, right: 16, top: 30, bottom: 28 },
+      grid: { left: 44, right: 16, top: 48, bottom: 28 },  // room for a legend on two lines (English)
       xAxis: { type: "category", data: data.trend.map((t) => t.month), boundaryGap: false,
         axisLabel: { color: text, fontSize: 10 }, axisLine: { lineStyle: { color: grid } } },
       yAxis: percentAxis(text, grid, true),
