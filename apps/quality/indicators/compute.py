@@ -1,6 +1,7 @@
 """Computing the monthly quality indicators (R-9.1, R-9.1.1–R-9.1.4). docs/quality-indicators.md.
 
-ONE statement per month (``REFRESH``), over every series (a source and a numeric data item bound to it; gateways
+ONE statement per month (``REFRESH``, after ``SERIES`` has put the month's series into an analysed temporary table),
+over every series (a source and a numeric data item bound to it; gateways
 left out) of the parks asked for, each in its park's local calendar month:
 
 - completeness (R-9.1.2): points expected from the source's interval over the stretch of the month judged (from
