@@ -47,6 +47,7 @@ class LandingPagesMixin:
         from apps.accounts.views import roles_view
         from apps.entry import portal_excel as excel
         from apps.quality.deadlines.admin import overdue_page_view
+        from apps.quality.indicators.dashboard import quality_dashboard_export_view, quality_dashboard_view
         from apps.uploads.portal import upload_page_view
 
         return [path("roles/", self.admin_view(roles_view), name="roles"),
@@ -57,6 +58,9 @@ class LandingPagesMixin:
                 path("exports/", self.admin_view(excel.exports_view), name="exports"),
                 path("uploads/", self.admin_view(upload_page_view), name="uploads_page"),
                 path("overdue/", self.admin_view(overdue_page_view), name="overdue_page"),
+                path("quality/dashboard/", self.admin_view(quality_dashboard_view), name="quality_dashboard"),
+                path("quality/dashboard/export/", self.admin_view(quality_dashboard_export_view),
+                     name="quality_dashboard_export"),
                 *super().get_urls()]
 
     def each_context(self, request):

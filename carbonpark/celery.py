@@ -48,6 +48,10 @@ app.conf.beat_schedule = {
     # R-9.3.2.1, R-9.3.1: open gaps filled in the standard's order (resend to the source and wait
     # GAP_REFETCH_WAIT_S, then interpolation, then a profile), minor anomalies repaired (apps/quality/filling).
     "fill-gaps": {"task": "apps.quality.tasks.fill_gaps", "schedule": 120.0, "options": {"expires": 120.0}},
+    # the monthly quality indicators of this month and the last, recomputed whole from the rollups, gaps,
+    # post-check hits and receipt times (apps/quality/indicators/compute.py); serialised by an advisory lock.
+    "quality-indicators": {"task": "apps.quality.tasks.quality_indicators", "schedule": crontab(minute=23),
+                           "options": {"expires": 1800.0}},
     # Resumable uploads abandoned past their Upload-Expires: marked expired, their bytes removed (apps/uploads).
     "expire-uploads": {"task": "apps.uploads.tasks.expire_uploads", "schedule": crontab(minute="*/15")},
     # .b–d: overdue data reminded to the park's staff once per item and period, escalated to its

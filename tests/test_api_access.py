@@ -101,6 +101,11 @@ def make_world(park, other_park) -> World:
         w.uploads[p.pk] = {k: create_upload(actor=system, length=1000, metadata={
             "filename": f"{p.code}_CS_202611_20261201083000_00{i}.csv", "park": p.code})
             for i, k in enumerate(("main", "report"), 1)}
+    from datetime import date
+
+    from apps.quality.indicators.compute import refresh as refresh_indicators
+
+    refresh_indicators(months=[date(2026, 11, 1)])  # GET /api/v1/quality/indicators
     return w
 
 
@@ -187,6 +192,7 @@ def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
         "readings": ("/api/v1/readings", {"sourceId": sid}, t, listed("sourceId", sid)),
         "corrections": ("/api/v1/corrections", None, t, listed("sourceId", sid)),
         "overdue": ("/api/v1/overdue", None, t, listed("code", sid)),
+        "quality-indicators": ("/api/v1/quality/indicators", None, t, listed("sourceId", sid)),
         "correction-detail": (f"/api/v1/corrections/{w.corrections[t.pk]['approve'].pk}", None,
                               w.corrections[t.pk]["approve"], status(200)),
         "form-list": ("/api/v1/forms", None, form.form, listed("code", form.form.code)),

@@ -261,6 +261,31 @@ def _submissions(principal, params):
 
 
 register("submissions", SUBMISSION_COLUMNS, _submissions)
+
+
+# --- quality indicators (R-9.1) -------------------------------------------------------------------------------
+
+INDICATOR_COLUMNS = ["park", "sourceId", "sourceName", "dataCode", "month", "collectionMethod", "automatic",
+                     "intervalSeconds", "periodSeconds", "expected", "present", "completeness", "gaps", "gapSeconds",
+                     "continuity", "patched", "fillRate", "readings", "timely", "timeliness", "flagged", "hits",
+                     "inconsistent", "consistency", "instrumentType", "accuracyClass", "requiredClass", "accuracyOk"]
+
+
+def _indicators(principal, params):
+    from apps.quality.indicators import api as indicators
+
+    code, _ids = _park_code(principal, params)
+    qs, given = indicators.filtered(principal, params, Action.EXPORT)
+
+    def rows():
+        for r in indicators.ordered(qs).iterator(chunk_size=2000):
+            rec = indicators.record(r)
+            yield [rec[c] for c in INDICATOR_COLUMNS]
+
+    return given, code, rows()
+
+
+register("indicators", INDICATOR_COLUMNS, _indicators)
 KIND_NAMES = tuple(KINDS)
 
 

@@ -161,7 +161,8 @@ def _confirm(request, form, parks, context):
 # --- exports ------------------------------------------------------------------------------------------------
 
 KIND_LABELS = {"submissions": _("submissions"), "readings": _("readings"), "corrections": _("corrections"),
-               "revisions": _("revisions"), "history": _("history (audit trail)"), "forms": _("form versions")}
+               "revisions": _("revisions"), "history": _("history (audit trail)"), "forms": _("form versions"),
+               "indicators": _("quality indicators")}
 
 
 class ExportForm(forms.Form):

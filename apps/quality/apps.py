@@ -14,3 +14,4 @@ class QualityConfig(AppConfig):
         access.register("quality.historicalworkdayoverride", None, shared=True)
         access.register("quality.deadlinereminder", "park")
         access.register("quality.fill", "park")
+        access.register("quality.indicatormonth", "park")

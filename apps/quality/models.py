@@ -253,3 +253,53 @@ class PostHit(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.source_id}/{self.data_item_id} {self.ts:%Y-%m-%d %H:%M:%S}"
+
+
+class IndicatorMonth(models.Model):
+    """The quality indicators of one series (source, data item) in one park-local calendar month (R-9.1,
+    R-9.1.1–R-9.1.4): the counts they are ratios of, so that a park's or a source's figure is a sum of rows,
+    never an average of averages. Written by apps/quality/indicators/compute.py alone, set-based, from the
+    rollups, the readings' flags and receipt times, the gaps and the post-check hits; recomputed whole per month,
+    so a refresh converges whatever came late. docs/quality-indicators.md."""
+
+    park = models.ForeignKey("accounts.Park", verbose_name=_("park"), on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey("sources.DataSource", verbose_name=_("data source"), on_delete=models.CASCADE,
+                               related_name="+")
+    data_item = models.ForeignKey("catalog.DataItem", verbose_name=_("data item"), on_delete=models.CASCADE,
+                                  related_name="+")
+    month = models.DateField(_("month"), help_text=_("the first day of the park-local calendar month"))
+    collection_method = models.CharField(_("collection method"), max_length=20)
+    automatic = models.BooleanField(_("collected automatically"))
+    interval_s = models.PositiveIntegerField(_("expected interval (s)"))
+    # completeness (R-9.1.2)
+    period_s = models.BigIntegerField(_("seconds judged"))
+    expected = models.IntegerField(_("points expected"))
+    present = models.IntegerField(_("points present"))
+    gap_s = models.BigIntegerField(_("seconds in gaps"))
+    gaps = models.IntegerField(_("gaps"))
+    patched = models.IntegerField(_("patched points"))
+    # timeliness (R-9.1.4)
+    readings = models.IntegerField(_("readings stored"))
+    timely = models.IntegerField(_("readings on time"))
+    # consistency (R-9.1.3)
+    flagged = models.IntegerField(_("readings flagged suspect or invalid"))
+    hit = models.IntegerField(_("readings with post-check hits"))
+    inconsistent = models.IntegerField(_("readings flagged or hit"))
+    # accuracy (R-9.1.1)
+    instrument_type = models.CharField(_("instrument type (GB 17167)"), max_length=20, blank=True)
+    accuracy_class = models.CharField(_("accuracy class"), max_length=8, blank=True)
+    required_class = models.CharField(_("required class"), max_length=8, blank=True)
+    accuracy_ok = models.BooleanField(_("meets the required class"), null=True)
+    computed_at = models.DateTimeField(_("computed"))
+
+    class Meta:
+        db_table = "quality_indicator_month"
+        verbose_name = _("quality indicator")
+        verbose_name_plural = _("quality indicators")
+        ordering = ["-month", "source_id", "data_item_id"]
+        constraints = [models.UniqueConstraint(fields=["source", "data_item", "month"],
+                                               name="uniq_indicator_series_month")]
+        indexes = [models.Index(fields=["park", "-month"], name="indicator_park_month")]
+
+    def __str__(self):
+        return f"{self.source_id}/{self.data_item_id} {self.month:%Y-%m}"

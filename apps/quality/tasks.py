@@ -40,3 +40,11 @@ def fill_gaps():
     from apps.quality.filling import fill_gaps as fill
 
     return fill().as_dict()
+
+
+@shared_task(time_limit=1800, soft_time_limit=1740)
+def quality_indicators():
+    """The monthly quality indicators of this month and the last (apps/quality/indicators/compute.py, R-9.1)."""
+    from apps.quality.indicators.compute import refresh
+
+    return [{"month": r.month.isoformat(), "rows": r.rows, "seconds": round(r.seconds, 3)} for r in refresh()]

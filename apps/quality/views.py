@@ -23,6 +23,8 @@ SHORTCUTS = [
      _("what was refused, with its code and raw content")),
     (Action.VIEW, "admin:quality_alarm_changelist", _("Alarms"), _("open, acknowledged and closed alarms")),
     (Action.VIEW, "admin:overdue_page", _("Overdue data"), _("data past its due time, with its reminders")),
+    (Action.VIEW, "admin:quality_dashboard", _("Quality dashboard"),
+     _("completeness, timeliness, consistency and accuracy per month")),
     (Action.VIEW, "admin:sources_datasource_changelist", _("Data sources"), _("meters, monitors and their state")),
     (Action.PUSH, "swagger-ui", _("Push API"), _("send readings over HTTP (API documentation)")),
     (Action.AUDIT, "admin:core_auditentry_changelist", _("Audit trail"),
@@ -77,6 +79,7 @@ def park_links(park_id: int) -> dict:
         "alarms": _url("admin:quality_alarm_changelist", f"?park__id__exact={park_id}&state__exact=open"),
         "rejections": _url("admin:ingestion_rejection_changelist", f"?park__id__exact={park_id}"),
         "sources": _url("admin:sources_datasource_changelist", f"?park__id__exact={park_id}"),
+        "quality": _url("admin:quality_dashboard"),
     }
 
 

@@ -8,6 +8,7 @@ from simple_history.models import HistoricalRecords
 
 from apps.catalog.models import CollectionMethod
 from apps.core.history import history_user
+from apps.sources.accuracy import AccuracyClass, InstrumentType
 
 SOURCE_ID_RE = r"^[A-Za-z0-9._:-]{1,64}$"
 
@@ -63,6 +64,13 @@ class DataSource(models.Model):
     model = models.CharField(_("model"), max_length=100, blank=True)
     serial_number = models.CharField(_("serial number"), max_length=100, blank=True)
     location = models.CharField(_("location"), max_length=200, blank=True)
+    # the instrument's accuracy class and what GB 17167-2006 Table 3 requires of its kind
+    instrument_type = models.CharField(
+        _("instrument type (GB 17167)"), max_length=20, choices=InstrumentType.choices, blank=True,
+        help_text=_("The row of GB 17167-2006 Table 3 the instrument falls under: it sets the accuracy class "
+                    "required, e.g. 0.5S for a park's main electricity meter (class II metering point)."))
+    accuracy_class = models.CharField(_("accuracy class"), max_length=8, choices=AccuracyClass.choices, blank=True,
+                                      help_text=_("The instrument's accuracy class as on its nameplate."))
     settings = models.JSONField(_("protocol settings"), default=dict, blank=True)
     gateway = models.ForeignKey(
         "self", verbose_name=_("gateway"), null=True, blank=True, on_delete=models.PROTECT, related_name="members",

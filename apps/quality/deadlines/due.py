@@ -81,7 +81,9 @@ def latest_due_period(period: str, kind: Kind | str, now: datetime, tz) -> tuple
     """The most recent ``period`` whose due time (``kind``) has passed at ``now``: (first day, last day, due)."""
     tz = ZoneInfo(tz) if isinstance(tz, str) else tz
     start, _end = period_bounds(period, now.astimezone(tz).date())
-    for _ in range(4):  # the due time is at most ~2 months after a period's end: a few steps back suffice
+    # The due time is at most ~2 months after a period's end (a few periods back for months and longer), but a day's
+    # manual data is due 3 working days later: up to ~12 days across the Spring Festival, so days need more steps.
+    for _ in range(40):
         start, end = period_bounds(period, start - timedelta(days=1))
         due = due_at(kind, start, end, tz)
         if due <= now:

@@ -13,7 +13,7 @@ from apps.sources.services.polling import sync_poll_schedule
 
 SOURCE_FIELDS = ["source_id", "park", "name", "kind", "protocol", "collection_method", "expected_interval_s",
                  "enabled", "evidence_required", "manufacturer", "model", "serial_number", "location", "settings",
-                 "gateway"]
+                 "gateway", "instrument_type", "accuracy_class"]
 
 
 def _snapshot(source: DataSource) -> dict:
