@@ -9,7 +9,6 @@ quoted for the engine; every value (the watermark, the batch size) is a bound pa
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,8 +23,9 @@ IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 ENGINES = {"postgresql": ("psycopg", 5432), "mysql": ("pymysql", 3306), "sqlserver": ("pymssql", 1433)}
 DEFAULTS = {"engine": "postgresql", "host": "", "port": None, "database": "", "user": "", "table": "",
             "watermark": "", "watermark_kind": "id", "batch_size": 1000, "max_batches": 20, "connect_timeout": 10,
-            "read_timeout": 60}
+            "read_timeout": 60, "value_text_numbers": False}
 QUOTES = {"postgresql": '"{}"', "mysql": "`{}`", "sqlserver": "[{}]"}
+NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 TIE_LIMIT = 100_000  # rows sharing one watermark value read together at a batch's end, at most
 
 
@@ -62,6 +62,8 @@ def check_settings(settings: dict, mapping: dict) -> dict:
         raise _bad("port is 1–65535")
     identifier(cfg["table"], dotted=True)
     identifier(cfg["watermark"])
+    if not isinstance(cfg["value_text_numbers"], bool):
+        raise _bad("value_text_numbers is true or false")
     if cfg["watermark_kind"] not in ("id", "timestamp"):
         raise _bad("watermark_kind is id or timestamp")
     for key, low, high in (("batch_size", 1, 10000), ("max_batches", 1, 1000), ("connect_timeout", 1, 30),
@@ -85,12 +87,10 @@ class Batch:
 
 
 def _json_value(value):
-    """A column's value as a record field: numbers as numbers (a NaN or infinite one as text, refused by the
-    pipeline with its code), bytes as text, dates as text."""
+    """A column's value as a record field: numbers as numbers (a NaN or infinite one too, refused by the pipeline
+    with its code), bytes as text, dates as text."""
     if isinstance(value, Decimal):
-        return float(value) if value.is_finite() else str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+        return float(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).decode("utf-8", "replace")
     if isinstance(value, datetime):
@@ -252,7 +252,11 @@ class DatabasePuller:
             value = spec.const if spec.path == () else row.get(spec.path[0])
             if value is None:
                 continue  # a NULL is a missing field: the pipeline refuses the record with its code
-            record[name] = _json_value(value)
+            value = _json_value(value)
+            if name == "value" and self.cfg["value_text_numbers"] and isinstance(value, str) \
+                    and NUMBER.fullmatch(value.strip()):
+                value = float(value)  # a legacy system that keeps numbers in a text column
+            record[name] = value
         return record
 
 
