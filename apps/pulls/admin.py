@@ -48,8 +48,7 @@ class ConnectorForm(forms.ModelForm):
 @admin.register(Connector)
 class ConnectorAdmin(PortalAdmin, ServiceAdmin):
     form = ConnectorForm
-    list_display = ["name", "park", "kind", "enabled", "interval_minutes", "last_run_at", "last_outcome",
-                    "next_run_at", "runs"]
+    list_display = ["name", "park", "kind", "enabled", "interval_minutes", "last_outcome", "next_run", "runs"]
     list_filter = ["park", "kind", "enabled"]
     search_fields = ["name"]
     readonly_fields = ["cursor", "next_run_at", "last_run_at", "last_error_code"]
@@ -58,16 +57,25 @@ class ConnectorAdmin(PortalAdmin, ServiceAdmin):
     def get_fields(self, request, obj=None):
         return [*ConnectorForm.Meta.fields, "secret", *self.readonly_fields]
 
-    @admin.display(description=_("last outcome"))
+    @admin.display(description=_("last run"))
     def last_outcome(self, obj):
+        """When and how the last run ended: the time, then "done" or the error code (its message on hover)."""
         if obj.last_run_at is None:
             return "—"
+        when = timezone.localtime(obj.last_run_at).strftime("%m-%d %H:%M")
         if not obj.last_error_code:
-            return _("done")
+            return format_html("{} · {}", when, _("done"))
         from apps.core.errors import REGISTRY
 
         err = REGISTRY.get(obj.last_error_code)
-        return f"{obj.last_error_code} {err.message(get_language()) if err else ''}"[:120]
+        return format_html('{} · <span class="pull-error" title="{}">{}</span>', when,
+                           err.message(get_language()) if err else "", obj.last_error_code)
+
+    @admin.display(description=_("next run"), ordering="next_run_at")
+    def next_run(self, obj):
+        if not obj.enabled or obj.next_run_at is None:
+            return "—"
+        return timezone.localtime(obj.next_run_at).strftime("%m-%d %H:%M")
 
     @admin.display(description=_("run log"))
     def runs(self, obj):
@@ -100,12 +108,19 @@ class ConnectorAdmin(PortalAdmin, ServiceAdmin):
 
 @admin.register(PullRun)
 class PullRunAdmin(PortalAdmin, ReadOnlyAdmin):
-    list_display = ["started_at", "connector", "mode", "state", "finished_at", "pages", "pulled", "accepted",
-                    "duplicates", "rejected", "error_shown"]
+    list_display = ["started_at", "connector", "mode", "state", "pulled", "accepted", "duplicates", "rejected",
+                    "error_shown"]
+    readonly_fields = ["connector", "mode", "window_from", "window_to", "state", "started_at", "finished_at", "pages",
+                       "pulled", "accepted", "duplicates", "rejected", "cursor_before", "cursor_after", "error_shown"]
+    exclude = ["error_params", "error_code"]
     list_filter = ["state", "mode", "connector"]
     list_select_related = ["connector"]
     search_fields = ["connector__name"]
 
     @admin.display(description=_("error"))
     def error_shown(self, obj):
-        return f"{obj.error_code} {obj.error_message(get_language())}" if obj.error_code else "—"
+        """The code, its message on hover (the run's own page shows it whole)."""
+        if not obj.error_code:
+            return "—"
+        return format_html('<span class="pull-error" title="{}">{}</span>', obj.error_message(get_language()),
+                           obj.error_code)

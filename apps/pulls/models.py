@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 class Connector(models.Model):
     class Kind(models.TextChoices):
         REST = "rest", _("REST API of a third party")
-        DATABASE = "database", _("legacy database (table or view)")
+        DATABASE = "database", _("legacy database")
 
     park = models.ForeignKey("accounts.Park", verbose_name=_("park"), on_delete=models.PROTECT,
                              related_name="pull_connectors")
