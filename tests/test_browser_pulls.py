@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.pull_fakes import MAPPING, FakePlatform, item, page as fake_page
+from tests.pull_fakes import MAPPING, FakePlatform, item
+from tests.pull_fakes import page as fake_page
 from tests.test_browser_admin import CHROMIUM, SCREENSHOTS, login, page, park_setup  # noqa: F401 - fixtures
 
 pytestmark = [
