@@ -271,3 +271,53 @@ def test_runs_are_logged_and_a_locked_connector_is_skipped(park, meter, platform
         other.close()
     run = run_connector(c.pk)
     assert run.state == "done" and PullRun.objects.count() == 1
+
+
+def test_a_failure_mid_run_keeps_what_was_committed_and_the_next_run_goes_on_from_there(park, meter, platform):
+    broken = {"t2": True}
+
+    def handler(query):
+        if query.get("cursor") == "t2" and broken["t2"]:
+            return 200, {}, b'{"data": [ oops'
+        return tokens_pages(query)
+
+    platform.handler = handler
+    c = connector(park, platform.url)
+    first = run_connector(c.pk)
+    assert (first.state, first.error_code, first.pages, first.accepted) == ("failed", "E7506", 1, 2)
+    assert Connector.objects.get(pk=c.pk).cursor == {"token": "t2"}  # page 1 stored with its cursor
+    broken["t2"] = False
+    second = run_connector(c.pk)
+    assert (second.state, second.accepted, second.duplicates) == ("done", 3, 0)
+    assert platform.requests[-2][2]["cursor"] == "t2"
+    assert Reading.objects.filter(source=meter).count() == 5
+
+
+def test_a_crash_inside_a_pages_transaction_stores_nothing_of_it_and_keeps_the_cursor(park, meter, platform,
+                                                                                      monkeypatch):
+    """The page's readings and its cursor commit together: a crash between them leaves neither."""
+    from apps.pulls import services
+
+    platform.handler = tokens_pages
+    c = connector(park, platform.url)
+    real_update = services.Connector.objects.filter
+
+    def crash(*args, **kwargs):
+        qs = real_update(*args, **kwargs)
+
+        class Boom:
+            def update(self, **fields):
+                if "cursor" in fields:
+                    raise RuntimeError("process killed here")
+                return qs.update(**fields)
+
+        return Boom()
+
+    monkeypatch.setattr(services.Connector.objects, "filter", crash)
+    run = run_connector(c.pk)
+    monkeypatch.undo()
+    assert (run.state, run.error_code, run.pages) == ("failed", "E1017", 0)
+    assert not Reading.objects.exists() and Connector.objects.get(pk=c.pk).cursor is None
+    again = run_connector(c.pk)
+    assert (again.state, again.accepted, again.duplicates) == ("done", 5, 0)
+    assert Reading.objects.count() == 5
