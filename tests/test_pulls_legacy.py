@@ -159,6 +159,11 @@ def test_postgresql_timestamp_watermark_with_ties_across_batches(park, meter, pg
     assert datetime.fromisoformat(c.cursor["watermark"]) == datetime.fromisoformat("2026-11-23T02:20:00+00:00")
     again = run_connector(c.pk)
     assert (again.pulled, again.accepted, again.rejected) == (0, 0, 0)
+    from datetime import UTC
+
+    full = run_connector(c.pk, mode="full", window=(datetime(2026, 11, 23, 2, 10, tzinfo=UTC), None))
+    assert (full.state, full.pulled, full.accepted, full.duplicates) == ("done", 4, 0, 3)  # 02:10 included
+    assert Connector.objects.get(pk=c.pk).cursor == c.cursor  # a full pull leaves the watermark
     # read-only: the connector's session cannot write even by mistake
     cfg = legacy.check_settings(c.settings, mapping)
     puller = legacy.DatabasePuller(cfg, mapping, params["password"] or "")

@@ -85,8 +85,12 @@ def test_viewers_see_the_run_log_but_do_not_edit_and_other_parks_look_unknown(pa
     assert "mine" in listing and "theirs" not in listing
     runs = viewer.get("/pulls/pullrun/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "E7503" in runs and runs.count('class="field-state"') == 1
-    page_html = viewer.get(f"/pulls/connector/{mine.pk}/change/").content.decode()
-    assert 'name="_save"' not in page_html
+    r = viewer.get(f"/pulls/connector/{mine.pk}/change/")
+    assert r.status_code == 200 and 'name="_save"' not in r.content.decode()
+    run = PullRun.objects.get(connector=mine)
+    r = viewer.get(f"/pulls/pullrun/{run.pk}/change/")
+    assert r.status_code == 200 and "E7503 无法连接 platform.example.invalid：refused" in r.content.decode()
+    assert viewer.get(f"/pulls/pullrun/{PullRun.objects.get(connector=theirs).pk}/change/").status_code == 302
     admin = member(park, "admin")
     unknown = admin.get("/pulls/connector/999999/change/")
     foreign = admin.get(f"/pulls/connector/{theirs.pk}/change/")
@@ -135,3 +139,24 @@ def test_the_beat_runs_due_pulls_every_minute(park):
     assert due_connectors() == []
     Connector.objects.filter(pk=c.pk).update(next_run_at=timezone.now() - timedelta(minutes=1), enabled=False)
     assert due_connectors() == []
+
+
+def test_pull_now_queues_a_run_after_the_commit(park, django_capture_on_commit_callbacks, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.pulls import tasks
+
+    c = save_connector(actor="test", park=park, name="now", kind="rest", settings=REST, mapping=MAPPING)
+    Connector.objects.filter(pk=c.pk).update(next_run_at=timezone.now() + timedelta(hours=1))
+    queued = []
+    monkeypatch.setattr(tasks.run_pull, "delay", lambda pk: queued.append(pk))
+    admin = member(park, "admin")
+    with django_capture_on_commit_callbacks(execute=True):
+        r = admin.post("/pulls/connector/", {"action": "pull_now", "_selected_action": [c.pk]})
+    assert r.status_code == 302 and queued == [c.pk]
+    assert Connector.objects.get(pk=c.pk).next_run_at <= timezone.now()
+    viewer = member(park, "viewer")
+    viewer.post("/pulls/connector/", {"action": "pull_now", "_selected_action": [c.pk]})
+    assert queued == [c.pk]

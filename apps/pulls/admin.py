@@ -111,7 +111,7 @@ class PullRunAdmin(PortalAdmin, ReadOnlyAdmin):
     list_display = ["started_at", "connector", "mode", "state", "pulled", "accepted", "duplicates", "rejected",
                     "error_shown"]
     readonly_fields = ["connector", "mode", "window_from", "window_to", "state", "started_at", "finished_at", "pages",
-                       "pulled", "accepted", "duplicates", "rejected", "cursor_before", "cursor_after", "error_shown"]
+                       "pulled", "accepted", "duplicates", "rejected", "cursor_before", "cursor_after", "error_detail"]
     exclude = ["error_params", "error_code"]
     list_filter = ["state", "mode", "connector"]
     list_select_related = ["connector"]
@@ -124,3 +124,7 @@ class PullRunAdmin(PortalAdmin, ReadOnlyAdmin):
             return "—"
         return format_html('<span class="pull-error" title="{}">{}</span>', obj.error_message(get_language()),
                            obj.error_code)
+
+    @admin.display(description=_("error"))
+    def error_detail(self, obj):
+        return f"{obj.error_code} {obj.error_message(get_language())}" if obj.error_code else "—"

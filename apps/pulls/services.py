@@ -117,7 +117,8 @@ def _chunks(connector: Connector, cfg: dict, mode: str, window):
         # a window of a table: from its start (or the watermark at the window's start) through the whole table;
         # the saved watermark is left where it was
         start = window[0] if window else None
-        cursor = {"watermark": start.isoformat()} if start and cfg["watermark_kind"] == "timestamp" else None
+        cursor = ({"watermark": (start - timedelta(microseconds=1)).isoformat()}  # the window's start included
+                  if start and cfg["watermark_kind"] == "timestamp" else None)
         batches = ((b.records, None, len(b.records)) for b in puller.batches(cursor))
     else:
         batches = ((b.records, b.cursor, len(b.records)) for b in puller.batches(connector.cursor))
