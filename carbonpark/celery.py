@@ -58,6 +58,9 @@ app.conf.beat_schedule = {
     # administrators after DEADLINE_ESCALATE_WORKDAYS working days (apps/quality/deadlines).
     "send-deadline-reminders": {"task": "apps.quality.tasks.send_deadline_reminders",
                                 "schedule": crontab(minute="*/15"), "options": {"expires": 600.0}},
+    # R-7.1.1.2, R-7.4.1.2: pull connectors (third parties' REST APIs, legacy databases) whose next run is due,
+    # each run its own task under a per-connector advisory lock (apps/pulls).
+    "run-due-pulls": {"task": "apps.pulls.tasks.run_due_pulls", "schedule": 60.0, "options": {"expires": 60.0}},
     "purge-idempotency-keys": {
         "task": "apps.ingestion.tasks.purge_idempotency_keys",
         "schedule": crontab(minute=17),

@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "apps.corrections",
     "apps.batch",
     "apps.uploads",
+    "apps.pulls",
     "apps.demo",
 ]
 
@@ -279,6 +280,9 @@ BATCH_FOLDER_ROOT = Path(os.environ.get("BATCH_FOLDER_ROOT", str(VAR_DIR / "batc
 # A file in the shared folder is taken once its size and modification time have not changed for this long
 # (a writer still copying it changes them), or at once when a "<name>.done" marker stands beside it.
 BATCH_FOLDER_SETTLE_SECONDS = int(os.environ.get("BATCH_FOLDER_SETTLE_SECONDS", "60"))
+# Pull connectors (apps/pulls, docs/pulls.md): REST pulls use https (TLS ≥ 1.2, R-8.1.2.2); plain http only when
+# this is on (a lab, a local fake platform), never in production.
+PULLS_ALLOW_PLAIN_HTTP = _env_bool("PULLS_ALLOW_PLAIN_HTTP") and not PRODUCTION
 
 # E-mail (approvers are told of corrections awaiting them): Django's SMTP backend, settings from the environment.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

@@ -109,7 +109,20 @@ def fill_park(park, n_sources: int = 2):
     find_gaps()
     fill_gaps(gap_ids=list(Gap.objects.filter(park=park, source=sources[0], missing=5).values_list("pk", flat=True)),
               force=True)
+    pull_rows(park)
     return sources
+
+
+def pull_rows(park):
+    """Two pull connectors per park and a run of each (a refused connection to a closed port: logged, failed)."""
+    from apps.pulls.services import run_connector, save_connector
+
+    mapping = {"sourceId": "/id", "timestamp": "/t", "value": "/v"}
+    for n in (1, 2):
+        c = save_connector(actor="test", park=park, name=f"{park.code} platform {n}", kind="rest",
+                           settings={"url": "https://127.0.0.1:9/readings", "retries": 0, "connect_timeout": 1},
+                           mapping=mapping, secret="token")
+        run_connector(c.pk)
 
 
 def plumbing_rows():
