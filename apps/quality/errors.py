@@ -31,3 +31,17 @@ E3012 = define("E3012", 422, "存储后检查：{count} 个读数偏离滚动均
                "已标记为可疑。",
                "Post check: {count} readings are statistical outliers against the rolling window of rule "
                "\"{rule}\"; marked suspect.", "R-9.2.2")
+E3013 = define("E3013", 422, "存储后检查：平衡组“{group}”有 {count} 个时段总表与分表之和不平衡（如 {at}：总表 {main}，"
+               "分表合计 {sum}，差值 {difference}，允许 {tolerance}），已标记为可疑。请检查总表、分表或分表配置。",
+               "Post check: balance group \"{group}\" is out of balance in {count} intervals (e.g. {at}: main meter "
+               "{main}, sub-meters' sum {sum}, difference {difference}, tolerance {tolerance}); marked suspect. "
+               "Check the main meter, the sub-meters or the group's members.", "R-9.2.2")
+E3014 = define("E3014", 422, "存储后检查：{count} 个时段的比值超出规则“{rule}”的范围（如 {at}：{ratio}，允许 "
+               "[{min}, {max}]），逻辑一致性存疑，已标记为可疑。",
+               "Post check: the ratio of {count} intervals is outside the bounds of rule \"{rule}\" (e.g. {at}: "
+               "{ratio}, allowed [{min}, {max}]); logical consistency in doubt, marked suspect.", "R-9.1.3")
+E3015 = define("E3015", 422, "存储后检查：数据源 {source} 与 {other} 在 {count} 天内上报了相同的序列（规则“{rule}”，"
+               "如 {day} 有 {matched} 个时间点数值相同），疑似设备或配置重复。请核对两个数据源的配置。",
+               "Post check: sources {source} and {other} delivered the same series on {count} days (rule "
+               "\"{rule}\"; e.g. {day}: {matched} timestamps with the same value): a duplicated device or "
+               "configuration? Check both sources' settings.", "R-9.2.2")

@@ -1,4 +1,4 @@
-"""Checks after storage (R-9.2.2): rule kinds of the post stage (apps/quality/rules.py: jump, frozen, outlier)
+"""Checks after storage of single readings (R-9.2.2): rule kinds of the post stage (apps/quality/rules.py: jump, frozen, outlier)
 run over newly stored readings, each hit logged beside the reading with time, result and reason (R-9.2.3) in
 quality_posthit, and alarmed. docs/post-checks.md.
 
@@ -23,17 +23,7 @@ neighbours on its own.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-
-from django.db import connection, transaction
-
 from apps.quality import errors
-from apps.quality.models import Alarm
-from apps.quality.services import AlarmRaise, raise_alarms
-
-# pg_try_advisory_xact_lock key: "post". Two runs never overlap (the second finds the queue taken).
-LOCK = 0x706F7374
 
 SCOPE_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS quality_postcheck_scope (
@@ -90,7 +80,7 @@ INSERT = """
                                  checked_at)
     SELECT park_id, source_id, data_item_id, ts, rule_id, %(kind)s, severity, value, reason, now() FROM found
     ORDER BY rule_id, source_id, data_item_id, ts
-    ON CONFLICT (rule_id, source_id, data_item_id, ts) DO NOTHING
+    ON CONFLICT (rule_id, group_id, source_id, data_item_id, ts) DO NOTHING
     RETURNING park_id, source_id, rule_id
 )
 SELECT i.park_id, i.source_id, i.rule_id, r.name, r.severity, count(*), (SELECT count(*) FROM win)
@@ -189,57 +179,3 @@ WITH {WORK}, params AS (
 STATEMENTS = [("jump", "jump", False, JUMP, errors.E3010), ("frozen", "frozen", False, FROZEN, errors.E3011),
               ("outlier", "outlier", False, OUTLIER, errors.E3012),
               ("outlier robust", "outlier", True, OUTLIER_ROBUST, errors.E3012)]
-
-
-@dataclass
-class PostRun:
-    full: bool = False
-    series: int = 0
-    checked: dict = field(default_factory=dict)  # statement -> (rule, series) pairs checked
-    hits: dict = field(default_factory=dict)  # kind -> new hits
-    timings: dict = field(default_factory=dict)  # statement -> seconds
-    busy: bool = False
-    seconds: float = 0.0
-
-
-def run_post_checks(*, full: bool = False) -> PostRun:
-    """Run the checks after storage (R-9.2.2) over the readings stored since the last run: one set-based
-    statement per kind (module docstring), each new hit logged with time, result and reason (R-9.2.3) and
-    alarmed through raise_alarms; ``full`` checks every stored reading instead. Idempotent. Runs under an
-    advisory lock: a run that finds another in progress returns ``busy`` and leaves the queue to it."""
-    started = time.monotonic()
-    run = PostRun()
-    with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("SELECT pg_try_advisory_xact_lock(%s)", [LOCK])
-        if not cur.fetchone()[0]:
-            return PostRun(busy=True, seconds=time.monotonic() - started)
-        if full:
-            cur.execute("INSERT INTO quality_postcheck_dirty (source_id) VALUES (NULL)")
-        cur.execute(SCOPE_TABLE)
-        cur.execute("DELETE FROM quality_postcheck_scope")
-        cur.execute(TAKE)
-        run.series = cur.rowcount
-        run.full = full or bool(run.series and _was_full(cur))
-        problems = []
-        for label, kind, robust, sql, code in STATEMENTS:
-            t0 = time.monotonic()
-            cur.execute(sql, {"kind": kind, "robust": robust})
-            rows = cur.fetchall()
-            run.timings[label] = time.monotonic() - t0
-            run.checked[label] = rows[0][6] if rows else 0
-            run.hits.setdefault(kind, 0)
-            for park_id, source_id, _rule_id, name, severity, count, _pairs in rows:
-                if park_id is None:
-                    continue
-                run.hits[kind] += count
-                msg = code.messages(count=count, rule=name)
-                problems.append(AlarmRaise(park_id, source_id, Alarm.Kind.VALIDATION, code.code, msg["zh"],
-                                           msg["en"], count, severity))
-        raise_alarms(problems)
-    run.seconds = time.monotonic() - started
-    return run
-
-
-def _was_full(cur) -> bool:
-    cur.execute("SELECT bool_or(lo = '-infinity') FROM quality_postcheck_scope")
-    return bool(cur.fetchone()[0])
