@@ -100,6 +100,7 @@ class BalanceGroupAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin, SimpleHist
     def save_related(self, request, form, formsets, change):
         members = []
         for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
             if formset.model is BalanceMember:
                 members += [(f.cleaned_data["source"], f.cleaned_data["data_item"]) for f in formset.forms
                             if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("source")
@@ -108,6 +109,16 @@ class BalanceGroupAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin, SimpleHist
         fields = {k: form.cleaned_data[k] for k in BALANCE_FIELDS if k in form.cleaned_data}
         saved = services.save_balance_group(actor=request.user, group=stored, members=members, **fields)
         form.instance.pk = saved.pk
+
+
+@admin.register(BalanceMember)
+class BalanceMemberAdmin(PortalAdmin, ReadOnlyAdmin):
+    """The sub-meters of every balance group, read-only: they are edited on their group's page."""
+
+    list_display = ["group", "source", "data_item"]
+    list_filter = ["group__park"]
+    list_select_related = ["group", "source", "data_item"]
+    search_fields = ["group__name", "source__source_id"]
 
 
 class CodesInList:
@@ -193,7 +204,7 @@ class PostHitAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
     Read-only: apps/quality/postchecks.py alone writes it."""
 
     # The park is in the filter and the switcher; the reason needs the room (fits 1 280 px in both languages).
-    list_display = ["collected", "source_code", "item_code", "kind", "value_shown", "why", "check"]
+    list_display = ["collected", "source_code", "item_code", "kind", "value_shown", "why", "found_by"]
     list_filter = ["kind", "severity", "park", "source"]
     list_select_related = ["park", "source", "data_item", "rule", "group"]
     search_fields = ["source__source_id", "data_item__code"]
@@ -205,7 +216,7 @@ class PostHitAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
         return timezone.localtime(obj.ts).strftime("%Y-%m-%d %H:%M:%S")
 
     @admin.display(description=_("check"))
-    def check(self, obj):
+    def found_by(self, obj):
         """The rule, or the balance group, that found it."""
         return obj.rule or obj.group or "-"
 

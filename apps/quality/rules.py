@@ -308,6 +308,8 @@ class RatioKind(PostKind):
             code = params.get(key)
             if not isinstance(code, str) or not code:
                 raise ValueError(f"give {key}: a data item code, e.g. CS010201")
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", code):
+                raise ValueError(f"{key}: no numeric data item has the code {code[:40]!r}")
             if not DataItem.objects.filter(code=code, data_type="number").exists():
                 raise ValueError(f"{key}: no numeric data item has the code {code[:40]}")
         if params["numerator"] == params["denominator"]:

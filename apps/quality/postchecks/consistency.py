@@ -245,6 +245,14 @@ def _local(ts, tz="Asia/Shanghai") -> str:
     return ts.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
+def _rows(cur):
+    """The statement's rows, the reason (jsonb, last but one column or last) decoded."""
+    import json
+
+    return [tuple(json.loads(v) if i == 6 and isinstance(v, str) else v for i, v in enumerate(row))
+            for row in cur.fetchall()]
+
+
 def run(cur, settle: float, hits: dict, timings: dict) -> list[AlarmRaise]:
     """The three consistency checks in the caller's transaction (the scope table taken already): each new hit
     logged, the alarms to raise returned, the marks of the period checks moved on."""
@@ -254,7 +262,7 @@ def run(cur, settle: float, hits: dict, timings: dict) -> list[AlarmRaise]:
     t0 = time.monotonic()
     cur.execute(BALANCE, {"settle": settle})
     hits["balance"] = 0
-    for park_id, source_id, name, severity, count, at, reason in cur.fetchall():
+    for park_id, source_id, name, severity, count, at, reason in _rows(cur):
         hits["balance"] += count
         msg = errors.E3013.messages(group=name, count=count, at=_local(at), main=_n(reason.get("main")),
                                     sum=_n(reason.get("sum")), difference=_n(reason.get("difference")),
@@ -265,7 +273,7 @@ def run(cur, settle: float, hits: dict, timings: dict) -> list[AlarmRaise]:
     t0 = time.monotonic()
     cur.execute(RATIO, {"settle": settle})
     hits["ratio"] = 0
-    for park_id, source_id, name, severity, count, at, reason in cur.fetchall():
+    for park_id, source_id, name, severity, count, at, reason in _rows(cur):
         hits["ratio"] += count
         msg = errors.E3014.messages(rule=name, count=count, at=_local(at), ratio=_n(reason.get("ratio")),
                                     min=_n(reason.get("min")) if reason.get("min") is not None else "-∞",
@@ -281,7 +289,7 @@ def run(cur, settle: float, hits: dict, timings: dict) -> list[AlarmRaise]:
     t0 = time.monotonic()
     cur.execute(DUPLICATE)
     hits["duplicate"] = 0
-    for park_id, source_id, name, severity, count, at, reason, code in cur.fetchall():
+    for park_id, source_id, name, severity, count, at, reason, code in _rows(cur):
         hits["duplicate"] += count
         msg = errors.E3015.messages(rule=name, count=count, source=code, other=reason.get("other", "?"),
                                     day=_local(at)[:10], matched=reason.get("matched", "?"))
