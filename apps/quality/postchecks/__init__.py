@@ -60,6 +60,20 @@ def run_post_checks(*, full: bool = False, settle: float | None = None) -> PostR
         run.full = full or bool(run.series and _was_full(cur))
         cur.execute("ANALYZE quality_postcheck_scope")
         problems = []
+        run.hits.update({"jump": 0, "frozen": 0, "outlier": 0})
+        t0 = time.monotonic()
+        cur.execute(rows.SIZES)
+        cur.execute(rows.one_pass_sql([w for (w,) in cur.fetchall()]))
+        found = cur.fetchall()
+        run.timings["jump, frozen, outlier"] = time.monotonic() - t0
+        run.checked["jump, frozen, outlier"] = found[0][6] if found else 0
+        for park_id, source_id, _rule_id, name, severity, count, _series, kind in found:
+            if park_id is None:
+                continue
+            run.hits[kind] += count
+            msg = rows.CODES[kind].messages(count=count, rule=name)
+            problems.append(AlarmRaise(park_id, source_id, Alarm.Kind.VALIDATION, rows.CODES[kind].code, msg["zh"],
+                                       msg["en"], count, severity))
         for label, kind, robust, sql, code in rows.STATEMENTS:
             t0 = time.monotonic()
             cur.execute(sql, {"kind": kind, "robust": robust})
