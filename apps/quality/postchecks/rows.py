@@ -93,10 +93,12 @@ UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, 0, (SELECT count(*) FROM win)
 # series once per kind before). Per queued series, the range widened by the most neighbours any of its rules needs
 # is read once in identity-index order; one level of window functions over that order gives the reading before
 # (jump), the run breaks (frozen) and the rolling count/avg/stddev of each distinct outlier window size (a WINDOW
-# clause per size, all over the same order: one sort, one scan); one more level numbers the runs. Each scanned
+# clause per size, all over the same order: one sort, one scan); one more level over the same order gives each
+# reading's position in its run (no sort by run): a run's length is known at its last reading, and a frozen run
+# found there is expanded to its readings by one index range read (runs are rare). Each scanned
 # reading is then judged by each rule of the series: a join with the rules, not another read.
 # Jump and outlier hits: from lo, and the one reading after the range whose neighbour before may have changed.
-# Frozen hits: every reading of a run of n or more that touches the range.
+# Frozen hits: every reading of a run of n or more that ends in or after the range and starts in or before it.
 ONE_PASS = """
 WITH rules AS (
     SELECT r.id AS rule_id, r.kind, r.severity, r.park_id AS r_park, r.source_id AS r_source,
@@ -109,37 +111,34 @@ WITH rules AS (
 ), work AS (
     SELECT sc.source_id, sc.data_item_id, sc.park_id, sc.lo, sc.hi,
            max(CASE ru.kind WHEN 'jump' THEN 1 WHEN 'frozen' THEN ru.need - 1 ELSE ru.size END) AS before_k,
-           max(CASE ru.kind WHEN 'frozen' THEN ru.need - 1 ELSE 1 END) AS after_k
+           max(CASE ru.kind WHEN 'frozen' THEN ru.need - 1 ELSE 1 END) AS after_k,
+           array_agg(ru.rule_id) AS rule_ids, array_agg(ru.kind) AS kinds, array_agg(ru.severity) AS severities,
+           array_agg(ru.absolute) AS absolutes, array_agg(ru.relative) AS relatives, array_agg(ru.per_s) AS per_ss,
+           array_agg(ru.need) AS needs, array_agg(ru.size) AS sizes, array_agg(ru.k) AS ks
     FROM quality_postcheck_scope sc JOIN rules ru
       ON (ru.r_park IS NULL OR ru.r_park = sc.park_id) AND (ru.r_source IS NULL OR ru.r_source = sc.source_id)
      AND (ru.r_item IS NULL OR ru.r_item = sc.data_item_id)
     GROUP BY sc.source_id, sc.data_item_id, sc.park_id, sc.lo, sc.hi
 ), win AS (
     SELECT w.*, {before} AS p, {after} AS n FROM work w
-), scan AS (
-    SELECT w.source_id, w.data_item_id, w.park_id, w.lo, w.hi, x.*
-    FROM win w CROSS JOIN LATERAL (
-        SELECT z.*, count(*) OVER g AS run, min(z.ts) OVER g AS run_from, max(z.ts) OVER g AS run_to
-        FROM (SELECT y.*, sum(y.brk) OVER (ORDER BY y.ts) AS grp
-              FROM (SELECT q.ts, q.value, lag(q.value) OVER o AS prev, lag(q.ts) OVER o AS prev_ts,
-                           CASE WHEN q.value = lag(q.value) OVER o THEN 0 ELSE 1 END AS brk{stats}
-                    FROM ({readings}) q WINDOW o AS (ORDER BY q.ts){windows}) y) z
-        WINDOW g AS (PARTITION BY z.grp)
-    ) x
-), judged AS (
-    SELECT s.*, ru.rule_id, ru.kind, ru.severity, ru.absolute, ru.relative, ru.per_s, ru.need, ru.size, ru.k,
+{scan}), judged AS (
+    SELECT s.source_id, s.data_item_id, s.park_id, s.lo, s.hi, s.ts, s.value, s.prev, s.prev_ts, s.run,
+           s.run_from, s.next IS DISTINCT FROM s.value AS run_end, ru.rule_id, ru.kind, ru.severity, ru.absolute,
+           ru.relative, ru.per_s, ru.need, ru.size, ru.k,
            CASE WHEN ru.per_s IS NULL THEN s.value - s.prev
                 ELSE (s.value - s.prev) * ru.per_s / nullif(extract(epoch FROM s.ts - s.prev_ts), 0) END AS change,
            {have} AS have, {mean} AS mean, {sd} AS sd
-    FROM scan s JOIN rules ru
-      ON (ru.r_park IS NULL OR ru.r_park = s.park_id) AND (ru.r_source IS NULL OR ru.r_source = s.source_id)
-     AND (ru.r_item IS NULL OR ru.r_item = s.data_item_id)
+    -- the series' rules unnested beside each scanned reading (a lateral reference: the readings are scanned once
+    -- per series, never once per rule)
+    FROM scan s CROSS JOIN LATERAL unnest(s.rule_ids, s.kinds, s.severities, s.absolutes, s.relatives, s.per_ss,
+                                          s.needs, s.sizes, s.ks)
+         AS ru(rule_id, kind, severity, absolute, relative, per_s, need, size, k)
 ), found AS (
-    SELECT park_id, source_id, data_item_id, rule_id, kind, severity, ts, value,
+    SELECT park_id, source_id, data_item_id, rule_id, kind, severity, ts, value, run_from,
            CASE kind
                WHEN 'jump' THEN jsonb_build_object('previous', prev, 'previous_ts', prev_ts, 'change', change,
                                                    'absolute', absolute, 'relative', relative, 'per_s', per_s)
-               WHEN 'frozen' THEN jsonb_build_object('n', need, 'run', run, 'run_from', run_from, 'run_to', run_to)
+               WHEN 'frozen' THEN jsonb_build_object('n', need, 'run', run, 'run_from', run_from, 'run_to', ts)
                ELSE jsonb_build_object('mean', mean, 'stddev', sd, 'window', size, 'k', k, 'z', (value - mean) / sd)
            END AS reason
     FROM judged
@@ -147,13 +146,24 @@ WITH rules AS (
         WHEN 'jump' THEN prev IS NOT NULL AND ts >= lo AND (ts <= hi OR prev_ts <= hi)
              AND ((absolute IS NOT NULL AND abs(change) > absolute)
                   OR (relative IS NOT NULL AND prev <> 0 AND abs(change) > relative * abs(prev)))
-        WHEN 'frozen' THEN value <> 0 AND run >= need AND run_to >= lo AND run_from <= hi
-        ELSE ts >= lo AND (ts <= hi OR prev_ts <= hi) AND have = size AND sd > 0 AND abs(value - mean) > k * sd
+        -- frozen: judged at the last reading of each run (its length known there), expanded below
+        WHEN 'frozen' THEN run_end AND value <> 0 AND run >= need AND ts >= lo AND run_from <= hi
+        WHEN 'outlier' THEN ts >= lo AND (ts <= hi OR prev_ts <= hi) AND have = size AND sd > 0
+             AND abs(value - mean) > k * sd
+        ELSE false
     END
+), hits AS (  -- a frozen run's every reading, by one index range read per run found (runs are rare)
+    SELECT f.park_id, f.source_id, f.data_item_id, f.rule_id, f.kind, f.severity, e.ts, e.value, f.reason
+    FROM found f CROSS JOIN LATERAL (
+        SELECT r.ts, r.value FROM ingestion_reading r
+        WHERE f.kind = 'frozen' AND r.source_id = f.source_id AND r.data_item_id = f.data_item_id
+          AND r.ts >= f.run_from AND r.ts <= f.ts
+        UNION ALL SELECT f.ts, f.value WHERE f.kind <> 'frozen'
+    ) e
 ), ins AS (
     INSERT INTO quality_posthit (park_id, source_id, data_item_id, ts, rule_id, kind, severity, value, reason,
                                  checked_at)
-    SELECT park_id, source_id, data_item_id, ts, rule_id, kind, severity, value, reason, now() FROM found
+    SELECT park_id, source_id, data_item_id, ts, rule_id, kind, severity, value, reason, now() FROM hits
     ORDER BY rule_id, source_id, data_item_id, ts
     ON CONFLICT (rule_id, group_id, source_id, data_item_id, ts) DO NOTHING
     RETURNING park_id, source_id, rule_id, kind
@@ -164,6 +174,21 @@ GROUP BY i.park_id, i.source_id, i.rule_id, r.name, r.severity, i.kind
 UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, 0, (SELECT count(*) FROM win), NULL
 """
 
+
+# Incremental: each queued series' range read through the identity index.
+SCAN_SERIES = """), scan AS (
+    SELECT w.source_id, w.data_item_id, w.park_id, w.lo, w.hi, w.rule_ids, w.kinds, w.severities, w.absolutes,
+           w.relatives, w.per_ss, w.needs, w.sizes, w.ks, x.*
+    FROM win w CROSS JOIN LATERAL (
+        SELECT y.*, y.rn - max(CASE WHEN y.brk = 1 THEN y.rn END) OVER o2 + 1 AS run,
+               max(CASE WHEN y.brk = 1 THEN y.ts END) OVER o2 AS run_from
+        FROM (SELECT q.ts, q.value, lag(q.value) OVER o AS prev, lag(q.ts) OVER o AS prev_ts,
+                     lead(q.value) OVER o AS next, row_number() OVER o AS rn,
+                     CASE WHEN q.value = lag(q.value) OVER o THEN 0 ELSE 1 END AS brk{stats}
+              FROM ({readings}) q WINDOW o AS (ORDER BY q.ts){windows}) y
+        WINDOW o2 AS (ORDER BY y.ts)
+    ) x
+"""
 
 def one_pass_sql(sizes: list[int]) -> str:
     """ONE_PASS with a rolling window per distinct outlier ``sizes`` (whole numbers 3..1000, validated with the
@@ -178,8 +203,8 @@ def one_pass_sql(sizes: list[int]) -> str:
             return f"NULL::{cast}"
         return "CASE ru.size " + " ".join(f"WHEN {w} THEN s.{col}_{w}" for w in sizes) + " END"
 
-    return ONE_PASS.format(before=BEFORE.format(k="w.before_k"), after=AFTER.format(k="w.after_k"), stats=stats,
-                           readings=READINGS, windows=windows, have=pick("have", "bigint"),
+    scan = SCAN_SERIES.format(stats=stats, readings=READINGS, windows=windows)
+    return ONE_PASS.format(before=BEFORE.format(k="w.before_k"), after=AFTER.format(k="w.after_k"), scan=scan, have=pick("have", "bigint"),
                            mean=pick("mean", "float8"), sd=pick("sd", "float8"))
 
 
