@@ -1,19 +1,18 @@
-"""Checks after storage of single readings (R-9.2.2): rule kinds of the post stage (apps/quality/rules.py: jump, frozen, outlier)
-run over newly stored readings, each hit logged beside the reading with time, result and reason (R-9.2.3) in
-quality_posthit, and alarmed. docs/post-checks.md.
+"""Checks after storage of single readings (R-9.2.2): the post-stage rule kinds jump, frozen and outlier
+(apps/quality/rules.py) over newly stored readings, each hit logged beside the reading with time, result and reason
+(R-9.2.3) in quality_posthit. docs/post-checks.md.
 
 What is checked: numeric data items bound to a source (the source-item bindings), in the ranges queued in
 ``quality_postcheck_dirty`` since the last run (a trigger copies every stored batch's series and range from the
 rollups' dirty log: migration quality 0006), each by the enabled post rules whose park, source and data item
 scope match (an empty scope field matches all). Readings without a finite value are skipped.
 
-How it runs: the queue is taken once into a temporary scope table (one statement); then ONE statement per kind
-(two for outliers: mean/stddev and the robust median/MAD) reads, for every (rule, series) pair, the queued range
-widened by the neighbours a check needs (jump: one reading either side, frozen: n - 1, outlier: ``window`` before
-and one after), in identity-index order, and finds the hits with window functions (lag, running sums, rolling
-avg/stddev, the rolling window's median); hits are inserted with ON CONFLICT DO NOTHING on (rule, source, item,
-ts), so a re-run, or a range queued twice, adds nothing and alarms nothing. The
-alarm counts only new hits, one alarm per (park, source, code) through raise_alarms.
+How it runs: the queue is taken once into a temporary scope table (one statement, ``TAKE``); then ONE statement
+(``ONE_PASS``) reads, for every queued series, the range widened by the most neighbours any of its rules needs,
+once, in identity-index order, and judges each reading by each of the series' rules with window functions (lag,
+run positions, rolling avg/stddev); the robust outlier variant (median/MAD) is a statement of its own. Hits are
+inserted with ON CONFLICT DO NOTHING on the check and the reading, so a re-run, or a range queued twice, adds
+nothing and alarms nothing; the alarm counts only new hits, one alarm per (park, source, code).
 
 Stored readings are never touched (only ingest_readings writes them): "suspect" after storage is the hit row,
 which the readings browser shows. A hit stays logged when later readings change the picture (a late reading
@@ -204,8 +203,8 @@ def one_pass_sql(sizes: list[int]) -> str:
         return "CASE ru.size " + " ".join(f"WHEN {w} THEN s.{col}_{w}" for w in sizes) + " END"
 
     scan = SCAN_SERIES.format(stats=stats, readings=READINGS, windows=windows)
-    return ONE_PASS.format(before=BEFORE.format(k="w.before_k"), after=AFTER.format(k="w.after_k"), scan=scan, have=pick("have", "bigint"),
-                           mean=pick("mean", "float8"), sd=pick("sd", "float8"))
+    return ONE_PASS.format(before=BEFORE.format(k="w.before_k"), after=AFTER.format(k="w.after_k"), scan=scan,
+                           have=pick("have", "bigint"), mean=pick("mean", "float8"), sd=pick("sd", "float8"))
 
 
 CODES = {"jump": errors.E3010, "frozen": errors.E3011, "outlier": errors.E3012}
