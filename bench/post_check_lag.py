@@ -93,7 +93,8 @@ def main():
         warm = start_ts - timedelta(minutes=2)
         for m in range(12):
             ingest_readings([{"sourceId": c, "timestamp": (warm + timedelta(seconds=5 * m)).isoformat(),
-                              "value": 100.5} for c in codes], channel="bench", actor="bench")
+                              "value": 100 + i / 1000 + m / 7} for i, c in enumerate(codes)], channel="bench",
+                            actor="bench")
         refresh(budget=None)
         run_post_checks()
         with connection.cursor() as cur:
