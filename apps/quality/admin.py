@@ -60,7 +60,7 @@ class BalanceMemberFormSet(forms.BaseInlineFormSet):
 class BalanceMemberInline(PortalTabularInline):
     model = BalanceMember
     formset = BalanceMemberFormSet
-    extra = 3
+    extra = 1
     autocomplete_fields = ["source", "data_item"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -117,6 +117,9 @@ class BalanceMemberAdmin(PortalAdmin, ReadOnlyAdmin):
 
     list_display = ["group", "source", "data_item"]
     list_filter = ["group__park"]
+
+    def get_model_perms(self, request):
+        return {}  # not in the menu: the sub-meters are on their group's page
     list_select_related = ["group", "source", "data_item"]
     search_fields = ["group__name", "source__source_id"]
 
