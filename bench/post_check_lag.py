@@ -6,9 +6,10 @@ In its own database (BENCH_LAG_DB, default `carbonpark_bench_lag` on DATABASE_UR
 meters (CS010201) with post rules jump, frozen, outlier and duplicate, and a balance group (one main meter, nine
 sub-meters). Three threads, as production runs them:
 
-- ingest: batches of readings through ``ingest_readings`` (the one way in), paced to --rate readings/s (each meter
-  a reading every sources/rate seconds, random values between 100 and 101); every 2 s one probe reading of a probe meter
-  alternating 0 and 10 000, which its jump rule (absolute 1 000) must find;
+- ingest: --workers processes, each storing batches of its meters' readings through ``ingest_readings`` (the one
+  way in), together paced to --rate readings/s (each meter a reading every sources/rate seconds, random values
+  between 100 and 101); and every 2 s one probe reading of a probe meter alternating 0 and 10 000, which its jump
+  rule (absolute 1 000) must find;
 - rollups: ``apps.ingestion.rollups.refresh()`` every beat period of `refresh-rollups` (carbonpark/celery.py);
 - post checks: ``run_post_checks()`` every beat period of `post-checks` (carbonpark/celery.py).
 
@@ -17,7 +18,7 @@ call returned. Prints the rate reached, the probes' lag (median, max) and the ru
 End to end, so it holds whether the checks' queue is fed when readings are stored or when the rollup refresh
 takes them.
 
-    python bench/post_check_lag.py [--seconds 180] [--rate 10000] [--sources 1000] [--keep]
+    python bench/post_check_lag.py [--seconds 180] [--rate 10000] [--sources 1000] [--workers 2] [--keep]
 """
 
 import argparse
@@ -59,11 +60,39 @@ def setup(n_sources):
     return [s.source_id for s in sources], probe.source_id
 
 
+def ingest_worker(codes, rate, start_iso, stop, counter):
+    """One ingest process (spawned): its meters' readings through ingest_readings, paced to ``rate``/s."""
+    import django
+
+    django.setup()
+    from apps.ingestion.services import ingest_readings
+
+    rnd = random.Random(codes[0])  # each worker its own values (equal ones would be duplicated series)
+    start_ts = datetime.fromisoformat(start_iso)
+    step = len(codes) / rate  # seconds between one meter's readings
+    k = sent = 0
+    t0 = time.monotonic()
+    while not stop.is_set():
+        records = []
+        for _ in range(BATCH):
+            i, m = k % len(codes), k // len(codes)
+            records.append({"sourceId": codes[i], "timestamp": (start_ts + timedelta(seconds=m * step)).isoformat(
+                timespec="milliseconds"), "value": round(100 + rnd.random(), 6)})
+            k += 1
+        sent += ingest_readings(records, channel="bench", actor="bench").accepted
+        with counter.get_lock():
+            counter.value += len(records)
+        ahead = sent / rate - (time.monotonic() - t0)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=180)
     parser.add_argument("--rate", type=float, default=10_000)
     parser.add_argument("--sources", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2, help="ingest processes (the meters split between them)")
     parser.add_argument("--keep", action="store_true", help="reuse the database (its parks and rules)")
     args = parser.parse_args()
     kept = series_db.setup_env(DB_NAME, args.keep)
@@ -111,39 +140,15 @@ def main():
     refreshes = []
     lags = []
 
-    def ingest():
-        rnd = random.Random(1)
-        step = len(codes) / args.rate  # seconds between one meter's readings
-        k = 0
-        t0 = time.monotonic()
-        sent = 0
-        next_probe = t0
+    def ingest():  # the probes; the meters' readings come from the worker processes
         p = 0
         while not stop.is_set():
-            records = []
-            for _ in range(BATCH):
-                i = k % len(codes)
-                m = k // len(codes)
-                ts = start_ts + timedelta(seconds=m * step)
-                records.append({"sourceId": codes[i], "timestamp": ts.isoformat(timespec="milliseconds"),
-                                "value": round(100 + rnd.random(), 6)})
-                k += 1
-            now = time.monotonic()
-            probe_ts = None
-            if now >= next_probe:
-                probe_ts = start_ts + timedelta(seconds=p * 2)
-                records.append({"sourceId": probe, "timestamp": probe_ts.isoformat(timespec="milliseconds"),
-                                "value": 10000 if p % 2 else 0})
-                p += 1
-                next_probe += 2
-            r = ingest_readings(records, channel="bench", actor="bench")
-            sent += r.accepted
-            stored[0] = sent
-            if probe_ts is not None:
-                probes[probe_ts] = time.monotonic()
-            ahead = sent / args.rate - (time.monotonic() - t0)
-            if ahead > 0:
-                time.sleep(ahead)
+            probe_ts = start_ts + timedelta(seconds=p * 2)
+            ingest_readings([{"sourceId": probe, "timestamp": probe_ts.isoformat(timespec="milliseconds"),
+                              "value": 10000 if p % 2 else 0}], channel="bench", actor="bench")
+            probes[probe_ts] = time.monotonic()
+            p += 1
+            stop.wait(2)
         close_old_connections()
 
     def beat(every, fn, log):
@@ -169,6 +174,15 @@ def main():
                 lags.append(end - probes[ts])
         return out
 
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    mp_stop, counter = ctx.Event(), ctx.Value("q", 0)
+    share = [codes[w::args.workers] for w in range(args.workers)]
+    workers = [ctx.Process(target=ingest_worker, args=(c, args.rate / args.workers, start_ts.isoformat(), mp_stop,
+                                                      counter)) for c in share]
+    for w in workers:
+        w.start()
     done = set()
     threads = [threading.Thread(target=ingest), threading.Thread(target=beat, args=(refresh_every, refresh, refreshes)),
                threading.Thread(target=beat, args=(check_every, checks, runs))]
@@ -178,12 +192,17 @@ def main():
     try:
         while time.monotonic() - t0 < args.seconds:
             time.sleep(5)
+            stored[0] = counter.value
             print(f"  {time.monotonic() - t0:5.0f} s: {stored[0]:,} stored, {len(runs)} check runs, "
                   f"{len(lags)} probes checked", flush=True)
     finally:
         stop.set()
+        mp_stop.set()
         for t in threads:
             t.join()
+        for w in workers:
+            w.join()
+    stored[0] = counter.value
     elapsed = time.monotonic() - t0
     pending = [ts for ts in probes if ts not in done]
     connection.close()
