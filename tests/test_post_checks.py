@@ -1,4 +1,4 @@
-"""Checks after storage (R-9.2.2, apps/quality/postchecks.py): jumps, frozen runs and outliers found in stored
+"""Checks after storage (R-9.2.2, apps/quality/postchecks/): jumps, frozen runs and outliers found in stored
 series, a healthy noisy series left alone, idempotent re-runs, late readings checked with their neighbours,
 rules scoped to their park, source and item, hits alarmed and shown in the readings browser, another park's hits
 out of sight, and post rules that would reject refused."""

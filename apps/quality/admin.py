@@ -204,7 +204,7 @@ class GapAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
 @admin.register(PostHit)
 class PostHitAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
     """The log of checks after storage (R-9.2.2, R-9.2.3): each reading a post rule found suspect, when and why.
-    Read-only: apps/quality/postchecks.py alone writes it."""
+    Read-only: apps/quality/postchecks/ alone writes it."""
 
     # The park is in the filter and the switcher; the reason needs the room (fits 1 280 px in both languages).
     list_display = ["collected", "source_code", "item_code", "kind", "value_shown", "why", "found_by"]

@@ -17,7 +17,7 @@ E3006 = define("E3006", 400, "采集时间 {timestamp} 晚于当前时间超过 
                "Collection time {timestamp} is more than {tolerance} s in the future. Set the device clock.",
                "R-9.2.1")
 
-# Checks after storage (R-9.2.2, apps/quality/postchecks.py): not refusals (the readings are stored), the codes
+# Checks after storage (R-9.2.2, apps/quality/postchecks/): not refusals (the readings are stored), the codes
 # of the alarms a run raises; {count} readings of the source were found suspect by the rule {rule}.
 E3010 = define("E3010", 422, "存储后检查：{count} 个读数相对前一读数跳变超出规则“{rule}”的限值，已标记为可疑。"
                "请在读数浏览中核对（标志“存储后检查”）。",

@@ -1,7 +1,7 @@
 """Rule kinds of the library (R-9.2.3): how each kind's parameters become a check.
 
 A kind is a small class with ``stage`` ("ingest" runs inside ingest_readings; "post" kinds are checks after
-storage, R-9.2.2, run set-based by apps/quality/postchecks.py over newly stored readings) and, for ingest kinds,
+storage, R-9.2.2, run set-based by apps/quality/postchecks/ over newly stored readings) and, for ingest kinds,
 ``compile(params, item) -> check``. A check takes a ``Candidate`` and returns None when it passes, or the error
 parameters when it fails. A post kind compiles to nothing here: its check is one SQL statement per run.
 """
