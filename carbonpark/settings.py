@@ -269,6 +269,9 @@ GAP_REPAIR_LOOKBACK_S = int(os.environ.get("GAP_REPAIR_LOOKBACK_S", "172800"))
 DEADLINE_ESCALATE_WORKDAYS = int(os.environ.get("DEADLINE_ESCALATE_WORKDAYS", "1"))
 # ... and the overdue list judges the periods due within this many days (each item's latest due period always).
 DEADLINE_LOOKBACK_DAYS = int(os.environ.get("DEADLINE_LOOKBACK_DAYS", "31"))
+# Checks of a period after storage (balance groups, ratios; docs/post-checks.md) judge an hour, day or month only
+# this many seconds after it ended, so that late readings of the sub-meters are in.
+POST_CHECK_SETTLE_S = float(os.environ.get("POST_CHECK_SETTLE_S", "600"))
 
 # Batch files (apps/batch, interfaces.md §7): the limit after decompression (zip and gzip bombs refused), the
 # compression ratio past which a file is taken for a bomb, the rejection reports' folder, and the legacy shared

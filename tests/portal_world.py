@@ -97,6 +97,11 @@ def fill_park(park, n_sources: int = 2):
     # checks after storage: 1.5 -> 2.5 -> 1.5, two jumps per park (several rows for the query-count guard)
     save_rule(actor="test", name=f"jump {park.code}", kind="jump", params={"absolute": 0.5}, severity="flag",
               park=park)
+    if len(sources) > 1:  # a balance group: the first meter against the others
+        from apps.quality.services import save_balance_group
+
+        save_balance_group(actor="test", name=f"balance {park.code}", park=park, main_source=sources[0],
+                           main_item=items[0], members=[(s, items[0]) for s in sources[1:]], tolerance_pct=5)
     run_post_checks(full=True)
     from apps.ingestion.services import ingest_readings
     from apps.quality.filling import fill_gaps

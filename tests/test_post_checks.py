@@ -1,4 +1,4 @@
-"""Checks after storage (R-9.2.2, apps/quality/postchecks.py): jumps, frozen runs and outliers found in stored
+"""Checks after storage (R-9.2.2, apps/quality/postchecks/): jumps, frozen runs and outliers found in stored
 series, a healthy noisy series left alone, idempotent re-runs, late readings checked with their neighbours,
 rules scoped to their park, source and item, hits alarmed and shown in the readings browser, another park's hits
 out of sight, and post rules that would reject refused."""
@@ -124,7 +124,7 @@ def test_a_rerun_adds_nothing_and_alarms_nothing(park):
     rule("frozen", {"n": 3})
     ingest(meter, [10, 10, 10, 50, 11, 12])
     first = run_post_checks()
-    assert first.hits == {"jump": 2, "frozen": 3, "outlier": 0}
+    assert first.hits == {"jump": 2, "frozen": 3, "outlier": 0, "balance": 0, "ratio": 0, "duplicate": 0}
     before = list(PostHit.objects.order_by("id").values())
     again = run_post_checks()  # the queue is empty
     assert again.series == 0 and sum(again.hits.values()) == 0

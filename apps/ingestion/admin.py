@@ -1,7 +1,7 @@
 """The readings browser and the logs beside it. Read-only: readings change only through services."""
 
 from django.contrib import admin
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -104,11 +104,16 @@ POST_CHECK_ANNOTATION = "post_check_hit"
 
 def post_check_hits():
     """The hits of checks after storage (R-9.2.2) on the outer reading: "suspect" beside it, never on it
-    (apps/quality/postchecks.py). One index probe per row (quality_posthit's index on the reading identity)."""
+    (apps/quality/postchecks/): a hit at its time, or a hit of a period (balance group, ratio, duplicate
+    series: ``until`` set) that holds it. One index range probe per row (quality_posthit's index on the reading
+    identity, bounded by the longest period, a month)."""
+    from datetime import timedelta
+
     from apps.quality.models import PostHit
 
-    return PostHit.objects.filter(source_id=OuterRef("source_id"), data_item_id=OuterRef("data_item_id"),
-                                  ts=OuterRef("ts"))
+    return PostHit.objects.filter(Q(ts=OuterRef("ts")) | Q(until__gt=OuterRef("ts")), source_id=OuterRef("source_id"),
+                                  data_item_id=OuterRef("data_item_id"), ts__lte=OuterRef("ts"),
+                                  ts__gt=OuterRef("ts") - timedelta(days=32))
 
 
 class FlagFilter(admin.SimpleListFilter):

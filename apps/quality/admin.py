@@ -12,12 +12,12 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from apps.accounts.access import AccessDenied, Action
 from apps.accounts.audit_admin import AuditHistoryMixin
-from apps.accounts.portal import NOBODY, PortalAdmin
+from apps.accounts.portal import NOBODY, PortalAdmin, PortalTabularInline, writable_choices
 from apps.core.admin import ReadOnlyAdmin, ServiceAdmin
 from apps.core.errors import CarbonParkError
 from apps.quality import services
-from apps.quality.models import Alarm, Fill, Gap, PostHit, Rule
-from apps.quality.services import RULE_FIELDS
+from apps.quality.models import Alarm, BalanceGroup, BalanceMember, Fill, Gap, PostHit, Rule
+from apps.quality.services import BALANCE_FIELDS, RULE_FIELDS
 
 
 class RuleForm(forms.ModelForm):
@@ -43,6 +43,86 @@ class RuleAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin, SimpleHistoryAdmin
         fields = {k: form.cleaned_data[k] for k in RULE_FIELDS if k in form.cleaned_data}
         saved = services.save_rule(actor=request.user, rule=obj if change else None, **fields)
         obj.pk = saved.pk
+
+
+class BalanceMemberFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        park_id = self.instance.park_id
+        kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        for f in kept:
+            source = f.cleaned_data.get("source")
+            if source is not None and park_id is not None and source.park_id != park_id:
+                f.add_error("source", _("The source belongs to another park."))
+        if not kept and self.instance.enabled:
+            raise ValidationError(_("A balance group needs at least one sub-meter."))
+
+
+class BalanceMemberInline(PortalTabularInline):
+    model = BalanceMember
+    formset = BalanceMemberFormSet
+    extra = 1
+    autocomplete_fields = ["source", "data_item"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # the seam on the choices: sources of the parks the user manages (another park's ids are unknown)
+        if db_field.name == "source":
+            kwargs["queryset"] = writable_choices(request, db_field.remote_field.model._default_manager.all(),
+                                                  Action.MANAGE)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(BalanceGroup)
+class BalanceGroupAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin, SimpleHistoryAdmin):
+    """Balance groups (R-9.2.2, cross-source consistency): a main meter against the sum of its sub-meters,
+    checked after storage. Saved through services.save_balance_group with its sub-meters in one call."""
+
+    inlines = [BalanceMemberInline]
+    list_display = ["name", "park", "main_source", "main_item", "interval", "tolerance_pct", "tolerance_abs",
+                    "member_count", "enabled"]
+    list_filter = ["interval", "enabled", "park"]
+    search_fields = ["name", "main_source__source_id"]
+    autocomplete_fields = ["park", "main_source", "main_item"]
+    fields = ["name", "park", "main_source", "main_item", "interval", "aggregate", "tolerance_pct", "tolerance_abs",
+              "severity", "enabled"]
+
+    @admin.display(description=_("sub-meters"), ordering="_members")
+    def member_count(self, obj):
+        return obj._members
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(_members=Count("members"))
+
+    def save_via_service(self, request, obj, form, change):
+        pass  # saved with its sub-meters in save_related, in one service call
+
+    def save_related(self, request, form, formsets, change):
+        members = []
+        for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+            if formset.model is BalanceMember:
+                members += [(f.cleaned_data["source"], f.cleaned_data["data_item"]) for f in formset.forms
+                            if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("source")
+                            and f.cleaned_data.get("data_item")]
+        stored = BalanceGroup.objects.get(pk=form.instance.pk) if change else None
+        fields = {k: form.cleaned_data[k] for k in BALANCE_FIELDS if k in form.cleaned_data}
+        saved = services.save_balance_group(actor=request.user, group=stored, members=members, **fields)
+        form.instance.pk = saved.pk
+
+
+@admin.register(BalanceMember)
+class BalanceMemberAdmin(PortalAdmin, ReadOnlyAdmin):
+    """The sub-meters of every balance group, read-only: they are edited on their group's page."""
+
+    list_display = ["group", "source", "data_item"]
+    list_filter = ["group__park"]
+
+    def get_model_perms(self, request):
+        return {}  # not in the menu: the sub-meters are on their group's page
+    list_select_related = ["group", "source", "data_item"]
+    search_fields = ["group__name", "source__source_id"]
 
 
 class CodesInList:
@@ -180,12 +260,12 @@ class FillAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
 @admin.register(PostHit)
 class PostHitAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
     """The log of checks after storage (R-9.2.2, R-9.2.3): each reading a post rule found suspect, when and why.
-    Read-only: apps/quality/postchecks.py alone writes it."""
+    Read-only: apps/quality/postchecks/ alone writes it."""
 
     # The park is in the filter and the switcher; the reason needs the room (fits 1 280 px in both languages).
-    list_display = ["collected", "source_code", "item_code", "kind", "value_shown", "why", "rule"]
+    list_display = ["collected", "source_code", "item_code", "kind", "value_shown", "why", "found_by"]
     list_filter = ["kind", "severity", "park", "source"]
-    list_select_related = ["park", "source", "data_item", "rule"]
+    list_select_related = ["park", "source", "data_item", "rule", "group"]
     search_fields = ["source__source_id", "data_item__code"]
     date_hierarchy = "ts"
     show_full_result_count = False
@@ -193,6 +273,11 @@ class PostHitAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
     @admin.display(description=_("collection time"), ordering="ts")
     def collected(self, obj):
         return timezone.localtime(obj.ts).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description=_("check"))
+    def found_by(self, obj):
+        """The rule, or the balance group, that found it."""
+        return obj.rule or obj.group or "-"
 
     @admin.display(description=_("data item"), ordering="data_item__code")
     def item_code(self, obj):
@@ -217,6 +302,18 @@ class PostHitAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
             centre = _number(r.get("median") if r.get("robust") else r.get("mean"))
             text = _("z = %(z)s against %(centre)s over %(window)s readings") % {
                 "z": _number(r.get("z")), "centre": centre, "window": r.get("window", "?")}
+        elif obj.kind == "balance":
+            text = _("main %(main)s, sub-meters %(sum)s, difference %(difference)s beyond %(tolerance)s") % {
+                "main": _number(r.get("main")), "sum": _number(r.get("sum")),
+                "difference": _number(r.get("difference")), "tolerance": _number(r.get("tolerance"))}
+        elif obj.kind == "ratio":
+            text = _("ratio %(ratio)s outside [%(min)s, %(max)s] (%(numerator)s / %(denominator)s)") % {
+                "ratio": _number(r.get("ratio")), "min": "-∞" if r.get("min") is None else _number(r.get("min")),
+                "max": "+∞" if r.get("max") is None else _number(r.get("max")),
+                "numerator": _number(r.get("numerator")), "denominator": _number(r.get("denominator"))}
+        elif obj.kind == "duplicate":
+            text = _("same values as %(other)s at %(matched)s of %(common)s timestamps") % {
+                "other": r.get("other", "?"), "matched": r.get("matched", "?"), "common": r.get("common", "?")}
         else:
             text = ""
         return format_html('<span title="{}">{}</span>', json.dumps(r, ensure_ascii=False, default=str), text)

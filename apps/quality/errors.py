@@ -17,7 +17,7 @@ E3006 = define("E3006", 400, "采集时间 {timestamp} 晚于当前时间超过 
                "Collection time {timestamp} is more than {tolerance} s in the future. Set the device clock.",
                "R-9.2.1")
 
-# Checks after storage (R-9.2.2, apps/quality/postchecks.py): not refusals (the readings are stored), the codes
+# Checks after storage (R-9.2.2, apps/quality/postchecks/): not refusals (the readings are stored), the codes
 # of the alarms a run raises; {count} readings of the source were found suspect by the rule {rule}.
 E3010 = define("E3010", 422, "存储后检查：{count} 个读数相对前一读数跳变超出规则“{rule}”的限值，已标记为可疑。"
                "请在读数浏览中核对（标志“存储后检查”）。",
@@ -37,3 +37,17 @@ E3030 = define("E3030", 404, "缺口 {id} 不存在或不在您的园区范围�
                "Gap {id} does not exist or is not in your parks.", "R-9.1.2")
 E3031 = define("E3031", 409, "缺口当前状态为“{state}”，只有未处理的缺口才能补齐或忽略。",
                "The gap is {state}; only an open gap can be filled or ignored.", "R-9.3.2.1")
+E3013 = define("E3013", 422, "存储后检查：平衡组“{group}”有 {count} 个时段总表与分表之和不平衡（如 {at}：总表 {main}，"
+               "分表合计 {sum}，差值 {difference}，允许 {tolerance}），已标记为可疑。请检查总表、分表或分表配置。",
+               "Post check: balance group \"{group}\" is out of balance in {count} intervals (e.g. {at}: main meter "
+               "{main}, sub-meters' sum {sum}, difference {difference}, tolerance {tolerance}); marked suspect. "
+               "Check the main meter, the sub-meters or the group's members.", "R-9.2.2")
+E3014 = define("E3014", 422, "存储后检查：{count} 个时段的比值超出规则“{rule}”的范围（如 {at}：{ratio}，允许 "
+               "[{min}, {max}]），逻辑一致性存疑，已标记为可疑。",
+               "Post check: the ratio of {count} intervals is outside the bounds of rule \"{rule}\" (e.g. {at}: "
+               "{ratio}, allowed [{min}, {max}]); logical consistency in doubt, marked suspect.", "R-9.1.3")
+E3015 = define("E3015", 422, "存储后检查：数据源 {source} 与 {other} 在 {count} 天内上报了相同的序列（规则“{rule}”，"
+               "如 {day} 有 {matched} 个时间点数值相同），疑似设备或配置重复。请核对两个数据源的配置。",
+               "Post check: sources {source} and {other} delivered the same series on {count} days (rule "
+               "\"{rule}\"; e.g. {day}: {matched} timestamps with the same value): a duplicated device or "
+               "configuration? Check both sources' settings.", "R-9.2.2")

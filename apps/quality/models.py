@@ -222,20 +222,87 @@ class DeadlineReminder(models.Model):
         return f"{self.item_label} {self.period_start:%Y-%m-%d} {self.step}"
 
 
+class BalanceGroup(models.Model):
+    """Cross-source consistency (R-9.2.2): a main meter's hourly or daily value against the sum of its
+    sub-meters' within a tolerance, checked after storage from the rollups (apps/quality/postchecks/balance.py).
+    The main meter and every member belong to the group's park (apps/quality/services.py save_balance_group)."""
+
+    class Interval(models.TextChoices):
+        HOUR = "h", _("hourly")
+        DAY = "d", _("daily")
+
+    class Aggregate(models.TextChoices):
+        SUM = "sum", _("sum of the readings (consumption per interval)")
+        MEAN = "mean", _("mean of the readings (power, flow)")
+
+    park = models.ForeignKey("accounts.Park", verbose_name=_("park"), on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=200)
+    main_source = models.ForeignKey("sources.DataSource", verbose_name=_("main meter"), on_delete=models.CASCADE,
+                                    related_name="+")
+    main_item = models.ForeignKey("catalog.DataItem", verbose_name=_("main meter's data item"),
+                                  on_delete=models.CASCADE, related_name="+")
+    interval = models.CharField(_("interval"), max_length=1, choices=Interval.choices, default=Interval.HOUR)
+    aggregate = models.CharField(_("value per interval"), max_length=4, choices=Aggregate.choices,
+                                 default=Aggregate.SUM)
+    tolerance_pct = models.FloatField(_("tolerance (%)"), null=True, blank=True,
+                                      help_text=_("of the main meter's value; the larger of the two tolerances "
+                                                  "given applies"))
+    tolerance_abs = models.FloatField(_("tolerance (absolute)"), null=True, blank=True,
+                                      help_text=_("in the main meter's unit"))
+    severity = models.CharField(_("severity"), max_length=8, choices=Severity.choices[1:], default=Severity.FLAG)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        verbose_name = _("balance group")
+        verbose_name_plural = _("balance groups")
+        ordering = ["park", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class BalanceMember(models.Model):
+    """A sub-meter of a balance group: its source and data item, summed against the main meter."""
+
+    group = models.ForeignKey(BalanceGroup, verbose_name=_("balance group"), on_delete=models.CASCADE,
+                              related_name="members")
+    source = models.ForeignKey("sources.DataSource", verbose_name=_("sub-meter"), on_delete=models.CASCADE,
+                               related_name="+")
+    data_item = models.ForeignKey("catalog.DataItem", verbose_name=_("data item"), on_delete=models.CASCADE,
+                                  related_name="+")
+
+    class Meta:
+        verbose_name = _("sub-meter")
+        verbose_name_plural = _("sub-meters")
+        constraints = [models.UniqueConstraint(fields=["group", "source", "data_item"], name="uniq_balance_member")]
+
+    def __str__(self):
+        return f"{self.source} / {self.data_item}"
+
+
 class PostHit(models.Model):
     """One reading a check after storage found suspect (R-9.2.2), logged with time, result and reason (R-9.2.3).
 
     Beside the reading, never on it: stored readings change only through revisions, so the "suspect" of a
-    post check lives here and the readings browser shows it. Written by apps/quality/postchecks.py alone,
-    set-based; unique per rule and reading, so a re-run over the same readings adds nothing."""
+    post check lives here and the readings browser shows it. Written by apps/quality/postchecks/ alone,
+    set-based; unique per check (rule or balance group), series and time, so a re-run adds nothing.
+
+    A check of a period (balance, ratio, duplicate) logs the period's start in ``ts`` and its end in ``until``:
+    every reading of the series in [ts, until) is shown suspect. A ratio over a whole park has no source."""
 
     park = models.ForeignKey("accounts.Park", verbose_name=_("park"), on_delete=models.CASCADE, related_name="+")
     source = models.ForeignKey("sources.DataSource", verbose_name=_("data source"), on_delete=models.CASCADE,
-                               related_name="+")
+                               related_name="+", null=True, blank=True)
     data_item = models.ForeignKey("catalog.DataItem", verbose_name=_("data item"), on_delete=models.CASCADE,
                                   related_name="+")
     ts = models.DateTimeField(_("collection time"))
-    rule = models.ForeignKey(Rule, verbose_name=_("rule"), on_delete=models.CASCADE, related_name="+")
+    until = models.DateTimeField(_("period end"), null=True, blank=True)
+    rule = models.ForeignKey(Rule, verbose_name=_("rule"), on_delete=models.CASCADE, related_name="+", null=True,
+                             blank=True)
+    group = models.ForeignKey(BalanceGroup, verbose_name=_("balance group"), on_delete=models.CASCADE,
+                              related_name="+", null=True, blank=True)
     kind = models.CharField(_("kind"), max_length=32)
     severity = models.CharField(_("severity"), max_length=8, choices=Severity.choices)
     value = models.FloatField(_("value"), null=True, blank=True)
@@ -246,8 +313,8 @@ class PostHit(models.Model):
         verbose_name = _("post-check hit")
         verbose_name_plural = _("post-check hits")
         ordering = ["-ts"]
-        constraints = [models.UniqueConstraint(fields=["rule", "source", "data_item", "ts"],
-                                               name="uniq_posthit_reading")]
+        constraints = [models.UniqueConstraint(fields=["rule", "group", "source", "data_item", "ts"],
+                                               nulls_distinct=False, name="uniq_posthit_check")]
         indexes = [models.Index(fields=["source", "data_item", "ts"], name="posthit_reading"),
                    models.Index(fields=["park", "-ts"], name="posthit_park_ts")]
 

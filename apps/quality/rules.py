@@ -1,7 +1,7 @@
 """Rule kinds of the library (R-9.2.3): how each kind's parameters become a check.
 
 A kind is a small class with ``stage`` ("ingest" runs inside ingest_readings; "post" kinds are checks after
-storage, R-9.2.2, run set-based by apps/quality/postchecks.py over newly stored readings) and, for ingest kinds,
+storage, R-9.2.2, run set-based by apps/quality/postchecks/ over newly stored readings) and, for ingest kinds,
 ``compile(params, item) -> check``. A check takes a ``Candidate`` and returns None when it passes, or the error
 parameters when it fails. A post kind compiles to nothing here: its check is one SQL statement per run.
 """
@@ -280,6 +280,74 @@ class OutlierKind(PostKind):
         return params
 
 
+INTERVALS = {"hour": "h", "day": "d", "month": "m"}
+
+
+def _finite_number(params, key):
+    v = params.get(key)
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+        raise ValueError(f"{key} must be a number")
+    return v
+
+
+class RatioKind(PostKind):
+    """Logical consistency (R-9.1.3): the sum of ``numerator`` over the sum of ``denominator`` (data item codes)
+    per ``interval`` (hour, day or month, park-local) within [``min``, ``max``], e.g. electricity per tonne of
+    output. Of the rule's source when it names one, else of each park in scope (the sums over all its sources).
+    From the rollups; an interval whose denominator is 0 or missing is not judged."""
+
+    kind, error, label = "ratio", errors.E3014, "ratio of two data items within bounds"
+    ALLOWED = frozenset({"numerator", "denominator", "min", "max", "interval"})
+
+    @classmethod
+    def validate_params(cls, params):
+        from apps.catalog.models import DataItem
+
+        cls._only(params)
+        for key in ("numerator", "denominator"):
+            code = params.get(key)
+            if not isinstance(code, str) or not code:
+                raise ValueError(f"give {key}: a data item code, e.g. CS010201")
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", code):
+                raise ValueError(f"{key}: no numeric data item has the code {code[:40]!r}")
+            if not DataItem.objects.filter(code=code, data_type="number").exists():
+                raise ValueError(f"{key}: no numeric data item has the code {code[:40]}")
+        if params["numerator"] == params["denominator"]:
+            raise ValueError("numerator and denominator must be different data items")
+        lo, hi = _finite_number(params, "min"), _finite_number(params, "max")
+        if lo is None and hi is None:
+            raise ValueError("give min, max or both (the bounds of the ratio)")
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError("min must not exceed max")
+        if params.get("interval", "day") not in INTERVALS:
+            raise ValueError("interval must be hour, day or month")
+        return params
+
+
+class DuplicateKind(PostKind):
+    """The same series arriving from two sources (a duplicated device or configuration): two sources of a park
+    delivering the same data item with values equal within ``epsilon`` at ``min_points`` or more of the same
+    timestamps in a park-local day, and at no less than ``share`` of the timestamps they have in common.
+    Zeros do not count as matches (meters at rest agree). Both sources get a hit for the day."""
+
+    kind, error, label = "duplicate", errors.E3015, "the same series from two sources"
+    ALLOWED = frozenset({"min_points", "epsilon", "share"})
+
+    @classmethod
+    def validate_params(cls, params):
+        cls._only(params)
+        n = _number(params, "min_points", minimum=2, integer=True, required=True)
+        if n > 100_000:
+            raise ValueError("min_points must be at most 100000")
+        eps = _finite_number(params, "epsilon")
+        if eps is not None and eps < 0:
+            raise ValueError("epsilon must be a number ≥ 0")
+        share = _finite_number(params, "share")
+        if share is not None and not 0 < share <= 1:
+            raise ValueError("share must be greater than 0 and at most 1")
+        return params
+
+
 KINDS: dict[str, RuleKind] = {k.kind: k() for k in (RangeKind, RequiredKind, EnumKind, PrecisionKind,
                                                      PatternKind, FutureTimestampKind, JumpKind, FrozenKind,
-                                                     OutlierKind)}
+                                                     OutlierKind, RatioKind, DuplicateKind)}

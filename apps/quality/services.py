@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.core.services import bump_config_version, record_change
-from apps.quality.models import Alarm, Rule
+from apps.quality.models import Alarm, BalanceGroup, BalanceMember, Rule
 from apps.quality.rules import KINDS
 
 RULE_FIELDS = ["name", "kind", "params", "severity", "park", "source", "data_item", "enabled",
@@ -79,6 +79,65 @@ def save_rule(*, actor, rule: Rule | None = None, reason: str = "", **fields) ->
                   park_code=rule.park.code if rule.park_id else "")
     bump_config_version()
     return rule
+
+
+BALANCE_FIELDS = ["name", "park", "main_source", "main_item", "interval", "aggregate", "tolerance_pct",
+                  "tolerance_abs", "severity", "enabled"]
+
+
+def _balance_snapshot(group: BalanceGroup) -> dict:
+    out = model_to_dict(group, fields=BALANCE_FIELDS)
+    out["members"] = sorted([m.source_id, m.data_item_id] for m in group.members.all())
+    return out
+
+
+@transaction.atomic
+def save_balance_group(*, actor, group: BalanceGroup | None = None, members=None, reason: str = "",
+                       **fields) -> BalanceGroup:
+    """Create or change a balance group (R-9.2.2, cross-source consistency): a main meter and its sub-meters, all
+    of the group's park, each with a numeric data item it delivers; ``members``: (source, data item) pairs that
+    replace the group's (None: unchanged). Validated and audited; checked from the next run of the post checks."""
+    before = _balance_snapshot(group) if group and group.pk else None
+    group = group or BalanceGroup()
+    for key, value in fields.items():
+        setattr(group, key, value)
+    problems = {}
+    if group.tolerance_pct is None and group.tolerance_abs is None:
+        problems["tolerance_pct"] = _("Give a tolerance: a percentage, an absolute value or both.")
+    for name in ("tolerance_pct", "tolerance_abs"):
+        v = getattr(group, name)
+        if v is not None and (not math.isfinite(v) or v < 0 or v > 1e12):
+            problems[name] = _("A tolerance is a number from 0 to 10¹².")
+    if group.main_source_id and group.park_id and group.main_source.park_id != group.park_id:
+        problems["main_source"] = _("The source belongs to another park.")
+    if group.main_source_id and group.main_item_id and not _delivers(group.main_source, group.main_item):
+        problems["main_item"] = _("The main meter does not deliver this numeric data item.")
+    if problems:
+        raise ValidationError(problems)
+    group.full_clean()
+    group.save()
+    if members is not None:
+        pairs = list(dict.fromkeys((s, i) for s, i in members))
+        for source, item in pairs:
+            if source.park_id != group.park_id:
+                raise ValidationError({"members": _("The source belongs to another park.")})
+            if (source.pk, item.pk) == (group.main_source_id, group.main_item_id):
+                raise ValidationError({"members": _("The main meter cannot be its own sub-meter.")})
+            if not _delivers(source, item):
+                raise ValidationError({"members": _("Sub-meter %(source)s does not deliver the numeric data item "
+                                                    "%(item)s.") % {"source": source.source_id, "item": item.code}})
+        group.members.all().delete()
+        BalanceMember.objects.bulk_create([BalanceMember(group=group, source=s, data_item=i) for s, i in pairs])
+    if not group.members.exists() and group.enabled:
+        raise ValidationError({"members": _("A balance group needs at least one sub-meter.")})
+    record_change(actor=actor, action="balance_group.create" if before is None else "balance_group.update",
+                  obj=group, before=before, after=_balance_snapshot(group), reason=reason,
+                  park_code=group.park.code)
+    return group
+
+
+def _delivers(source, item) -> bool:
+    return item.data_type == "number" and source.data_items.filter(pk=item.pk).exists()
 
 
 class AlarmRaise(NamedTuple):

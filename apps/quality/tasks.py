@@ -26,7 +26,7 @@ def send_deadline_reminders():
 
 @shared_task(time_limit=600, soft_time_limit=570)
 def post_checks():
-    """Checks after storage of the readings stored since the last run (apps/quality/postchecks.py, R-9.2.2)."""
+    """Checks after storage of the readings stored since the last run (apps/quality/postchecks/, R-9.2.2)."""
     from apps.quality.postchecks import run_post_checks
 
     r = run_post_checks()

@@ -100,7 +100,7 @@ ON CONFLICT (reading_id) DO NOTHING
 REPAIRS = f"""
 WITH hit AS (
     SELECT DISTINCT h.source_id, h.data_item_id, h.ts FROM quality_posthit h
-    WHERE h.severity = 'flag' AND h.checked_at >= %(since)s
+    WHERE h.severity = 'flag' AND h.until IS NULL AND h.checked_at >= %(since)s  -- one reading's hit, not a period's
 )
 SELECT r.park_id, r.source_id, r.data_item_id, r.ts, r.id, r.value,
        p.id, p.ts, p.effective_value, n.id, n.ts, n.effective_value,
@@ -119,7 +119,8 @@ WHERE r.value IS NOT NULL
   AND {valid("p", fills_too=False)} AND {valid("n", fills_too=False)}
   AND p.flags & {Flag.SUSPECT} = 0 AND n.flags & {Flag.SUSPECT} = 0
   AND NOT EXISTS (SELECT 1 FROM quality_posthit x WHERE x.source_id = h.source_id
-                  AND x.data_item_id = h.data_item_id AND x.ts IN (p.ts, n.ts) AND x.severity = 'flag')
+                  AND x.data_item_id = h.data_item_id AND x.ts IN (p.ts, n.ts) AND x.severity = 'flag'
+                  AND x.until IS NULL)
   AND h.ts - p.ts <= make_interval(secs => s.expected_interval_s * 1.5)
   AND n.ts - h.ts <= make_interval(secs => s.expected_interval_s * 1.5)
 ORDER BY r.source_id, r.data_item_id, r.ts
