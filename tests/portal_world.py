@@ -115,6 +115,11 @@ def fill_park(park, n_sources: int = 2):
     fill_gaps(gap_ids=list(Gap.objects.filter(park=park, source=sources[0], missing=5).values_list("pk", flat=True)),
               force=True)
     pull_rows(park)
+    import datetime as _dt
+
+    from apps.quality.indicators.compute import refresh as indicators
+
+    indicators(months=[_dt.date(2026, 11, 1)], parks=[park.pk])  # a row per source and item of the month
     return sources
 
 

@@ -16,7 +16,8 @@ from apps.accounts.portal import NOBODY, PortalAdmin, PortalTabularInline, writa
 from apps.core.admin import ReadOnlyAdmin, ServiceAdmin
 from apps.core.errors import CarbonParkError
 from apps.quality import services
-from apps.quality.models import Alarm, BalanceGroup, BalanceMember, Fill, Gap, PostHit, Rule
+from apps.quality.indicators.selectors import ratios
+from apps.quality.models import Alarm, BalanceGroup, BalanceMember, Fill, Gap, IndicatorMonth, PostHit, Rule
 from apps.quality.services import BALANCE_FIELDS, RULE_FIELDS
 
 
@@ -137,6 +138,14 @@ class CodesInList:
     def source_code(self, obj):
         return format_html('<span title="{}">{}</span>', obj.source, obj.source.source_id) if obj.source else "-"
 
+    @admin.display(description=_("data item"), ordering="data_item__code")
+    def item_code(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.data_item, obj.data_item.code)
+
+    @admin.display(description=_("collection time"), ordering="ts")
+    def collected(self, obj):
+        return timezone.localtime(obj.ts).strftime("%Y-%m-%d %H:%M:%S")
+
 
 @admin.register(Alarm)
 class AlarmAdmin(CodesInList, PortalAdmin):
@@ -196,10 +205,6 @@ class GapAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
     def gap_end(self, obj):
         return timezone.localtime(obj.end).strftime("%Y-%m-%d %H:%M:%S")
 
-    @admin.display(description=_("data item"), ordering="data_item__code")
-    def item_code(self, obj):
-        return format_html('<span title="{}">{}</span>', obj.data_item, obj.data_item.code)
-
     @admin.display(description=_("missing"), ordering="missing")
     def missing_points(self, obj):
         return obj.missing
@@ -248,13 +253,39 @@ class FillAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
     date_hierarchy = "ts"
     show_full_result_count = False
 
-    @admin.display(description=_("collection time"), ordering="ts")
-    def collected(self, obj):
-        return timezone.localtime(obj.ts).strftime("%Y-%m-%d %H:%M:%S")
 
-    @admin.display(description=_("data item"), ordering="data_item__code")
-    def item_code(self, obj):
-        return format_html('<span title="{}">{}</span>', obj.data_item, obj.data_item.code)
+@admin.register(IndicatorMonth)
+class IndicatorMonthAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
+    """The monthly quality indicators per source and item (R-9.1), read-only: apps/quality/indicators/compute.py
+    alone writes them. The park's dashboard (/quality/dashboard/) charts them; this list finds one row."""
+
+    list_display = ["month", "source_code", "item_code", "completeness", "continuity", "timeliness", "consistency",
+                    "accuracy_ok", "automatic"]
+    list_filter = ["month", "automatic", "accuracy_ok", "park", "source"]
+    list_select_related = ["park", "source", "data_item"]
+    search_fields = ["source__source_id", "data_item__code"]
+    ordering = ["-month", "source__source_id", "data_item__code"]
+    show_full_result_count = False
+
+    @staticmethod
+    def _pct(value):
+        return "-" if value is None else f"{value * 100:.1f} %"
+
+    @admin.display(description=_("completeness"))
+    def completeness(self, obj):
+        return self._pct(ratios(obj)["completeness"])
+
+    @admin.display(description=_("continuity"))
+    def continuity(self, obj):
+        return self._pct(ratios(obj)["continuity"])
+
+    @admin.display(description=_("timeliness"))
+    def timeliness(self, obj):
+        return self._pct(ratios(obj)["timeliness"])
+
+    @admin.display(description=_("consistency"))
+    def consistency(self, obj):
+        return self._pct(ratios(obj)["consistency"])
 
 
 @admin.register(PostHit)
@@ -270,18 +301,10 @@ class PostHitAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
     date_hierarchy = "ts"
     show_full_result_count = False
 
-    @admin.display(description=_("collection time"), ordering="ts")
-    def collected(self, obj):
-        return timezone.localtime(obj.ts).strftime("%Y-%m-%d %H:%M:%S")
-
     @admin.display(description=_("check"))
     def found_by(self, obj):
         """The rule, or the balance group, that found it."""
         return obj.rule or obj.group or "-"
-
-    @admin.display(description=_("data item"), ordering="data_item__code")
-    def item_code(self, obj):
-        return format_html('<span title="{}">{}</span>', obj.data_item, obj.data_item.code)
 
     @admin.display(description=_("value"), ordering="value")
     def value_shown(self, obj):
