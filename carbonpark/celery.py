@@ -45,6 +45,10 @@ app.conf.beat_schedule = {
     # checks after storage (post rules: jump, frozen, outlier) over the readings stored since the last run
     # (apps/quality/postchecks.py); hits beside the readings, alarmed. Under an advisory lock, like find-gaps.
     "post-checks": {"task": "apps.quality.tasks.post_checks", "schedule": 60.0, "options": {"expires": 60.0}},
+    # Issue #12 item 2: consumption per interval, hour, day and month derived from meter registers, kept current
+    # from the queue the rollup refresher's take feeds (apps/quality/registers/derive.py). Under an advisory lock.
+    "derive-consumption": {"task": "apps.quality.tasks.derive_consumption", "schedule": 30.0,
+                           "options": {"expires": 30.0}},
     # Resumable uploads abandoned past their Upload-Expires: marked expired, their bytes removed (apps/uploads).
     "expire-uploads": {"task": "apps.uploads.tasks.expire_uploads", "schedule": crontab(minute="*/15")},
     # .b–d: overdue data reminded to the park's staff once per item and period, escalated to its

@@ -13,3 +13,7 @@ class QualityConfig(AppConfig):
         access.register("quality.workdayoverride", None, shared=True)
         access.register("quality.historicalworkdayoverride", None, shared=True)
         access.register("quality.deadlinereminder", "park")
+        # meter registers and what is derived from them: their park's
+        for label in ("registersetting", "registerinterval", "consumption"):
+            access.register(f"quality.{label}", "park")
+        access.register("quality.meterreplacement", "setting__park")

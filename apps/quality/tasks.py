@@ -32,3 +32,13 @@ def post_checks():
     r = run_post_checks()
     return {"full": r.full, "series": r.series, "checked": r.checked, "hits": r.hits, "busy": r.busy,
             "seconds": round(r.seconds, 3)}
+
+
+@shared_task(time_limit=600, soft_time_limit=570)
+def derive_consumption():
+    """Consumption derived from the meter registers queued since the last run (apps/quality/registers/derive.py)."""
+    from apps.quality.registers.derive import derive_consumption as derive
+
+    r = derive()
+    return {"series": r.series, "dropped": r.dropped, "derived": r.derived, "hours": r.hours, "busy": r.busy,
+            "seconds": round(r.seconds, 3)}
