@@ -301,6 +301,9 @@ class RegisterInterval(models.Model):
         constraints = [models.UniqueConstraint(fields=["setting", "end"], name="uniq_register_interval")]
         indexes = [models.Index(fields=["source", "data_item", "end"], name="reginterval_series")]
 
+    def __str__(self):
+        return f"{self.setting_id} {self.start:%Y-%m-%d %H:%M} → {self.end:%Y-%m-%d %H:%M} {self.kind}"
+
 
 class Consumption(models.Model):
     """Consumption per park-local hour, day or month derived from a register (each interval spread over the
@@ -327,3 +330,6 @@ class Consumption(models.Model):
         verbose_name_plural = _("consumption")
         constraints = [models.UniqueConstraint(fields=["setting", "level", "bucket"], name="uniq_consumption")]
         indexes = [models.Index(fields=["source", "data_item", "level", "bucket"], name="consumption_series")]
+
+    def __str__(self):
+        return f"{self.setting_id} {self.level} {self.bucket:%Y-%m-%d %H:%M}"
