@@ -248,3 +248,34 @@ def test_the_queue_is_fed_only_when_the_refresher_takes_and_only_for_registers(p
     assert {r[0] for r in rows} == {meter.pk}
     assert all(hi - lo <= timedelta(days=1) for _s, lo, hi in rows)  # a day at a time, the rest re-queued
     assert derive_consumption().derived == 1
+
+
+def test_the_demo_meters_are_registers_and_the_demo_stream_gives_consumption(db, tmp_path, monkeypatch):
+    import io
+
+    from django.core.management import call_command
+
+    from apps.demo.management.commands import demo_setup, demo_stream
+    from apps.quality.models import RegisterSetting
+
+    monkeypatch.setattr(demo_setup, "VAR_DIR", tmp_path)
+    call_command("demo_setup", stdout=io.StringIO())
+    call_command("demo_setup", stdout=io.StringIO())  # idempotent
+    settings = {s.source.source_id: s for s in RegisterSetting.objects.select_related("source")}
+    assert set(settings) == {"JSTZ01-EM-0001", "JSTZ01-EM-0002"}
+    assert {settings[k].source.protocol for k in settings} == {"dlt645", "modbus_tcp"}
+    assert settings["JSTZ01-EM-0001"].ct_ratio == 40 and settings["JSTZ01-EM-0001"].modulus == 1_000_000
+    import random
+
+    start = datetime(2026, 12, 7, 7, 0, tzinfo=TZ)
+    for k in range(24):  # two hours of the demo stream, every five minutes
+        batch = demo_stream.demo_batch(start + timedelta(minutes=5 * k), random.Random(k), bad=False)
+        ingest_readings(batch, channel="demo", actor="demo")
+    run()
+    for sid, s in settings.items():
+        kinds = set(RegisterInterval.objects.filter(setting=s).values_list("kind", flat=True))
+        assert kinds == {"ok"}, sid  # a register that only advances, within the rated power: nothing flagged
+        hours = consumption(s, "hour")
+        assert len(hours) == 2 and all(h.value > 0 for h in hours.values())
+    # 1# meter: about 36 kWh an hour on its register, times CT 40
+    assert 800 < consumption(settings["JSTZ01-EM-0001"], "hour")[datetime(2026, 12, 7, 7)].value < 2400
