@@ -8,12 +8,13 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.portal import PortalAdmin, PortalTabularInline
-from apps.core.admin import ServiceAdmin
-from apps.quality.models import MeterReplacement, RegisterSetting
+from apps.core.admin import ReadOnlyAdmin, ServiceAdmin
+from apps.quality.models import Consumption, MeterReplacement, RegisterInterval, RegisterSetting
 from apps.quality.registers import services
 from apps.quality.registers.services import SETTING_FIELDS
 
@@ -129,3 +130,57 @@ class RegisterSettingAdmin(PortalAdmin, ServiceAdmin):
             else:
                 formset.changed_objects.append((saved, f.changed_data))
 
+
+
+def _local(ts) -> str:
+    return timezone.localtime(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@admin.register(MeterReplacement)
+class MeterReplacementAdmin(PortalAdmin, ReadOnlyAdmin):
+    """Every meter replacement of the park's registers; recorded and changed on the register's own page."""
+
+    list_display = ["replaced", "setting", "old_last", "new_first", "note"]
+    list_select_related = ["setting__source", "setting__data_item"]
+    search_fields = ["setting__source__source_id"]
+
+    @admin.display(description=_("replaced at"), ordering="ts")
+    def replaced(self, obj):
+        return _local(obj.ts)
+
+
+@admin.register(RegisterInterval)
+class RegisterIntervalAdmin(PortalAdmin, ReadOnlyAdmin):
+    """The derived intervals (apps/quality/registers/derive.py alone writes them), to look one up."""
+
+    list_display = ["source", "data_item", "from_ts", "to_ts", "reading_start", "reading_end", "delta",
+                    "consumption", "kind", "gap"]
+    list_filter = ["kind", "gap", "park"]
+    list_select_related = ["source", "data_item"]
+    search_fields = ["source__source_id"]
+    date_hierarchy = "end"
+    show_full_result_count = False
+
+    @admin.display(description=_("reading before"), ordering="start")
+    def from_ts(self, obj):
+        return _local(obj.start)
+
+    @admin.display(description=_("reading"), ordering="end")
+    def to_ts(self, obj):
+        return _local(obj.end)
+
+
+@admin.register(Consumption)
+class ConsumptionAdmin(PortalAdmin, ReadOnlyAdmin):
+    """Derived consumption per park-local hour, day and month (GET /api/v1/consumption reads the same rows)."""
+
+    list_display = ["source", "data_item", "level", "start", "value", "intervals", "flagged", "spread"]
+    list_filter = ["level", "spread", "park"]
+    list_select_related = ["source", "data_item"]
+    search_fields = ["source__source_id"]
+    date_hierarchy = "bucket"
+    show_full_result_count = False
+
+    @admin.display(description=_("start"), ordering="bucket")
+    def start(self, obj):
+        return _local(obj.bucket)

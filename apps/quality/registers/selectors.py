@@ -44,28 +44,31 @@ class ConsumptionQuery:
         """``source`` (required), ``code`` (optional: every register of the source), ``interval`` (interval,
         hour, day or month; hour when absent), ``from`` and ``to`` (inclusive, on the start of the bucket or the
         end of the interval; park-local ``YYYY-MM-DD HH:MM:SS`` or ISO 8601 with an offset)."""
-        sid = _clean(params.get("source"))
+        # interfaces.md's names (sourceId, dataCode, start, end) are accepted too; a refusal names the one used
+        source_param = "source" if params.get("source") else "sourceId"
+        code_param = "code" if params.get("code") else "dataCode"
+        sid = _clean(params.get(source_param))
         if not sid:
             raise CarbonParkError(errors.E1009, param="source", detail="a source id is required")
         source = access.restrict(DataSource.objects.select_related("park"), principal, Action.VIEW) \
             .filter(source_id=sid).first()
         if source is None:
-            raise CarbonParkError(errors.E1009, param="source", detail=f"unknown source {sid}")
+            raise CarbonParkError(errors.E1009, param=source_param, detail=f"unknown source {sid}")
         registers = RegisterSetting.objects.filter(source=source).select_related("data_item")
-        code = _clean(params.get("code"))
+        code = _clean(params.get(code_param))
         if code:
             registers = registers.filter(data_item__code=code)
         items = [r.data_item for r in registers]
         if not items:
-            raise CarbonParkError(errors.E1009, param="code" if code else "source",
+            raise CarbonParkError(errors.E1009, param=code_param if code else source_param,
                                   detail=f"no meter register {sid} {code}".strip())
         interval = params.get("interval") or "hour"
         if interval not in INTERVALS:
             raise CarbonParkError(errors.E1009, param="interval", detail=f"one of {', '.join(INTERVALS)}")
         q = cls(principal=principal, source=source, items=items, interval=interval,
                 tz=ZoneInfo(source.park.time_zone))
-        for name, attr in (("from", "start"), ("to", "end")):
-            if params.get(name):
+        for name, attr in (("from", "start"), ("to", "end"), ("start", "start"), ("end", "end")):
+            if params.get(name) and (name in ("from", "to") or not params.get({"start": "from", "end": "to"}[name])):
                 try:
                     setattr(q, attr, parse_timestamp(str(params[name])[:TEXT_MAX], q.tz))
                 except Refused as r:
