@@ -279,3 +279,40 @@ def test_the_demo_meters_are_registers_and_the_demo_stream_gives_consumption(db,
         assert len(hours) == 2 and all(h.value > 0 for h in hours.values())
     # 1# meter: about 36 kWh an hour on its register, times CT 40
     assert 800 < consumption(settings["JSTZ01-EM-0001"], "hour")[datetime(2026, 12, 7, 7)].value < 2400
+
+
+def test_a_source_moved_to_another_park_takes_its_register_along(meter, other_park):
+    from apps.sources.services import save_source
+
+    s = register(meter)
+    ingest(meter, [(at(0), 1.0), (at(1), 2.0)])
+    run()
+    save_source(actor="test", source=meter, park=other_park, reason="moved")
+    derive_consumption()
+    s.refresh_from_db()
+    assert s.park == other_park
+    assert set(RegisterInterval.objects.values_list("park_id", flat=True)) == {other_park.pk}
+    assert set(Consumption.objects.values_list("park_id", flat=True)) == {other_park.pk}
+
+
+def test_the_beat_derives_every_30_seconds():
+    from carbonpark.celery import app
+
+    entry = app.conf.beat_schedule["derive-consumption"]
+    assert entry["task"] == "apps.quality.tasks.derive_consumption" and entry["schedule"] <= 60
+
+
+def test_the_command_runs_a_derivation(meter):
+    import io
+
+    from django.core.management import call_command
+
+    s = register(meter)
+    ingest(meter, [(at(0), 1.0), (at(1), 2.0)])
+    rollups.refresh(budget=None)
+    out = io.StringIO()
+    call_command("derive_consumption", stdout=out)
+    assert "1 registers" in out.getvalue() and len(intervals(s)) == 1
+    out = io.StringIO()
+    call_command("derive_consumption", "--full", stdout=out)
+    assert "1 registers, 1 intervals dropped, 1 derived" in out.getvalue()

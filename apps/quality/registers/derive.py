@@ -60,6 +60,19 @@ _EFFECTIVE = "corrections_effective_value(r.source_id, r.data_item_id, r.ts, r.v
 COUNTED_ROW = f"""r.value IS NOT NULL AND r.flags & {Flag.INVALID} = 0 AND {_EFFECTIVE} <> 'NaN'::float8
       AND abs({_EFFECTIVE}) <= {REGISTER_MAX}"""
 
+# A source moved to another park takes its registers and what was derived from them along (the seam reads the park
+# stored on these rows). Cheap: it compares the few settings with their sources.
+FOLLOW_SOURCES = """
+WITH moved AS (
+    UPDATE quality_registersetting s SET park_id = d.park_id FROM sources_datasource d
+    WHERE d.id = s.source_id AND s.park_id <> d.park_id
+    RETURNING s.id, s.park_id
+), intervals AS (
+    UPDATE quality_registerinterval iv SET park_id = m.park_id FROM moved m WHERE iv.setting_id = m.id
+)
+UPDATE quality_consumption c SET park_id = m.park_id FROM moved m WHERE c.setting_id = m.id
+"""
+
 # The queue taken; a row of no source asks for every register whole.
 TAKE = """
 WITH taken AS (
@@ -238,6 +251,7 @@ def derive_consumption(*, full: bool = False) -> DeriveRun:
         # on the temporary tables, costed them high), and the temporary tables are analyzed once filled.
         cur.execute("SET LOCAL jit = off")
         cur.execute("SET LOCAL work_mem = '64MB'")  # a full run's hourly aggregate spilled to disk at the default
+        cur.execute(FOLLOW_SOURCES)
         cur.execute(TEMP)
         cur.execute(TAKE)
         out.series = cur.rowcount
