@@ -46,6 +46,18 @@ from bench.index_cost import (  # noqa: E402
 DIRTY_TABLE = (f"CREATE TABLE {SCHEMA}.dirty (park_id bigint NOT NULL, source_id bigint NOT NULL, data_item_id "
                "bigint NOT NULL, lo timestamptz NOT NULL, hi timestamptz NOT NULL, queued_at timestamptz NOT NULL "
                "DEFAULT now())")
+# The quality queues' statement triggers as migrations quality 0004 and 0006 made them (on INSERT into the log,
+# so inside every ingest transaction); --triggers measures what they add.
+QUEUES = [f"CREATE TABLE {SCHEMA}.{q} (source_id bigint, data_item_id bigint, lo timestamptz, hi timestamptz, "
+          "queued_at timestamptz NOT NULL DEFAULT now())" for q in ("gapq", "postq")]
+QUEUE_TRIGGERS = [
+    s for q in ("gapq", "postq") for s in (
+        f"CREATE FUNCTION {SCHEMA}.{q}_fill() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"INSERT INTO {SCHEMA}.{q} (source_id, data_item_id, lo, hi) SELECT source_id, data_item_id, min(lo), max(hi) "
+        "FROM queued WHERE queued_at >= now() GROUP BY source_id, data_item_id; RETURN NULL; END $$",
+        f"CREATE TRIGGER {q}_fill AFTER INSERT ON {SCHEMA}.dirty REFERENCING NEW TABLE AS queued "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.{q}_fill()")]
+
 DIRTY = ("INSERT INTO dirty (park_id, source_id, data_item_id, lo, hi) "
          "SELECT p, s, d, min(t), max(t) FROM stage WHERE v IS NOT NULL GROUP BY p, s, d")
 
@@ -96,6 +108,8 @@ def write(conn, work, dirty: bool) -> tuple[float, float]:
 
 
 def write_cost(args) -> None:
+    if args.triggers:
+        return trigger_cost(args)
     statements = [s for p in AFTER for s in VARIANTS[p]]
     per = 1_000_000 / args.rows
     with connect() as conn:
@@ -120,6 +134,40 @@ def write_cost(args) -> None:
                                       for d in (False, True)]
                 print(f"| {per_series} reading(s) per series | {w0:.1f} / {c0:.1f} | {w1:.1f} / {c1:.1f} | "
                       f"{c1 - c0:+.1f} ({(c1 - c0) / c0 * 100:+.0f} %) | {1000 // per_series} |", flush=True)
+        finally:
+            conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+
+
+def trigger_cost(args) -> None:
+    """The dirty log alone against the dirty log with the two quality queue triggers on INSERT, per 1 000 rows,
+    in transactions of --batch rows (an MQTT consumer's commit is a few hundred; a device's HTTP batch ~30)."""
+    statements = [s for p in AFTER for s in VARIANTS[p]]
+    per = 1_000_000 / args.rows
+    with connect() as conn:
+        print(conn.execute("SELECT version()").fetchone()[0])
+        setup(conn)
+        try:
+            conn.execute(DIRTY_TABLE)
+            for sql in QUEUES + QUEUE_TRIGGERS:
+                conn.execute(sql)
+            print(f"\n| batch shape ({args.batch} rows per transaction) | dirty log only: wall / PG CPU ms per 1 000 | "
+                  "with the queue triggers on INSERT | extra PG CPU |\n|---|---|---|---|")
+            for per_series in (1, 10):
+                work = batches(args.rows, args.batch, per_series, args.preload // 2000 + 1)
+                res = {False: [], True: []}
+                for rnd in range(args.rounds):
+                    for trig in ((False, True) if rnd % 2 == 0 else (True, False)):
+                        build(conn, "r", statements, args.preload)
+                        conn.execute(f"ALTER TABLE dirty {'ENABLE' if trig else 'DISABLE'} TRIGGER USER")
+                        conn.execute("TRUNCATE dirty, gapq, postq")
+                        conn.execute("CHECKPOINT")
+                        res[trig].append(write(conn, work, True))
+                        print(f"  {per_series}/series round {rnd + 1} triggers={trig}: "
+                              f"{res[trig][-1][1] * per:.1f} ms CPU", file=sys.stderr, flush=True)
+                (w0, c0), (w1, c1) = [(min(w for w, _ in res[d]) * per, statistics.median(c for _, c in res[d]) * per)
+                                      for d in (False, True)]
+                print(f"| {per_series} reading(s) per series | {w0:.1f} / {c0:.1f} | {w1:.1f} / {c1:.1f} | "
+                      f"{c1 - c0:+.1f} ({(c1 - c0) / c0 * 100:+.0f} %) |", flush=True)
         finally:
             conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
 
@@ -182,6 +230,8 @@ def main():
     ap.add_argument("--preload", type=int, default=1_000_000)
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--triggers", action="store_true", help="with --write: the quality queue triggers' cost")
+    ap.add_argument("--batch", type=int, default=1000, help="with --triggers: rows per transaction")
     args = ap.parse_args()
     if args.write:
         write_cost(args)

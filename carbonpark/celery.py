@@ -49,6 +49,9 @@ app.conf.beat_schedule = {
     # from the queue the rollup refresher's take feeds (apps/quality/registers/derive.py). Under an advisory lock.
     "derive-consumption": {"task": "apps.quality.tasks.derive_consumption", "schedule": 30.0,
                            "options": {"expires": 30.0}},
+    # R-9.3.2.1, R-9.3.1: open gaps filled in the standard's order (resend to the source and wait
+    # GAP_REFETCH_WAIT_S, then interpolation, then a profile), minor anomalies repaired (apps/quality/filling).
+    "fill-gaps": {"task": "apps.quality.tasks.fill_gaps", "schedule": 120.0, "options": {"expires": 120.0}},
     # Resumable uploads abandoned past their Upload-Expires: marked expired, their bytes removed (apps/uploads).
     "expire-uploads": {"task": "apps.uploads.tasks.expire_uploads", "schedule": crontab(minute="*/15")},
     # .b–d: overdue data reminded to the park's staff once per item and period, escalated to its

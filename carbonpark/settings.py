@@ -253,6 +253,16 @@ UPLOAD_RETENTION_DAYS = float(os.environ.get("UPLOAD_RETENTION_DAYS", "0"))
 UPLOAD_LEASE_SECONDS = float(os.environ.get("UPLOAD_LEASE_SECONDS", "60"))
 # Corrections (apps/corrections): the most readings one request may revise.
 CORRECTIONS_MAX_READINGS = int(os.environ.get("CORRECTIONS_MAX_READINGS", "1000000"))
+# Filling gaps (apps/quality/filling, R-9.3.2.1, docs/gaps.md): how long a gap of a source that can resend waits
+# for real readings after the resend command; the longest gap filled by linear interpolation, by a profile (0: no
+# profiles); gaps looked at per run; minor anomalies repaired by interpolation, over the hits of checks
+# after storage of the last GAP_REPAIR_LOOKBACK_S.
+GAP_REFETCH_WAIT_S = int(os.environ.get("GAP_REFETCH_WAIT_S", "600"))
+GAP_INTERPOLATE_MAX_S = int(os.environ.get("GAP_INTERPOLATE_MAX_S", "3600"))
+GAP_PROFILE_MAX_S = int(os.environ.get("GAP_PROFILE_MAX_S", str(7 * 86400)))
+GAP_FILL_BATCH = int(os.environ.get("GAP_FILL_BATCH", "500"))
+GAP_REPAIR_ANOMALIES = os.environ.get("GAP_REPAIR_ANOMALIES", "1").lower() not in ("0", "false", "no", "")
+GAP_REPAIR_LOOKBACK_S = int(os.environ.get("GAP_REPAIR_LOOKBACK_S", "172800"))
 # Deadlines (apps/quality/deadlines): an overdue item still overdue this many working days after its due time is
 # escalated to the park's administrators (R-6.2.b–d).
 DEADLINE_ESCALATE_WORKDAYS = int(os.environ.get("DEADLINE_ESCALATE_WORKDAYS", "1"))

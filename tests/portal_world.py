@@ -87,8 +87,10 @@ def fill_park(park, n_sources: int = 2):
             path = Path(tmp) / name
             path.write_text(f"{header}\n{sources[0].source_id},CS010201,2026-11-24 10:00:00,1.5,kWh,N\n")
             load_file(path, park=park, actor=system, filename=name, origin="command")
+    from apps.ingestion import rollups
     from apps.quality.gaps import find_gaps
 
+    rollups.refresh(budget=None)  # queues what was stored for the checks, as the beat does
     find_gaps()  # the file's reading a day after the others: a gap per park
     from apps.quality.postchecks import run_post_checks
 
@@ -96,6 +98,17 @@ def fill_park(park, n_sources: int = 2):
     save_rule(actor="test", name=f"jump {park.code}", kind="jump", params={"absolute": 0.5}, severity="flag",
               park=park)
     run_post_checks(full=True)
+    from apps.ingestion.services import ingest_readings
+    from apps.quality.filling import fill_gaps
+    from apps.quality.models import Gap
+
+    # filled points: a half-hour hole the day before, interpolated (several rows for the query-count guard)
+    ingest_readings([{"sourceId": sources[0].source_id, "timestamp": f"2026-11-22 10:{m:02d}:00", "value": 1.0}
+                     for m in (0, 30)], channel="test", actor="test")
+    refresh()
+    find_gaps()
+    fill_gaps(gap_ids=list(Gap.objects.filter(park=park, source=sources[0], missing=5).values_list("pk", flat=True)),
+              force=True)
     return sources
 
 

@@ -165,6 +165,21 @@ def test_readings_browser_lists_and_filters(superuser, park_setup, page):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "readings.png"), full_page=True)
 
+    # English at 1 280 px too (its labels are longer): the table still needs no side scrolling.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    with page.expect_navigation():
+        page.select_option("#language-select", "en")
+    assert page.inner_text("#content h1") == "Select reading to view"
+    overflow = page.evaluate("() => { const r = document.querySelector('#changelist .results');"
+                             " return [r.scrollWidth - r.clientWidth, document.documentElement.scrollWidth]; }")
+    page.screenshot(path="/tmp/readings-en-1280.png", full_page=True)
+    assert overflow[0] <= 0 and overflow[1] <= 1280, overflow
+    items = column_texts(page, "data_item")
+    assert items and all("Electricity consumption" in t and "电力" not in t for t in items)  # catalog names in English
+    with page.expect_navigation():
+        page.select_option("#language-select", "zh-hans")
+    page.set_viewport_size({"width": 1400, "height": 900})
+
     # The source-ID text box: type, Enter.
     box = sidebar.get_by_label("数据源 ID")
     box.fill("TP01-EM-0002")

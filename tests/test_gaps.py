@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from apps.accounts.access import SystemPrincipal, restrict
 from apps.accounts.services import set_membership
 from apps.catalog.models import DataItem
+from apps.ingestion import rollups
 from apps.ingestion.services import ingest_readings
 from apps.quality.gaps import find_gaps
 from apps.quality.models import Gap
@@ -27,6 +28,7 @@ def ingest(source, times, code=None):
             r["dataCode"] = code
     result = ingest_readings(records, channel="test", actor="test")
     assert result.accepted == len(records)
+    rollups.refresh(budget=None)  # what the beat does every 10 s: it queues the stored ranges for the checks
 
 
 def every(start, end, step_s):
@@ -165,36 +167,6 @@ def test_the_command_runs_a_detection(park):
             call_command("find_gaps", "--tolerance", bad, stdout=StringIO())
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_the_queue_follows_new_readings_only(park):
-    """Detection is queued by every write of readings (through the rollups' dirty log), not by the rollup refresh
-    putting back the rest of a long range it has not done yet (committed transactions: the trigger tells the two
-    apart by the transaction's time)."""
-    from django.db import connection
-
-    from apps.ingestion.rollups import refresh
-
-    meter = add_source(park, "TP01-EM-0001", ["CS010201"])
-    find_gaps()
-    ingest(meter, every(at(), at(d=3), 3600))  # three days of hourly readings: more than one refresh span
-
-    def queued():
-        with connection.cursor() as cur:
-            cur.execute("SELECT count(*) FROM quality_gap_dirty")
-            return cur.fetchone()[0]
-
-    assert queued() == 1
-    run = find_gaps()
-    assert queued() == 0 and run.series == 1 and run.opened == 73 - 1
-    refresh(budget=0)  # one pass: a day of the range done, the rest put back
-    with connection.cursor() as cur:
-        cur.execute("SELECT count(*) FROM ingestion_rollup_dirty")
-        assert cur.fetchone()[0] > 0  # the rest of the range, put back for the next refresh
-    assert queued() == 0
-    with connection.cursor() as cur:  # the queue as the migration left it (it is no model: no rollback restores it)
-        cur.execute("INSERT INTO quality_gap_dirty (source_id) VALUES (NULL)")
-
-
 def test_the_interpolation_plan_fills_short_gaps_between_valid_neighbours(park):
     from apps.quality.gaps import interpolation_plan
 
@@ -212,3 +184,27 @@ def test_the_interpolation_plan_fills_short_gaps_between_valid_neighbours(park):
     assert len(longer) == 3 + 18 and longer[-1].ts.replace(tzinfo=None) + timedelta(hours=8) == at(1, 55)
     Gap.objects.filter(pk=ids[0]).update(state="ignored")
     assert [p.gap_id for p in interpolation_plan(ids)] == []
+
+
+def test_the_checks_queues_fill_when_the_rollups_take_the_log_not_in_the_ingest_transaction(park):
+    """Migration quality 0007: storing readings queues only the rollups' dirty log; the refresher's take copies each
+    range into both quality queues, a long one a day at a time, every part once."""
+    from django.db import connection
+
+    def queued(table):
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT source_id, lo, hi FROM {table} WHERE source_id IS NOT NULL ORDER BY lo")
+            return [(s, lo.replace(tzinfo=None), hi.replace(tzinfo=None)) for s, lo, hi in cur.fetchall()]
+
+    find_gaps()  # the migration's full-scan request taken
+    meter = add_source(park, "TP01-EM-0001", ["CS010201"])
+    ingest_readings([{"sourceId": meter.source_id, "timestamp": t.strftime(FMT), "value": 1.0}
+                     for t in (at(), at(d=3))], channel="test", actor="test")
+    assert queued("quality_gap_dirty") == [] and queued("quality_postcheck_dirty") == []
+    rollups.refresh(budget=None)
+    for table in ("quality_gap_dirty", "quality_postcheck_dirty"):
+        parts = queued(table)
+        assert [p[0] for p in parts] == [meter.pk] * 4  # 3 days and an instant: 4 takes of at most a day
+        assert parts[0][1] == at() - timedelta(hours=8) and parts[-1][2] == at(d=3) - timedelta(hours=8)
+        assert all(a[2] == b[1] for a, b in zip(parts, parts[1:], strict=False))  # contiguous, none twice
+    assert find_gaps().opened == 1

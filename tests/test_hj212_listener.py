@@ -1,6 +1,7 @@
 """HJ 212 listener over real loopback sockets, driven by the station simulator."""
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -294,3 +295,20 @@ def test_poison_packets_are_kept_as_rejections_and_the_same_and_other_connection
         assert text.source_ref == "TP01-WW-0212"
     else:
         assert text.code.startswith("E2") and "\\u0000" in text.raw
+
+
+def test_the_simulated_station_drifts_like_a_live_one():
+    """The demo's wastewater station no longer repeats COD 38.0 (a frozen run the post checks rightly flagged):
+    its values wander within ±10 % of the defaults, the minute's min ≤ avg ≤ max."""
+    from apps.protocols.simulators.hj212_station import DEFAULT_REALTIME
+
+    station = Hj212Station("127.0.0.1", 1, MN, seed=7)
+    rounds = [station.wander() for _ in range(200)]
+    for code, base in DEFAULT_REALTIME.items():
+        realtime = [r[code] for r, _ in rounds]
+        longest = max(len(list(run)) for _, run in itertools.groupby(realtime))
+        assert longest < 5  # no frozen run for a frozen rule of n = 5
+        assert max(realtime) - min(realtime) > base * 0.05  # and it does move
+        assert all(base * 0.88 <= v <= base * 1.12 for v in realtime)
+        assert all(m[code][0] <= m[code][1] <= m[code][2] for _, m in rounds)
+    assert all(m["w00000"][3] is not None and m["w01018"][3] is None for _, m in rounds)

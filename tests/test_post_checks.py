@@ -15,6 +15,7 @@ from django.core.management import call_command
 
 from apps.accounts.access import SystemPrincipal, restrict
 from apps.accounts.services import set_membership
+from apps.ingestion import rollups
 from apps.ingestion.services import ingest_readings
 from apps.quality.models import Alarm, PostHit
 from apps.quality.postchecks import run_post_checks
@@ -34,6 +35,7 @@ def ingest(source, values, start=0, step=5):
     points = values.items() if isinstance(values, dict) else ((start + k * step, v) for k, v in enumerate(values))
     records = [{"sourceId": source.source_id, "timestamp": at(m).strftime(FMT), "value": v} for m, v in points]
     assert ingest_readings(records, channel="test", actor="test").accepted == len(records)
+    rollups.refresh(budget=None)  # what the beat does every 10 s: it queues the stored ranges for the checks
 
 
 def rule(kind, params, **scope):

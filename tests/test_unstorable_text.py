@@ -41,3 +41,20 @@ def test_exact_bytes_kept_beside_an_inexact_text(meter):
     ingest_readings([], channel="test", actor="test", refused=[Refusal(text, E5203, {"topic": "t"}, raw_bytes=payload)])
     rej = Rejection.objects.get()
     assert bytes(rej.raw_bytes) == payload and rej.raw == "hex:780079ff"
+
+
+def test_numbers_read_as_sent_float32_without_the_widenings_digits():
+    import math
+    import struct
+
+    from apps.core.text import number
+
+    def f32(v):
+        return struct.unpack("<f", struct.pack("<f", v))[0]
+
+    assert f32(1090.0089) == 1090.0089111328125 and number(f32(1090.0089)) == "1090.0089"
+    assert number(f32(0.1)) == "0.1" and number(f32(-3.3e-5)) == "-3.3e-05"
+    # a double keeps every digit it has; nothing is rounded beyond what was sent
+    for v in (0.1, 0.30000000000000004, 123456789.123, 1e300, -2.5e-7, 1090.0089):
+        assert float(number(v)) == v
+    assert [number(v) for v in (38.0, 5, math.inf, math.nan, 1e20)] == ["38.0", "5", "inf", "nan", "1e+20"]

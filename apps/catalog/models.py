@@ -3,6 +3,7 @@
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -10,6 +11,11 @@ from apps.core.history import history_user
 
 ITEM_CODE_RE = r"^(CS|CK|CO)\d{6}$"
 
+
+
+def localized(zh: str, en: str) -> str:
+    """The English name when the page speaks English and there is one, else the Chinese (the default language)."""
+    return en if en and (get_language() or "").startswith("en") else zh
 
 class CollectionMethod(models.TextChoices):
     REALTIME = "realtime", _("real-time collection")
@@ -51,7 +57,7 @@ class CatalogClass(models.Model):
         ordering = ["code"]
 
     def __str__(self):
-        return f"{self.code} {self.name_zh}"
+        return f"{self.code} {localized(self.name_zh, self.name_en)}"
 
 
 class Enumeration(models.Model):
@@ -65,7 +71,7 @@ class Enumeration(models.Model):
         ordering = ["code"]
 
     def __str__(self):
-        return f"{self.code} {self.name_zh}"
+        return f"{self.code} {localized(self.name_zh, self.name_en)}"
 
 
 class EnumValue(models.Model):
@@ -83,7 +89,7 @@ class EnumValue(models.Model):
         constraints = [models.UniqueConstraint(fields=["enumeration", "code"], name="uniq_enum_value")]
 
     def __str__(self):
-        return f"{self.code} {self.label_zh}"
+        return f"{self.code} {localized(self.label_zh, self.label_en)}"
 
 
 class DataItem(models.Model):
@@ -121,4 +127,4 @@ class DataItem(models.Model):
         ordering = ["code"]
 
     def __str__(self):
-        return f"{self.code} {self.name_zh}"
+        return f"{self.code} {localized(self.name_zh, self.name_en)}"

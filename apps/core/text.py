@@ -37,3 +37,24 @@ def bytes_to_text(payload: bytes, limit: int = 4000) -> tuple[str, bool]:
         return "hex:" + payload[: limit // 2].hex(), False
     safe = pg_safe(text)
     return safe, safe == text and len(payload) <= limit
+
+
+def number(value) -> str:
+    """A stored value as a person reads it: the shortest text that gives the same float back, and for a value a
+    device sent as a 32-bit float (TLV float32, Modbus float registers) the shortest that gives the same float32:
+    1090.0089 rather than 1090.0089111328125, the widening's digits. Nothing is rounded beyond what was sent."""
+    if not isinstance(value, float) or value != value or value in (float("inf"), float("-inf")) or (
+            value.is_integer() and abs(value) < 1e15):
+        return str(value)
+    import struct
+
+    try:
+        single = struct.unpack("<f", struct.pack("<f", value))[0]
+    except OverflowError:
+        return repr(value)
+    if single == value:
+        for digits in range(1, 10):
+            text = f"{value:.{digits}g}"
+            if struct.unpack("<f", struct.pack("<f", float(text)))[0] == single:
+                return text if "e" not in text else repr(float(text))
+    return repr(value)

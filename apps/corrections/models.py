@@ -15,6 +15,9 @@ class Correction(models.Model):
     class Kind(models.TextChoices):
         NEW_VALUE = "new_value", _("new value")
         FACTOR = "factor", _("multiply by a factor")
+        # Made by the platform, never requested (apps/quality/filling.py): per-reading values.
+        REPAIR = "repair", _("repair by interpolation")
+        LATE_READING = "late_reading", _("real reading after a fill")
 
     class State(models.TextChoices):
         REQUESTED = "requested", _("requested")
@@ -29,7 +32,7 @@ class Correction(models.Model):
                                   related_name="+")
     start = models.DateTimeField(_("from (inclusive)"))
     end = models.DateTimeField(_("to (inclusive)"))
-    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     new_value = models.FloatField(_("new value"), null=True, blank=True)
     factor = models.FloatField(_("factor"), null=True, blank=True)
     reason = models.TextField(_("reason"))
@@ -56,7 +59,9 @@ class Correction(models.Model):
             models.CheckConstraint(condition=models.Q(start__lte=models.F("end")), name="correction_range_order"),
             models.CheckConstraint(
                 condition=(models.Q(kind="new_value", new_value__isnull=False, factor__isnull=True)
-                           | models.Q(kind="factor", factor__isnull=False, new_value__isnull=True)),
+                           | models.Q(kind="factor", factor__isnull=False, new_value__isnull=True)
+                           | models.Q(kind__in=["repair", "late_reading"], factor__isnull=True,
+                                      new_value__isnull=True)),
                 name="correction_kind_value"),
         ]
 
@@ -96,6 +101,10 @@ class Revision(models.Model):
                                    related_name="revisions", db_index=False)
     written_at = models.DateTimeField(_("written"))
     written_by = models.CharField(_("written by"), max_length=150)
+    # The flags of the revised value (apps.ingestion.models.Flag): CORRECTED for an approved correction,
+    # REPAIRED for a minor anomaly repaired by interpolation, the arriving reading's own for a real reading that
+    # replaced a fill (R-9.3.1, R-9.3.2.1).
+    flags = models.PositiveSmallIntegerField(_("flags"), default=32)
 
     class Meta:
         verbose_name = _("revision")
@@ -103,7 +112,7 @@ class Revision(models.Model):
         indexes = [
             # The effective-value probe: the latest revision of one reading, read from the index alone.
             models.Index(fields=["source", "data_item", "ts", "-id"], name="revision_reading_latest",
-                         include=["value"]),
+                         include=["value", "flags"]),
             models.Index(fields=["correction"], name="revision_correction"),
         ]
 

@@ -16,9 +16,9 @@ from apps.accounts import access
 from apps.accounts.access import Action
 from apps.corrections.models import Correction
 
-# [revision id, value] of the latest revision of the reading in ``{t}`` (a table or alias), or NULL.
+# [revision id, value, flags] of the latest revision of the reading in ``{t}`` (a table or alias), or NULL.
 LATEST_REVISION = (
-    "(SELECT ARRAY[v.id::float8, v.value] FROM corrections_revision v "
+    "(SELECT ARRAY[v.id::float8, v.value, v.flags::float8] FROM corrections_revision v "
     "WHERE v.source_id = {t}.source_id AND v.data_item_id = {t}.data_item_id AND v.ts = {t}.ts "
     "ORDER BY v.id DESC LIMIT 1)"
 )
@@ -43,7 +43,8 @@ def effective_join_sql(reading: str = "r", alias: str = "rv", where: str = "true
 
 
 def with_latest_revision(qs: QuerySet) -> QuerySet:
-    """Readings annotated with ``eff_revision``: [revision id, new value], or None when never revised."""
+    """Readings annotated with ``eff_revision``: [revision id, new value, its flags], or None when never
+    revised."""
     table = qs.model._meta.db_table
     return qs.annotate(**{REVISION_ANNOTATION: RawSQL(LATEST_REVISION.format(t=f'"{table}"'), (),
                                                        output_field=ArrayField(FloatField()))})
@@ -59,6 +60,21 @@ def only_revised(qs: QuerySet, revised: bool = True) -> QuerySet:
     has = Exists(Revision.objects.filter(source_id=OuterRef("source_id"), data_item_id=OuterRef("data_item_id"),
                                          ts=OuterRef("ts")))
     return qs.filter(has if revised else ~has)
+
+
+CORRECTED, REPAIRED, PATCHED = 32, 8, 16  # apps.ingestion.models.Flag
+
+
+def effective_flags(stored_flags: int, revision) -> int:
+    """The flags of the effective value, from the stored reading's and the ``eff_revision`` annotation (R-9.3.1,
+    R-9.3.2.1, R-9.3.2.2): a correction adds "corrected", a repair "repaired" to the stored bits; a real reading
+    that replaced a fill has its own flags (the fill's "patched" belongs to the value stored, not to this one)."""
+    if revision is None:
+        return stored_flags
+    bits = int(revision[2]) if len(revision) > 2 and revision[2] is not None else CORRECTED
+    if bits & (CORRECTED | REPAIRED):
+        return stored_flags | (bits & (CORRECTED | REPAIRED))
+    return bits
 
 
 def split(raw_value, revision) -> tuple[object, int | None]:

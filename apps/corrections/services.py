@@ -273,12 +273,14 @@ def reject_correction(*, actor, correction_id: int, comment) -> Correction:
 
 # --- apply: the second named writer -------------------------------------------------------------------------
 
-REVISE = """
+# The one statement head that writes revisions; the rows come from REVISE (a correction's range) or REVISE_VALUES.
+INSERT_REVISIONS = """
 INSERT INTO corrections_revision (park_id, source_id, data_item_id, ts, reading_id, value, previous_value,
-                                  correction_id, written_at, written_by)
-SELECT r.park_id, r.source_id, r.data_item_id, r.ts, r.id,
+                                  correction_id, written_at, written_by, flags)
+"""
+REVISE = INSERT_REVISIONS + """SELECT r.park_id, r.source_id, r.data_item_id, r.ts, r.id,
        CASE WHEN %(factor)s::float8 IS NULL THEN %(new)s::float8 ELSE coalesce(cur.value, r.value) * %(factor)s END,
-       coalesce(cur.value, r.value), %(cid)s, %(now)s, %(by)s
+       coalesce(cur.value, r.value), %(cid)s, %(now)s, %(by)s, %(flags)s
 FROM ingestion_reading r
 LEFT JOIN LATERAL (SELECT v.value FROM corrections_revision v
                    WHERE v.source_id = r.source_id AND v.data_item_id = r.data_item_id AND v.ts = r.ts
@@ -286,31 +288,59 @@ LEFT JOIN LATERAL (SELECT v.value FROM corrections_revision v
 WHERE r.source_id = %(source)s AND r.data_item_id = %(item)s AND r.ts BETWEEN %(start)s AND %(end)s
   AND r.value IS NOT NULL
 """
+# A value per reading, for revisions the platform makes (a repair by interpolation, a real reading replacing a
+# fill): (ts, value, flags) arrays of the correction's series, inside its range.
+REVISE_VALUES = INSERT_REVISIONS + """
+SELECT r.park_id, r.source_id, r.data_item_id, r.ts, r.id, u.v, coalesce(cur.value, r.value), %(cid)s, %(now)s,
+       %(by)s, u.f
+FROM unnest(%(ts)s::timestamptz[], %(v)s::float8[], %(f)s::int2[]) AS u(t, v, f)
+JOIN ingestion_reading r ON r.source_id = %(source)s AND r.data_item_id = %(item)s AND r.ts = u.t
+LEFT JOIN LATERAL (SELECT v.value FROM corrections_revision v
+                   WHERE v.source_id = r.source_id AND v.data_item_id = r.data_item_id AND v.ts = r.ts
+                   ORDER BY v.id DESC LIMIT 1) cur ON true
+WHERE r.value IS NOT NULL AND u.t BETWEEN %(start)s AND %(end)s AND u.v IS NOT NULL
+"""
+CORRECTED = 32  # apps.ingestion.models.Flag.CORRECTED
 
 
 DIRTY = "INSERT INTO ingestion_rollup_dirty (park_id, source_id, data_item_id, lo, hi) VALUES (%s, %s, %s, %s, %s)"
 
 
-def revise_readings(correction: Correction, *, written_by: str, now: datetime) -> int:
-    """THE writer of revisions (ARCHITECTURE.md rule 1, R-9.3.2.3): one set-based INSERT … SELECT of a
-    revision beside every numeric reading in the correction's range, the new value or the factor times the
-    reading's effective value, with the effective value it replaces. Runs inside the caller's transaction;
-    corrections of one source are applied one at a time (an advisory lock), so a factor always multiplies
-    the value the previous correction left."""
+def revise_readings(correction: Correction, *, written_by: str, now: datetime, values=None) -> int:
+    """THE writer of revisions (ARCHITECTURE.md rule 1, R-9.3.1, R-9.3.2.1, R-9.3.2.3): one set-based
+    INSERT … SELECT of a revision beside every numeric reading in the correction's range, the new value or the
+    factor times the reading's effective value, with the effective value it replaces, flagged "corrected".
+
+    ``values``: for the corrections the platform makes itself (kinds ``repair`` and ``late_reading``, from
+    apps/quality/filling.py), a list of (ts, value, flags): one revision per reading of the correction's series
+    at those times within its range, with that value and those flags ("repaired"; a late real reading's own).
+
+    Runs inside the caller's transaction (an ingest batch's, for a late real reading: the writer it declared is
+    given back afterwards); corrections of one source are applied one at a time (an advisory lock), so a factor
+    always multiplies the value the previous correction left."""
+    system = correction.kind in (Correction.Kind.REPAIR, Correction.Kind.LATE_READING)
+    if system != (values is not None):
+        raise ValueError("per-reading values go with the platform's own corrections, and only with them")
     with connection.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, correction.source_id % 2**31])
-        cur.execute("SELECT set_config('carbonpark.writer', 'revise_readings', true)")
+        cur.execute("SELECT pg_advisory_xact_lock(%s, %s), current_setting('carbonpark.writer', true), "
+                    "set_config('carbonpark.writer', 'revise_readings', true)",
+                    [LOCK_NAMESPACE, correction.source_id % 2**31])
+        previous = cur.fetchone()[1] or ""
         try:
-            cur.execute(REVISE, {"factor": correction.factor, "new": correction.new_value, "cid": correction.pk,
-                                 "now": now, "by": written_by[:150], "source": correction.source_id,
-                                 "item": correction.data_item_id, "start": correction.start,
-                                 "end": correction.end})
+            common = {"cid": correction.pk, "now": now, "by": written_by[:150], "source": correction.source_id,
+                      "item": correction.data_item_id, "start": correction.start, "end": correction.end}
+            if values is None:
+                cur.execute(REVISE, {**common, "factor": correction.factor, "new": correction.new_value,
+                                     "flags": CORRECTED})
+            else:
+                ts, vals, flags = ([v[i] for v in values] for i in range(3))
+                cur.execute(REVISE_VALUES, {**common, "ts": ts, "v": vals, "f": flags})
             count = cur.rowcount
             if count:  # the series' rollups are recomputed from the effective values within the refresh's 10 s
                 mark_rollups_dirty(cur, DIRTY, [correction.park_id, correction.source_id, correction.data_item_id,
                                                 correction.start, correction.end])
         finally:
-            cur.execute("SELECT set_config('carbonpark.writer', '', true)")
+            cur.execute("SELECT set_config('carbonpark.writer', %s, true)", [previous])
     return count
 
 

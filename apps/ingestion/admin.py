@@ -9,6 +9,7 @@ from apps.accounts import access
 from apps.accounts.portal import PortalAdmin
 from apps.catalog.models import DataItem
 from apps.core.admin import EstimatedCountPaginator, ReadOnlyAdmin, SeekPaginator
+from apps.core.text import number
 from apps.corrections import selectors as effective
 from apps.ingestion.models import Flag, IdempotencyKey, IngestBatch, Reading, Rejection, Rollup, ValidationEvent
 from apps.ingestion.normalize import Refused, parse_timestamp
@@ -173,9 +174,9 @@ class ReadingAdmin(PortalAdmin, ReadOnlyAdmin):
             return obj.text_value
         value, revision = effective.split(obj.value, getattr(obj, effective.REVISION_ANNOTATION, None))
         if revision is None:
-            return value
-        return format_html('{} <span class="corrected" title="{}">({} {}) ✎</span>', value, _("corrected"),
-                           _("raw"), obj.value)
+            return number(value)
+        return format_html('{} <span class="corrected" title="{}">({} {}) ✎</span>', number(value), _("corrected"),
+                           _("raw"), number(obj.value))
 
     @admin.display(description=_("unit"))
     def unit(self, obj):
@@ -183,7 +184,7 @@ class ReadingAdmin(PortalAdmin, ReadOnlyAdmin):
 
     @admin.display(description=_("flags"))
     def flag_names(self, obj):
-        flags = obj.flags | (Flag.CORRECTED if getattr(obj, effective.REVISION_ANNOTATION, None) else 0)
+        flags = effective.effective_flags(obj.flags, getattr(obj, effective.REVISION_ANNOTATION, None))
         names = [str(Flag.LABELS[n]) for n in Flag.names(flags)]
         if getattr(obj, POST_CHECK_ANNOTATION, False):
             names.append(str(_("suspect (post check)")))
@@ -192,7 +193,7 @@ class ReadingAdmin(PortalAdmin, ReadOnlyAdmin):
     @admin.display(description=_("as received"))
     def received(self, obj):
         if obj.received_unit:
-            return f"{obj.value if obj.received_value is None else obj.received_value} {obj.received_unit}"
+            return f"{number(obj.value if obj.received_value is None else obj.received_value)} {obj.received_unit}"
         return ""
 
 

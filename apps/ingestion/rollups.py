@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 LOCK = 0x726F6C6C
 # A queued range longer than this is done in pieces, the rest queued again (oldest first, so next):
 # one series queued over years (the upgrade's migration, a rebuild) never makes one huge transaction.
+# Migration quality 0007's trigger copies each taken row up to a day past its start into the quality queues:
+# change both together.
 SPAN = "1 day"
 DEFAULT_LIMIT = 20000
 DEFAULT_BUDGET = 8.0

@@ -155,9 +155,9 @@ class RecordView:
         is shown as null, so that one such row never makes the whole history unreadable. ``value`` is the
         effective value (apps/corrections/selectors.py), ``rawValue`` the value stored at ingest."""
         _id, park_id, source_pk, item_pk, ts, raw, text, rv, ru, status, flags = row[:11]
-        value, revision = effective.split(raw, row[11] if len(row) > 11 else None)
-        if revision is not None:
-            flags |= Flag.CORRECTED
+        annotation = row[11] if len(row) > 11 else None
+        value, revision = effective.split(raw, annotation)
+        flags = effective.effective_flags(flags, annotation)
         if raw is not None and not math.isfinite(raw):
             raw = None
         if value is not None and not math.isfinite(value):

@@ -20,6 +20,7 @@ from apps.core.services import actor_fields
 from apps.core.text import pg_safe
 from apps.ingestion import errors, lastseen, metrics, store
 from apps.ingestion.config import IngestConfig, cached_config, config_at, current_config
+from apps.ingestion.models import Flag
 from apps.ingestion.normalize import Problem, Undecodable, normalize, short_repr
 from apps.quality.services import AlarmRaise, raise_alarms
 from apps.sources.services.state import touch
@@ -136,7 +137,7 @@ def prepare_readings(readings, cfg: IngestConfig, *, parks=None, now: datetime |
 def ingest_readings(readings=None, *, channel: str, actor, parks=None, idempotency_key: str | None = None,
                     request_hash: str | None = None, default_backfill: bool = False,
                     now: datetime | None = None, refused=(), sealed: frozenset = frozenset(),
-                    prepared: Prepared | None = None) -> IngestResult:
+                    prepared: Prepared | None = None, patched: bool = False) -> IngestResult:
     """Normalize, validate, de-duplicate and store a batch of reading records (R-5.2.3.2 c, R-5.2.3.5,
     R-8.4.2.4, R-9.2.1, R-9.2.3, R-9.3.1).
 
@@ -151,12 +152,20 @@ def ingest_readings(readings=None, *, channel: str, actor, parks=None, idempoten
     indexes after the records'. ``sealed``: indexes of records that arrived encrypted.
     ``prepared``: the batch as ``prepare_readings`` left it, in place of ``readings`` and the arguments that
     ``prepare_readings`` takes (those given here are then ignored).
+    ``patched``: the points of a gap's filling (R-9.3.2.1, apps/quality/filling.py), stored flagged "patched".
+    Trusted processes only (``parks`` None): no record, channel or sender can ask for the flag otherwise.
+
+    A stored reading flagged "patched" gives way to a real reading arriving later for its time: the real value
+    becomes the effective one, a revision beside the fill (apps/quality/filling.py, ``supersede_fills``), and
+    the batch counts it as accepted.
 
     Valid records are stored even when others in the batch are rejected; every rejected record is
     kept with its raw content and code; repeats of stored readings are logged, never stored twice;
     validation failures raise an alarm in the same transaction, so the admin shows it at once.
     """
     started = time.perf_counter()
+    if patched and (parks is not None or prepared is not None):
+        raise ValueError("only a trusted process stores patched points (parks=None, no prepared batch)")
     actor_label = actor_fields(actor)["actor_label"]
     if prepared is None:
         # The configuration compiled last in this process; its version is checked in the transaction below, in
@@ -183,6 +192,9 @@ def ingest_readings(readings=None, *, channel: str, actor, parks=None, idempoten
             prepared = prepared.again(config_at(version))
         rows, rejected, notes, raws = prepared.rows, prepared.rejected, prepared.notes, prepared.raws
         raw_bytes, batch_park = prepared.raw_bytes, prepared.batch_park
+        if patched:
+            for r in rows:
+                r.flags |= Flag.PATCHED
         ts_of = {r.index: r.ts for r in rows}
         note_events = []
         in_batch = flagged = warned = 0
@@ -205,8 +217,14 @@ def ingest_readings(readings=None, *, channel: str, actor, parks=None, idempoten
         if len(rows) == 1:  # one statement for the reading and the batch's row (the common single-reading push)
             stored = store.insert_one_reading(cur, rows[0], batch_id=batch_id, duplicates=in_batch, **batch_row)
             repeated = set() if stored else {rows[0].index}
+            fills = set(repeated)
         else:
-            repeated = store.insert_readings(cur, rows, batch_id=batch_id, channel=channel, now=now)
+            fills = set()  # repeats of a stored fill: the only ones a real reading may replace
+            repeated = store.insert_readings(cur, rows, batch_id=batch_id, channel=channel, now=now, patched=fills)
+        superseded = set()
+        if fills and not patched:  # a real reading for the time of a fill wins over it (R-9.3.2.1)
+            superseded = _supersede_fills(cur, [r for r in rows if r.index in fills], actor_label, now)
+            repeated -= superseded
         events = []
         for r in rows:
             if r.index in repeated:
@@ -225,11 +243,32 @@ def ingest_readings(readings=None, *, channel: str, actor, parks=None, idempoten
         _alarm_on(rejected, notes, batch_park, channel)
         if key_id is not None:
             store.save_idempotent_response(cur, key_id, result.http_status, result.to_json(), batch_id)
+    if superseded:
+        _touch_after_commit({r.source_pk for r in rows if r.index in superseded}, now)
     if rows and len(repeated) < len(rows):
         # After the commit, not inside it: last-seen rows are shared by concurrent batches.
         _touch_after_commit({r.source_pk for r in rows if r.index not in repeated}, now)
     metrics.observe_batch(channel, result, started)
     return result
+
+
+def _supersede_fills(cur, repeats, actor_label: str, now: datetime) -> set[int]:
+    """The batch indexes of ``repeats`` that replaced a fill: rows whose identity was stored before as a patched
+    point (a batch learns that from the query that finds its repeats: nothing more for ordinary duplicates), or the
+    single reading of a one-reading request found stored (one query). The fills not yet replaced are taken."""
+    numeric = [r for r in repeats if r.value is not None]
+    if not numeric:
+        return set()
+    cur.execute(store.PATCHED_OF, {"s": [r.source_pk for r in numeric], "d": [r.item_pk for r in numeric],
+                                   "t": [r.ts for r in numeric]})
+    hit = {(s, d, t) for s, d, t in cur.fetchall()}
+    if not hit:
+        return set()
+    from apps.quality.filling import supersede_fills
+
+    real = [r for r in numeric if (r.source_pk, r.item_pk, r.ts) in hit]
+    supersede_fills(real, actor_label=actor_label, now=now)
+    return {r.index for r in real}
 
 
 def _touch_after_commit(source_pks: set[int], now: datetime) -> None:

@@ -34,9 +34,19 @@ ON CONFLICT (source_id, data_item_id, ts) DO NOTHING
 """
 # Only when some rows were not inserted: which ones, by their index in the batch.
 STAGE_DUPLICATES = """
-SELECT st.i FROM ingestion_reading_stage st
+SELECT st.i, r.flags & 16 <> 0 FROM ingestion_reading_stage st
 JOIN ingestion_reading r ON r.source_id = st.s AND r.data_item_id = st.d AND r.ts = st.t
 WHERE r.batch_id <> %s
+"""
+
+# Of the rows a batch found stored before, those whose stored reading is a fill not yet replaced by a real one
+# (R-9.3.2.1: a real reading wins over a fill; apps/quality/filling.py). Run only for batches with repeats.
+PATCHED_OF = """
+SELECT r.source_id, r.data_item_id, r.ts
+FROM unnest(%(s)s::bigint[], %(d)s::bigint[], %(t)s::timestamptz[]) AS u(s, d, t)
+JOIN ingestion_reading r ON r.source_id = u.s AND r.data_item_id = u.d AND r.ts = u.t
+WHERE r.flags & 16 <> 0
+  AND NOT EXISTS (SELECT 1 FROM quality_fill f WHERE f.reading_id = r.id AND f.superseded_at IS NOT NULL)
 """
 
 REJECTION_INSERT = """
@@ -168,9 +178,10 @@ def insert_one_reading(cur, row, *, batch_id: int, channel: str, now: datetime, 
     return cur.fetchone()[0] == 1
 
 
-def insert_readings(cur, rows, *, batch_id: int, channel: str, now: datetime) -> set[int]:
+def insert_readings(cur, rows, *, batch_id: int, channel: str, now: datetime, patched: set | None = None) -> set[int]:
     """Insert rows (unique identities within the batch); return the batch indexes of those that were
-    already stored (duplicates of an earlier batch, kept as first received)."""
+    already stored (duplicates of an earlier batch, kept as first received). ``patched``: a set given is filled
+    with those of them whose stored reading is flagged "patched" (a fill, which a real reading may replace)."""
     if not rows:
         return set()
     conn = cur.connection
@@ -189,7 +200,10 @@ def insert_readings(cur, rows, *, batch_id: int, channel: str, now: datetime) ->
     duplicates = set()
     if inserted < len(rows):
         cur.execute(STAGE_DUPLICATES, (batch_id,))
-        duplicates = {i for (i,) in cur.fetchall()}
+        for i, is_fill in cur.fetchall():
+            duplicates.add(i)
+            if is_fill and patched is not None:
+                patched.add(i)
     if inserted:
         mark_rollups_dirty(cur)
     # Emptied now, not only at commit: a caller may ingest several batches in one transaction (a batch file loads

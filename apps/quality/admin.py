@@ -10,12 +10,13 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from apps.accounts.access import Action
+from apps.accounts.access import AccessDenied, Action
 from apps.accounts.audit_admin import AuditHistoryMixin
 from apps.accounts.portal import NOBODY, PortalAdmin
 from apps.core.admin import ReadOnlyAdmin, ServiceAdmin
+from apps.core.errors import CarbonParkError
 from apps.quality import services
-from apps.quality.models import Alarm, Gap, PostHit, Rule
+from apps.quality.models import Alarm, Fill, Gap, PostHit, Rule
 from apps.quality.services import RULE_FIELDS
 
 
@@ -94,9 +95,12 @@ class AlarmAdmin(CodesInList, PortalAdmin):
 
 @admin.register(Gap)
 class GapAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
-    """The gaps found (R-9.1.2), read-only: apps/quality/gaps.py alone writes them."""
+    """The gaps found (R-9.1.2), read-only: apps/quality/gaps.py finds them, apps/quality/filling fills them. A park
+    administrator (MANAGE) may have open gaps filled now or set them aside (R-9.3.2.1), through the services."""
 
-    list_display = ["gap_start", "gap_end", "park_code", "source_code", "item_code", "missing_points", "state"]
+    list_display = ["gap_start", "gap_end", "park_code", "source_code", "item_code", "missing_points", "state",
+                    "method"]
+    actions = ["fill_now", "ignore"]
     list_filter = ["state", "park", "source"]
     list_select_related = ["park", "source", "data_item"]
     search_fields = ["source__source_id", "data_item__code"]
@@ -119,6 +123,58 @@ class GapAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
     @admin.display(description=_("missing"), ordering="missing")
     def missing_points(self, obj):
         return obj.missing
+
+    def has_fill_permission(self, request):
+        return self.may(request, Action.MANAGE)
+
+    @admin.action(description=_("Fill the selected gaps now"), permissions=["fill"])
+    def fill_now(self, request, queryset):
+        from apps.quality.filling import fill_gap_now
+
+        filled = skipped = 0
+        for gap_id in queryset.values_list("pk", flat=True):
+            try:
+                run = fill_gap_now(actor=request.user, gap_id=gap_id)
+            except (CarbonParkError, AccessDenied):  # not open any more, or not this user's to fill: said per gap below
+                skipped += 1
+                continue
+            filled += run.linear + run.profile
+        self.message_user(request, _("%(filled)d gap(s) filled, %(skipped)d skipped (not open or not allowed); "
+                                     "a gap no method can fill stays open.") % {"filled": filled, "skipped": skipped})
+
+    @admin.action(description=_("Ignore the selected gaps"), permissions=["fill"])
+    def ignore(self, request, queryset):
+        from apps.quality.filling import ignore_gap
+
+        done = 0
+        for gap_id in queryset.values_list("pk", flat=True):
+            try:
+                ignore_gap(actor=request.user, gap_id=gap_id, reason="portal")
+                done += 1
+            except (CarbonParkError, AccessDenied):
+                pass
+        self.message_user(request, _("%(count)d gap(s) ignored.") % {"count": done})
+
+
+@admin.register(Fill)
+class FillAdmin(CodesInList, PortalAdmin, ReadOnlyAdmin):
+    """The points stored by the filling of gaps (R-9.3.2.1), each with its method and basis. Read-only:
+    apps/quality/filling alone writes them."""
+
+    list_display = ["collected", "source_code", "item_code", "method", "value", "superseded_at"]
+    list_filter = ["method", "park", "source"]
+    list_select_related = ["park", "source", "data_item"]
+    search_fields = ["source__source_id", "data_item__code"]
+    date_hierarchy = "ts"
+    show_full_result_count = False
+
+    @admin.display(description=_("collection time"), ordering="ts")
+    def collected(self, obj):
+        return timezone.localtime(obj.ts).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description=_("data item"), ordering="data_item__code")
+    def item_code(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.data_item, obj.data_item.code)
 
 
 @admin.register(PostHit)

@@ -17,3 +17,4 @@ class QualityConfig(AppConfig):
         for label in ("registersetting", "registerinterval", "consumption"):
             access.register(f"quality.{label}", "park")
         access.register("quality.meterreplacement", "setting__park")
+        access.register("quality.fill", "park")

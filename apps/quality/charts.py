@@ -100,7 +100,9 @@ def source_chart(principal, source, rng: ChartRange) -> dict:
                 "data_item_id", "ts", "value", "flags", effective.REVISION_ANNOTATION):
             value, revision_id = effective.split(raw, revision)
             value, raw = _finite(value), _finite(raw)
-            corrected = revision_id is not None and value != raw
+            flags = effective.effective_flags(flags, revision)
+            # a repair draws as repaired, a real reading that replaced a fill by its own flags: not corrections
+            corrected = revision_id is not None and value != raw and bool(flags & Flag.CORRECTED)
             points[item_pk].append([local(ts), value, kind_of(flags, corrected), raw if corrected else None])
     if rolled:
         rollups = access.restrict(Rollup.objects.filter(interval=Rollup.Interval.HOUR), principal, Action.VIEW)

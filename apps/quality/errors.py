@@ -31,3 +31,9 @@ E3012 = define("E3012", 422, "存储后检查：{count} 个读数偏离滚动均
                "已标记为可疑。",
                "Post check: {count} readings are statistical outliers against the rolling window of rule "
                "\"{rule}\"; marked suspect.", "R-9.2.2")
+
+# Filling gaps (R-9.3.2.1, apps/quality/filling): a person's actions on the list of gaps.
+E3030 = define("E3030", 404, "缺口 {id} 不存在或不在您的园区范围内。",
+               "Gap {id} does not exist or is not in your parks.", "R-9.1.2")
+E3031 = define("E3031", 409, "缺口当前状态为“{state}”，只有未处理的缺口才能补齐或忽略。",
+               "The gap is {state}; only an open gap can be filled or ignored.", "R-9.3.2.1")

@@ -13,7 +13,8 @@ so do patched fills: a filled gap stays listed, state "filled".
 
 How it runs: ONE statement per run (``DETECT``). The series and ranges to look at come from
 ``quality_gap_dirty``, which a trigger fills from the rollups' dirty log (every writer of readings queues there
-in its own transaction: migration quality 0004). Each queued range is widened to the stored readings either side
+in its own transaction) when the rollup refresher takes it, every 10 s (migration quality 0007: off the ingest
+path). Each queued range is widened to the stored readings either side
 of it, the readings in between are read in identity-index order once, and lag(ts) finds the gaps. In that window:
 gaps found are inserted or, when already listed and open, given their new end; open gaps listed there and no
 longer found (a late reading filled them, or split them: the first part keeps its start, the rest is a new gap)
@@ -167,9 +168,8 @@ class FillPoint:
 
 def interpolation_plan(gap_ids, *, span_s: int = DEFAULT_INTERPOLATION_SPAN_S) -> list[FillPoint]:
     """The points linear interpolation would fill in the given open gaps no longer than ``span_s`` (R-9.3.2.1,
-    second step), computed set-based in one query; nothing is stored. Storing them needs ingest_readings to
-    carry the PATCHED flag for a trusted process and to let a later real reading win (docs/gaps.md, "Filling:
-    what is left")."""
+    second step), computed set-based in one query; nothing is stored here: apps/quality/filling stores them
+    (docs/gaps.md, "Filling")."""
     with connection.cursor() as cur:
         cur.execute(INTERPOLATION, {"ids": list(gap_ids), "span": int(span_s)})
         return [FillPoint(*row) for row in cur.fetchall()]

@@ -111,6 +111,14 @@ class Gap(models.Model):
     state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.OPEN)
     found_at = models.DateTimeField(_("found"))
     updated = models.DateTimeField(_("updated"))
+    # Filling (R-9.3.2.1, apps/quality/filling.py): when the source was asked to resend the range, with which
+    # command; how the gap was filled, when, how many points.
+    refetch_at = models.DateTimeField(_("resend requested"), null=True, blank=True)
+    refetch_command = models.ForeignKey("sources.Command", verbose_name=_("resend command"), null=True,
+                                        blank=True, on_delete=models.SET_NULL, related_name="+")
+    method = models.CharField(_("fill method"), max_length=16, blank=True, db_default="")
+    filled_at = models.DateTimeField(_("filled"), null=True, blank=True)
+    filled_points = models.PositiveIntegerField(_("points filled"), db_default=0)
 
     class Meta:
         verbose_name = _("gap")
@@ -121,6 +129,42 @@ class Gap(models.Model):
 
     def __str__(self):
         return f"{self.source_id}/{self.data_item_id} {self.start:%Y-%m-%d %H:%M} → {self.end:%Y-%m-%d %H:%M}"
+
+
+class Fill(models.Model):
+    """One point stored by the filling of a gap (R-9.3.2.1): the reading (flagged "patched", stored through
+    ingest_readings), the gap, the method and its basis. Beside the reading, so the ingest path stays as it is.
+    ``superseded_at``: a real reading for the same time arrived later and its value became the effective one
+    (a revision of the reading, apps/quality/filling.py)."""
+
+    class Method(models.TextChoices):
+        LINEAR = "linear", _("linear interpolation")
+        PROFILE_DAY = "profile_day", _("profile of the previous day")
+        PROFILE_WEEK = "profile_week", _("profile of the previous week")
+
+    reading_id = models.BigIntegerField(_("reading"), unique=True)
+    park = models.ForeignKey("accounts.Park", verbose_name=_("park"), on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey("sources.DataSource", verbose_name=_("data source"), on_delete=models.CASCADE,
+                               related_name="+", db_index=False)
+    data_item = models.ForeignKey("catalog.DataItem", verbose_name=_("data item"), on_delete=models.CASCADE,
+                                  related_name="+", db_index=False)
+    ts = models.DateTimeField(_("collection time"))
+    gap = models.ForeignKey(Gap, verbose_name=_("gap"), null=True, on_delete=models.SET_NULL,
+                            related_name="fills")
+    method = models.CharField(_("fill method"), max_length=16, choices=Method.choices)
+    value = models.FloatField(_("value filled"))
+    basis = models.JSONField(_("basis"), default=dict)
+    filled_at = models.DateTimeField(_("filled"))
+    superseded_at = models.DateTimeField(_("replaced by a real reading"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("filled point")
+        verbose_name_plural = _("filled points")
+        ordering = ["-ts"]
+        indexes = [models.Index(fields=["source", "data_item", "ts"], name="fill_reading")]
+
+    def __str__(self):
+        return f"{self.method} {self.source_id}/{self.data_item_id} {self.ts:%Y-%m-%d %H:%M:%S}"
 
 
 class WorkdayOverride(models.Model):

@@ -4,8 +4,9 @@ quality_posthit, and alarmed. docs/post-checks.md.
 
 What is checked: numeric data items bound to a source (the source-item bindings), in the ranges queued in
 ``quality_postcheck_dirty`` since the last run (a trigger copies every stored batch's series and range from the
-rollups' dirty log: migration quality 0006), each by the enabled post rules whose park, source and data item
-scope match (an empty scope field matches all). Readings without a finite value are skipped.
+rollups' dirty log when the rollup refresher takes it, every 10 s: migration quality 0007), each by the enabled
+post rules whose park, source and data item scope match (an empty scope field matches all). Readings without a
+finite value are skipped.
 
 How it runs: the queue is taken once into a temporary scope table (one statement); then ONE statement per kind
 (two for outliers: mean/stddev and the robust median/MAD) reads, for every (rule, series) pair, the queued range

@@ -42,3 +42,11 @@ def derive_consumption():
     r = derive()
     return {"series": r.series, "dropped": r.dropped, "derived": r.derived, "hours": r.hours, "busy": r.busy,
             "seconds": round(r.seconds, 3)}
+
+
+@shared_task(time_limit=900, soft_time_limit=870)
+def fill_gaps():
+    """Open gaps filled in the standard's order, minor anomalies repaired (apps/quality/filling, R-9.3.2.1)."""
+    from apps.quality.filling import fill_gaps as fill
+
+    return fill().as_dict()

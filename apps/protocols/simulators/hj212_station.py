@@ -35,6 +35,7 @@ class Hj212Station:
         self.host, self.port, self.mn, self.st, self.pw, self.flag = host, port, mn, st, pw, flag
         self.answer_timeout = answer_timeout
         self.rng = random.Random(seed)
+        self._level = dict(DEFAULT_REALTIME)  # where wander() has taken each factor
         self.stats: Counter[str] = Counter()  # sent, acked, bad_answers, missing_answers, malformed_sent
         self.answers: list[hj212.Packet] = []
         self._reader: asyncio.StreamReader | None = None
@@ -93,6 +94,21 @@ class Hj212Station:
             groups.append(group)
         return hj212.Packet(cn=hj212.CN_MINUTE, mn=self.mn, cp=hj212.format_cp(groups), st=self.st,
                             pw=self.pw, qn=self.qn(), flag=self.flag)
+
+    def wander(self) -> tuple[dict, dict]:
+        """The next round's values around the defaults, as a live station's drift (a flow that never changes and a
+        COD stuck at one value are what the frozen-value check looks for: issue #12): a slow random walk
+        bounded to ±10 % of each default, the minute's min/avg/max spread around it, flow's total (Cou) from it."""
+        level = self._level
+        for code, base in DEFAULT_REALTIME.items():
+            level[code] = min(base * 1.1, max(base * 0.9, level[code] + self.rng.gauss(0, base * 0.01)))
+        realtime = {code: round(v + self.rng.gauss(0, v * 0.005), 2) for code, v in level.items()}
+        minute = {}
+        for code, v in level.items():
+            lo, hi = v * (1 - self.rng.uniform(0.02, 0.08)), v * (1 + self.rng.uniform(0.02, 0.08))
+            cou = round(v * 60 / 10, 2) if DEFAULT_MINUTE[code][3] is not None else None  # L/s over a minute, m³
+            minute[code] = (round(lo, 2), round(v, 2), round(hi, 2), cou)
+        return realtime, minute
 
     # --- sending ----------------------------------------------------------------------------------
     async def send(self, packet: hj212.Packet, *, split: int | None = None) -> bool:
@@ -170,8 +186,9 @@ class Hj212Station:
         with ``malformed`` each round also sends a bad-CRC packet and garbage bytes."""
         rounds = itertools.count() if count is None else range(count)
         for i in rounds:
-            await self.send_realtime(split=split)
-            await self.send_minute(split=split)
+            realtime, minute = self.wander()
+            await self.send_realtime(realtime, split=split)
+            await self.send_minute(minute, split=split)
             if malformed:
                 await self.send_bad_crc()
                 await self.send_garbage()

@@ -23,7 +23,7 @@ is no meter's register; skipping it keeps one hostile value from overflowing eve
 never touched; derived rows live in quality_registerinterval and quality_consumption.
 
 How it stays consistent: ``quality_register_dirty`` is fed by a trigger on the rollups' dirty log (migration
-quality 0007). A run takes the queue, widens each range to the counted readings either side, deletes the
+quality 0009). A run takes the queue, widens each range to the counted readings either side, deletes the
 intervals ending in that window and derives them again, then recomputes whole every hour, day and month those
 intervals (old and new) touch. Late data, backfills and corrections converge; a second run changes nothing.
 """

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         ('accounts', '0002_park_object_permissions'),
         ('catalog', '0003_item_evidence_required'),
         ('ingestion', '0012_rollup_rebuild_pending'),
-        ('quality', '0006_post_checks'),
+        ('quality', '0008_filling'),
         ('sources', '0003_gateway_and_device_health'),
     ]
 
