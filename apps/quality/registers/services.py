@@ -56,8 +56,9 @@ def check_setting(s: RegisterSetting) -> None:
 @transaction.atomic
 def save_register_setting(*, actor, setting: RegisterSetting | None = None, reason: str = "",
                           **fields) -> RegisterSetting:
-    """Create or change the register setting of a source's data item (issue #12 item 2, R-9.3.2.1): its park is
-    the source's; the register is derived again whole at the next run."""
+    """Create or change the register setting of a source's data item (issue #12 item 2; R-9.1.3: consumption
+    consistent with the register; R-9.3.2.1: a gap's advance spread, never zeros): its park is the source's; the
+    register is derived again whole at the next run."""
     before = model_to_dict(setting, fields=SETTING_FIELDS) if setting and setting.pk else None
     old_series = (setting.source_id, setting.data_item_id) if before else None
     setting = setting or RegisterSetting()
@@ -82,7 +83,8 @@ def save_register_setting(*, actor, setting: RegisterSetting | None = None, reas
 
 @transaction.atomic
 def delete_register_setting(*, actor, setting: RegisterSetting, reason: str = "") -> None:
-    """Remove a register setting and what was derived from it (the readings stay as they are)."""
+    """Remove a register setting and what was derived from it (issue #12 item 2, R-9.1.3: the consumption series
+    goes with the setting it was derived under); the readings stay as they are."""
     before = model_to_dict(setting, fields=SETTING_FIELDS)
     park_code = setting.park.code
     record_change(actor=actor, action="register.delete", obj=setting, before=before, reason=reason,
@@ -93,8 +95,9 @@ def delete_register_setting(*, actor, setting: RegisterSetting, reason: str = ""
 @transaction.atomic
 def save_replacement(*, actor, replacement: MeterReplacement | None = None, reason: str = "",
                      **fields) -> MeterReplacement:
-    """Record (or change) a meter replacement of a register (issue #12 item 2): the interval across it books the
-    old meter's rest and the new meter's start; the register is derived again whole."""
+    """Record (or change) a meter replacement of a register (issue #12 item 2, R-9.1.3: consumption consistent
+    across the swap): the interval across it books the old meter's rest and the new meter's start; the register is
+    derived again whole."""
     before = _replacement_dict(replacement) if replacement and replacement.pk else None
     replacement = replacement or MeterReplacement()
     for key, value in fields.items():
@@ -116,6 +119,7 @@ def save_replacement(*, actor, replacement: MeterReplacement | None = None, reas
 
 @transaction.atomic
 def delete_replacement(*, actor, replacement: MeterReplacement, reason: str = "") -> None:
+    """Remove a meter replacement (issue #12 item 2, R-9.1.3); the register is derived again whole."""
     setting = replacement.setting
     record_change(actor=actor, action="register.replacement_delete", obj=replacement,
                   before=_replacement_dict(replacement), reason=reason,
