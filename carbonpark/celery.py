@@ -47,6 +47,10 @@ app.conf.beat_schedule = {
     # 30 s: a reading's check then lags its ingest by at most about 30 s + the rollup refresh + the run (issue #12:
     # <= 60 s at 10 000 readings/s, bench/post_check_lag.py); at 60 s the wait alone could reach the limit.
     "post-checks": {"task": "apps.quality.tasks.post_checks", "schedule": 30.0, "options": {"expires": 30.0}},
+    # Issue #12 item 2: consumption per interval, hour, day and month derived from meter registers, kept current
+    # from the queue the rollup refresher's take feeds (apps/quality/registers/derive.py). Under an advisory lock.
+    "derive-consumption": {"task": "apps.quality.tasks.derive_consumption", "schedule": 30.0,
+                           "options": {"expires": 30.0}},
     # R-9.3.2.1, R-9.3.1: open gaps filled in the standard's order (resend to the source and wait
     # GAP_REFETCH_WAIT_S, then interpolation, then a profile), minor anomalies repaired (apps/quality/filling).
     "fill-gaps": {"task": "apps.quality.tasks.fill_gaps", "schedule": 120.0, "options": {"expires": 120.0}},

@@ -29,6 +29,7 @@ from apps.ingestion.api import ReadingsView
 from apps.ingestion.metrics import metrics_view
 from apps.quality.deadlines.api import OverdueView
 from apps.quality.indicators.api import QualityIndicatorsView
+from apps.quality.registers.api import ConsumptionView
 from apps.sources.api import DataSourceViewSet
 from apps.uploads.api import UploadDetailView, UploadReportView, UploadsView
 
@@ -62,6 +63,7 @@ api_v1 = [
     path("corrections", CorrectionsView.as_view(), name="corrections"),
     path("overdue", OverdueView.as_view(), name="overdue"),
     path("quality/indicators", QualityIndicatorsView.as_view(), name="quality-indicators"),
+    path("consumption", ConsumptionView.as_view(), name="consumption"),
     path("corrections/<int:correction_id>", CorrectionDetailView.as_view(), name="correction-detail"),
     path("corrections/<int:correction_id>/approve", CorrectionDecisionView.as_view(), name="correction-approve"),
     path("corrections/<int:correction_id>/reject", CorrectionRejectView.as_view(), name="correction-reject"),

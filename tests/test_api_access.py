@@ -25,7 +25,7 @@ from apps.accounts.access import Action
 from apps.accounts.authentication import TokenPrincipal
 from apps.accounts.models import Park
 from apps.accounts.services import issue_token, set_membership
-from apps.catalog.models import Enumeration
+from apps.catalog.models import DataItem, Enumeration
 from apps.catalog.services import save_catalog_class, save_data_item
 from apps.corrections.models import Correction
 from apps.corrections.services import request_correction
@@ -33,7 +33,10 @@ from apps.entry.excel import template as excel_template
 from apps.entry.models import Submission
 from apps.entry.services import create_form, publish
 from apps.entry.services.submissions import save_draft, submit
+from apps.ingestion import rollups
 from apps.ingestion.services import ingest_readings
+from apps.quality.registers.derive import derive_consumption
+from apps.quality.registers.services import save_register_setting
 from apps.sources.services.commands import create_command
 from apps.uploads.models import Upload
 from apps.uploads.services import create_upload
@@ -78,6 +81,10 @@ def make_world(park, other_park) -> World:
         w.classes[p.pk] = save_catalog_class(actor="t", code=f"CS019{n}", name_zh="自定义", park=p)
         ingest_readings([{"sourceId": w.sources[p.pk].source_id, "timestamp": "2026-11-23 10:00:00", "value": 1}],
                         channel="test", actor="t")
+        # its energy item read as a register, with one derived interval (GET /api/v1/consumption)
+        save_register_setting(actor="t", source=w.sources[p.pk], data_item=DataItem.objects.get(code="CS010201"))
+        ingest_readings([{"sourceId": w.sources[p.pk].source_id, "timestamp": "2026-11-23 09:55:00", "value": 0.5}],
+                        channel="test", actor="t")
         create_command(actor="t", source=w.sources[p.pk], type="poll_now")
         requester = get_user_model().objects.create_user(f"requester-{p.code}")
         set_membership(actor="t", user=requester, park=p, role="admin")
@@ -101,6 +108,8 @@ def make_world(park, other_park) -> World:
         w.uploads[p.pk] = {k: create_upload(actor=system, length=1000, metadata={
             "filename": f"{p.code}_CS_202611_20261201083000_00{i}.csv", "park": p.code})
             for i, k in enumerate(("main", "report"), 1)}
+    rollups.refresh(budget=None)
+    derive_consumption()
     from datetime import date
 
     from apps.quality.indicators.compute import refresh as refresh_indicators
@@ -193,6 +202,7 @@ def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
         "corrections": ("/api/v1/corrections", None, t, listed("sourceId", sid)),
         "overdue": ("/api/v1/overdue", None, t, listed("code", sid)),
         "quality-indicators": ("/api/v1/quality/indicators", None, t, listed("sourceId", sid)),
+        "consumption": ("/api/v1/consumption", {"sourceId": sid, "interval": "interval"}, t, listed("sourceId", sid)),
         "correction-detail": (f"/api/v1/corrections/{w.corrections[t.pk]['approve'].pk}", None,
                               w.corrections[t.pk]["approve"], status(200)),
         "form-list": ("/api/v1/forms", None, form.form, listed("code", form.form.code)),

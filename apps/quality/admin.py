@@ -357,3 +357,4 @@ def _local(text) -> str:
 
 
 from apps.quality.deadlines import admin as _deadlines_admin  # noqa: E402,F401  (registers its admins)
+from apps.quality.registers import admin as _registers_admin  # noqa: E402,F401  (registers its admins)

@@ -13,5 +13,9 @@ class QualityConfig(AppConfig):
         access.register("quality.workdayoverride", None, shared=True)
         access.register("quality.historicalworkdayoverride", None, shared=True)
         access.register("quality.deadlinereminder", "park")
+        # meter registers and what is derived from them: their park's
+        for label in ("registersetting", "registerinterval", "consumption"):
+            access.register(f"quality.{label}", "park")
+        access.register("quality.meterreplacement", "setting__park")
         access.register("quality.fill", "park")
         access.register("quality.indicatormonth", "park")

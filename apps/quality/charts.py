@@ -21,7 +21,8 @@ from apps.accounts import access
 from apps.accounts.access import Action
 from apps.corrections import selectors as effective
 from apps.ingestion.models import Flag, Reading, Rollup
-from apps.quality.models import Gap
+from apps.quality.models import Gap, RegisterSetting
+from apps.quality.registers.selectors import hourly_for_chart
 
 RANGES = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=31)}
 DEFAULT_RANGE = "week"
@@ -59,7 +60,9 @@ def labels() -> dict[str, str]:
             "correctedRaw": str(_("value before correction")), "rollup": str(_("hourly average")),
             "gap": str(_("open gap")), "empty": str(_("No readings in this range.")),
             "zoom": str(_("Zoom to a box")), "zoomBack": str(_("Undo zoom")), "restore": str(_("Reset")),
-            "missing": str(_("missing points"))}
+            "missing": str(_("missing points")), "consumption": str(_("hourly consumption")),
+            "consumptionFlagged": str(_("includes a rollover, reset, replacement or implausible advance")),
+            "consumptionSpread": str(_("spread over a gap")), "register": str(_("register"))}
 
 
 def chart_range(name: str | None, now: datetime | None = None) -> ChartRange:
@@ -117,11 +120,25 @@ def source_chart(principal, source, rng: ChartRange) -> dict:
         if item_pk in spans:
             spans[item_pk].append([local(max(start, rng.start)), local(min(end, rng.end)), missing])
 
+    # Items read as a meter register: their hourly consumption derived beside the register (issue #12 item 6).
+    registers = {r.data_item_id: r for r in RegisterSetting.objects.filter(source_id=source.pk)}
+    hourly = hourly_for_chart(principal, source, rng.start - timedelta(hours=1), rng.end) if registers else {}
+
+    def register(item):
+        r = registers.get(item.pk)
+        if r is None:
+            return None
+        rows = hourly.get(item.pk, [])
+        return {"ct": r.ct_ratio, "pt": r.pt_ratio, "modulus": r.modulus,
+                "total": sum(v for _b, v, _f, _s in rows if v is not None),
+                "flaggedHours": sum(1 for row in rows if row[2]),
+                "consumption": [[local(b), v, f, sp] for b, v, f, sp in rows]}
+
     return {
         "range": rng.name, "start": local(rng.start), "end": local(rng.end), "rollupAbove": ROLLUP_ABOVE,
         "series": [{"code": i.code, "name": (i.name_en if english and i.name_en else i.name_zh), "unit": i.unit,
                     "rollup": i.pk in rolled, "count": counts.get(i.pk, 0), "points": points[i.pk],
-                    "gaps": spans[i.pk], "kinds": _kinds(points[i.pk])} for i in items],
+                    "gaps": spans[i.pk], "kinds": _kinds(points[i.pk]), "register": register(i)} for i in items],
     }
 
 

@@ -370,3 +370,137 @@ class IndicatorMonth(models.Model):
 
     def __str__(self):
         return f"{self.source_id}/{self.data_item_id} {self.month:%Y-%m}"
+class RegisterSetting(models.Model):
+    """A data item of a source whose readings are a cumulative register (an energy meter's kWh total), and how to
+    turn it into consumption (issue #12 item 2; R-9.1.2, R-9.3.2.1): the rollover point, the CT and PT
+    multipliers, the largest plausible advance, and the meter replacements (``MeterReplacement``).
+
+    The readings stay as received; apps/quality/registers/derive.py derives the consumption beside them."""
+
+    park = models.ForeignKey("accounts.Park", verbose_name=_("park"), on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey("sources.DataSource", verbose_name=_("data source"), on_delete=models.CASCADE,
+                               related_name="register_settings")
+    data_item = models.ForeignKey("catalog.DataItem", verbose_name=_("data item"), on_delete=models.CASCADE,
+                                  related_name="+")
+    modulus = models.FloatField(
+        _("rollover point"), null=True, blank=True,
+        help_text=_("The count at which the register returns to zero: 1000000 for a register whose largest "
+                    "reading is 999999.99. Empty: the register never rolls over (every fall is a reset)."))
+    ct_ratio = models.FloatField(_("CT ratio"), default=1.0,
+                                 help_text=_("Current transformer multiplier, e.g. 40 for 200/5 A."))
+    pt_ratio = models.FloatField(_("PT ratio"), default=1.0,
+                                 help_text=_("Voltage transformer multiplier, e.g. 100 for 10 kV/100 V."))
+    rated_power_kw = models.FloatField(
+        _("rated power (kW)"), null=True, blank=True,
+        help_text=_("The largest plausible load; the largest plausible advance of the register follows from it "
+                    "(with 20 % headroom, divided by CT × PT)."))
+    max_delta_per_hour = models.FloatField(
+        _("largest advance per hour"), null=True, blank=True,
+        help_text=_("In register units (before CT × PT); overrides the rated power when set."))
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("meter register")
+        verbose_name_plural = _("meter registers")
+        ordering = ["source__source_id", "data_item__code"]
+        constraints = [models.UniqueConstraint(fields=["source", "data_item"], name="uniq_register_series")]
+
+    def __str__(self):
+        return f"{self.source.source_id} {self.data_item.code}"
+
+
+class MeterReplacement(models.Model):
+    """A meter swapped at ``ts``: readings before it are the old meter's, from it on the new one's. The interval
+    across it books (old meter's last − reading before) + (reading after − new meter's first)."""
+
+    setting = models.ForeignKey(RegisterSetting, verbose_name=_("meter register"), on_delete=models.CASCADE,
+                                related_name="replacements")
+    ts = models.DateTimeField(_("replaced at"))
+    old_last = models.FloatField(_("old meter's last reading"))
+    new_first = models.FloatField(_("new meter's first reading"))
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("meter replacement")
+        verbose_name_plural = _("meter replacements")
+        ordering = ["setting", "ts"]
+        constraints = [models.UniqueConstraint(fields=["setting", "ts"], name="uniq_replacement_ts")]
+
+    def __str__(self):
+        return f"{self.setting} {self.ts:%Y-%m-%d %H:%M}"
+
+
+class RegisterInterval(models.Model):
+    """The consumption between two consecutive counted readings of a register (derived; never edited).
+
+    Its keys have no database constraints (here and in ``Consumption``): the derivation, the one writer, inserts a
+    million rows in a full run, and four foreign-key triggers per row cost more than the derivation itself; rows
+    follow their setting, source and park through Django's cascade."""
+
+    class Kind(models.TextChoices):
+        OK = "ok", _("normal")
+        ROLLOVER = "rollover", _("rollover")
+        RESET = "reset", _("reset")
+        REPLACEMENT = "replacement", _("meter replacement")
+        IMPLAUSIBLE = "implausible", _("implausible advance")
+
+    setting = models.ForeignKey(RegisterSetting, on_delete=models.CASCADE, related_name="+",
+                                db_constraint=False, db_index=False)
+    park = models.ForeignKey("accounts.Park", on_delete=models.CASCADE, related_name="+",
+                                db_constraint=False, db_index=False)
+    source = models.ForeignKey("sources.DataSource", on_delete=models.CASCADE, related_name="+",
+                                db_constraint=False, db_index=False)
+    data_item = models.ForeignKey("catalog.DataItem", on_delete=models.CASCADE, related_name="+",
+                                db_constraint=False, db_index=False)
+    start = models.DateTimeField(_("reading before"))
+    end = models.DateTimeField(_("reading"))
+    reading_start = models.FloatField()
+    reading_end = models.FloatField()
+    delta = models.FloatField(_("register advance"))
+    consumption = models.FloatField(_("consumption"))
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    gap = models.BooleanField(_("gap"), default=False)
+
+    class Meta:
+        verbose_name = _("register interval")
+        verbose_name_plural = _("register intervals")
+        constraints = [models.UniqueConstraint(fields=["setting", "end"], name="uniq_register_interval")]
+        indexes = [models.Index(fields=["source", "data_item", "end"], name="reginterval_series")]
+
+    def __str__(self):
+        return f"{self.setting_id} {self.start:%Y-%m-%d %H:%M} → {self.end:%Y-%m-%d %H:%M} {self.kind}"
+
+
+class Consumption(models.Model):
+    """Consumption per park-local hour, day or month derived from a register (each interval spread over the
+    hours it spans in proportion to time)."""
+
+    class Level(models.TextChoices):
+        HOUR = "hour", _("hour")
+        DAY = "day", _("day")
+        MONTH = "month", _("month")
+
+    setting = models.ForeignKey(RegisterSetting, on_delete=models.CASCADE, related_name="+",
+                                db_constraint=False, db_index=False)
+    park = models.ForeignKey("accounts.Park", on_delete=models.CASCADE, related_name="+",
+                                db_constraint=False, db_index=False)
+    source = models.ForeignKey("sources.DataSource", on_delete=models.CASCADE, related_name="+",
+                                db_constraint=False, db_index=False)
+    data_item = models.ForeignKey("catalog.DataItem", on_delete=models.CASCADE, related_name="+",
+                                db_constraint=False, db_index=False)
+    level = models.CharField(max_length=5, choices=Level.choices)
+    bucket = models.DateTimeField(_("start"))
+    value = models.FloatField(_("consumption"))
+    intervals = models.PositiveIntegerField(_("intervals"))
+    flagged = models.PositiveIntegerField(_("flagged intervals"))
+    spread = models.BooleanField(_("spread from a gap"), default=False)
+
+    class Meta:
+        verbose_name = _("consumption")
+        verbose_name_plural = _("consumption")
+        constraints = [models.UniqueConstraint(fields=["setting", "level", "bucket"], name="uniq_consumption")]
+        indexes = [models.Index(fields=["source", "data_item", "level", "bucket"], name="consumption_series")]
+
+    def __str__(self):
+        return f"{self.setting_id} {self.level} {self.bucket:%Y-%m-%d %H:%M}"

@@ -34,6 +34,16 @@ def post_checks():
             "seconds": round(r.seconds, 3)}
 
 
+@shared_task(time_limit=600, soft_time_limit=570)
+def derive_consumption():
+    """Consumption derived from the meter registers queued since the last run (apps/quality/registers/derive.py)."""
+    from apps.quality.registers.derive import derive_consumption as derive
+
+    r = derive()
+    return {"series": r.series, "dropped": r.dropped, "derived": r.derived, "hours": r.hours, "busy": r.busy,
+            "seconds": round(r.seconds, 3)}
+
+
 @shared_task(time_limit=900, soft_time_limit=870)
 def fill_gaps():
     """Open gaps filled in the standard's order, minor anomalies repaired (apps/quality/filling, R-9.3.2.1)."""

@@ -68,7 +68,8 @@ class DataSourceAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin, SimpleHistor
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "original": obj,
                    "title": _("Chart of %(source)s") % {"source": obj.source_id}, "chart": data,
                    "ranges": [(name, label, name == rng.name) for name, label in charts.range_labels()],
-                   "rolled": [s for s in data["series"] if s["rollup"]], "chart_labels": charts.labels()}
+                   "rolled": [s for s in data["series"] if s["rollup"]], "chart_labels": charts.labels(),
+                   "registers": [s for s in data["series"] if s["register"]]}
         return TemplateResponse(request, "admin/sources/datasource/chart.html", context)
 
     def save_via_service(self, request, obj, form, change):

@@ -6,6 +6,9 @@
 // on top, one scatter series per kind, each in its own style: suspect orange, invalid a red triangle, repaired
 // a green diamond, patched a hollow dashed circle (and the line through patched points dashed), corrected a
 // purple square with the value before correction as a faint grey point beside it. Open gaps are shaded bands.
+// An item read as a meter register (apps/quality/registers) has its hourly consumption drawn beside it as bars on
+// a second, right-hand axis: orange where the hour includes a rollover, reset, replacement or implausible
+// advance, lighter with a dashed rim where it was spread over a gap.
 "use strict";
 (function () {
   const PALETTE = ["#2f6f9f", "#4caf7a", "#8e6bbf", "#3aa6b9", "#7a8793", "#d0584f", "#e0a030"];
@@ -83,6 +86,31 @@
     return out;
   }
 
+  const CONSUMPTION_COLOR = "#5b8fd6";
+  const FLAGGED_COLOR = "#e08a00";
+  const HALF_HOUR = 30 * 60 * 1000;
+
+  function consumptionName(s, labels) {
+    return s.code + " " + labels.consumption + (s.unit ? " (" + s.unit + ")" : "");
+  }
+
+  // One bar per park-local hour, drawn at the middle of its hour.
+  function consumptionSeries(data, labels) {
+    return data.series.filter((s) => s.register).map((s) => ({
+      id: "consumption-" + s.code, name: consumptionName(s, labels), type: "bar", yAxisIndex: 1,
+      color: CONSUMPTION_COLOR, barMaxWidth: 14, barCategoryGap: "10%", z: 1,
+      data: s.register.consumption.map((p) => ({
+        value: [ms(p[0]) + HALF_HOUR, p[1]], flagged: p[2], spread: p[3],
+        itemStyle: p[2] ? { color: FLAGGED_COLOR }
+          : (p[3] ? { color: "rgba(91, 143, 214, 0.35)", borderColor: CONSUMPTION_COLOR, borderType: "dashed", borderWidth: 1 }
+            : undefined),
+      })),
+      tooltip: {
+        valueFormatter: (v) => (v === null || v === undefined ? "-" : Number(v).toPrecision(6)),
+      },
+    }));
+  }
+
   function kindSeries(data, labels) {
     const byKind = {};
     KIND_ORDER.forEach((kind) => { byKind[kind] = []; });
@@ -102,13 +130,20 @@
     const chart = window.echarts.init(el, null, { renderer: "canvas" });
     const lines = data.series.flatMap((s, k) => itemSeries(s, k, labels));
     const kinds = kindSeries(data, labels);
+    const bars = consumptionSeries(data, labels);
+    const registers = data.series.filter((s) => s.register);
     const empty = !data.series.some((s) => s.points.length);
+    const valueAxis = {
+      type: "value", scale: true,
+      axisLabel: { color: text, fontSize: 11 },
+      splitLine: { lineStyle: { color: grid } },
+    };
     chart.setOption({
       animation: false,
-      grid: { left: 56, right: 24, top: 56, bottom: 64 },
+      grid: { left: 56, right: bars.length ? 64 : 24, top: bars.length ? 80 : 56, bottom: 64 },
       legend: {
         top: 0, left: 0, right: 96, type: "scroll", textStyle: { color: text, fontSize: 12 },
-        data: [...data.series.map(seriesName), ...kinds.map((s) => s.name)],
+        data: [...data.series.map(seriesName), ...bars.map((s) => s.name), ...kinds.map((s) => s.name)],
       },
       toolbox: {
         right: 8, top: 0,
@@ -123,11 +158,12 @@
         axisLabel: { color: text, fontSize: 11, hideOverlap: true },
         axisLine: { lineStyle: { color: grid } },
       },
-      yAxis: {
-        type: "value", scale: true,
-        axisLabel: { color: text, fontSize: 11 },
-        splitLine: { lineStyle: { color: grid } },
-      },
+      yAxis: bars.length ? [
+        { ...valueAxis, name: labels.register, nameTextStyle: { color: text, fontSize: 11 } },
+        { ...valueAxis, scale: false, min: 0, position: "right", splitLine: { show: false },
+          name: labels.consumption + (registers[0].unit ? " (" + registers[0].unit + ")" : ""),
+          nameTextStyle: { color: text, fontSize: 11, align: "right" } },
+      ] : valueAxis,
       dataZoom: [
         { type: "inside", xAxisIndex: 0, filterMode: "none" },
         { type: "slider", xAxisIndex: 0, filterMode: "none", height: 22, bottom: 12 },
@@ -135,7 +171,7 @@
       title: empty ? {
         text: labels.empty, left: "center", top: "middle", textStyle: { color: text, fontSize: 14, fontWeight: "normal" },
       } : undefined,
-      series: [...lines, ...kinds],
+      series: [...bars, ...lines, ...kinds],
     });
     el.dataset.rendered = "true";
     return chart;

@@ -33,6 +33,13 @@ DEMO_SOURCES = [
 ]
 
 
+# Meter registers (issue #12 item 2): the DL/T 645 and Modbus meters' energy items are cumulative registers; the
+# demo derives their consumption. source id, code, rollover point, CT, PT, rated power (kW). The DL/T 645 meter
+# has a six-digit register behind 200/5 A current transformers; the SDM630 a seven-digit one, wired direct.
+DEMO_REGISTERS = [
+    ("JSTZ01-EM-0001", "CS010201", 1_000_000, 40.0, 1.0, 2000.0),
+    ("JSTZ01-EM-0002", "CS010201", 10_000_000, 1.0, 1.0, 2500.0),
+]
 
 
 def demo_role_users() -> dict[str, str]:
@@ -72,6 +79,7 @@ class Command(BaseCommand):
                             collection_method="manual" if kind == "form" else "realtime",
                             expected_interval_s=interval, data_items=list(DataItem.objects.filter(code__in=codes)))
         configure_simulated_sources(actor)
+        configure_registers(actor)
 
         ccus = DataSource.objects.get(source_id="JSTZ01-CCUS-0001")
         if not SourceKey.objects.filter(source=ccus).exists():
@@ -99,6 +107,20 @@ class Command(BaseCommand):
         # The run command prints the URL, the login and the token once gunicorn answers (not before).
         self.stdout.write(f"demo park {park.code} ready: logins (admin, {', '.join(demo_role_users().values())}) "
                           f"and API token in {VAR_DIR}")
+
+
+def configure_registers(actor) -> None:
+    """The demo's DL/T 645 and Modbus meters read as registers (created once; a park administrator may change
+    them in the portal afterwards)."""
+    from apps.quality.models import RegisterSetting
+    from apps.quality.registers.services import save_register_setting
+
+    for sid, code, modulus, ct, pt, rated in DEMO_REGISTERS:
+        source = DataSource.objects.get(source_id=sid)
+        item = DataItem.objects.get(code=code)
+        if not RegisterSetting.objects.filter(source=source, data_item=item).exists():
+            save_register_setting(actor=actor, source=source, data_item=item, modulus=modulus, ct_ratio=ct,
+                                  pt_ratio=pt, rated_power_kw=rated, note="demo")
 
 
 def configure_simulated_sources(actor) -> None:

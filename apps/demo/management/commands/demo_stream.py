@@ -28,6 +28,23 @@ SHAPES = {
     ("JSTZ01-CCUS-0001", "CK020101"): ("tCO2", 2.4, 0.1),
     ("JSTZ01-EM-0003", "CS010201"): ("kWh", 95.0, 0.9),
 }
+# Cumulative registers when the device simulators are not running (issue #12 item 2; demo_setup.DEMO_REGISTERS):
+# register units per second at the day's mean, daily swing, rollover point; the same rates as the simulators.
+REGISTERS = {
+    ("JSTZ01-EM-0001", "CS010201"): (0.01, 0.35, 1_000_000),
+    ("JSTZ01-EM-0002", "CS010201"): (0.5, 0.5, 10_000_000),
+}
+
+
+def register_value(at: datetime, rate: float, swing: float, modulus: float) -> float:
+    """The register at ``at``: the integral of rate × (1 + swing × sin(daily phase)) since the epoch, modulo the
+    rollover point. It only ever advances (swing < 1) and continues across restarts."""
+    t = at.timestamp() + (at.utcoffset() or timedelta()).total_seconds()  # local seconds: the phase is local
+    phase = (t / 3600 - 8) / 24 * 2 * math.pi
+    total = rate * (t - swing * math.cos(phase) * 86400 / (2 * math.pi))
+    return round(total % modulus, 2)
+
+
 # Sent over MQTT by the demo, as devices would: sealed JSON and a TLV frame (interfaces.md §2, §4, §5).
 MQTT_SOURCES = {"JSTZ01-CCUS-0001": "sealed-json", "JSTZ01-EM-0003": "tlv"}
 # Fed by the device simulators when `make run` started them (DL/T 645, Modbus, HJ 212 via the listener).
@@ -40,6 +57,8 @@ def demo_batch(at: datetime, rng: random.Random, bad: bool) -> list[dict]:
     for (sid, code), (unit, base, swing) in SHAPES.items():
         shape = 1 + swing * math.sin((hour - 8) / 24 * 2 * math.pi)
         value = round(base * shape * rng.uniform(0.95, 1.05), 3)
+        if (sid, code) in REGISTERS:
+            value = register_value(at, *REGISTERS[(sid, code)])
         batch.append({"sourceId": sid, "dataCode": code, "timestamp": at.strftime("%Y-%m-%d %H:%M:%S"),
                       "value": value, "unit": unit, "status": "N"})
     if bad:
