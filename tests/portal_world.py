@@ -120,7 +120,22 @@ def fill_park(park, n_sources: int = 2):
     from apps.quality.indicators.compute import refresh as indicators
 
     indicators(months=[_dt.date(2026, 11, 1)], parks=[park.pk])  # a row per source and item of the month
+    register_rows(park, sources)
     return sources
+
+
+def register_rows(park, sources):
+    """Each source's kWh a register (a rollover point, a replacement each) and its consumption derived."""
+    from apps.catalog.models import DataItem
+    from apps.quality.registers.derive import derive_consumption
+    from apps.quality.registers.services import save_register_setting, save_replacement
+
+    item = DataItem.objects.get(code="CS010201")
+    for source in sources:
+        setting = save_register_setting(actor="test", source=source, data_item=item, modulus=1000.0)
+        save_replacement(actor="test", setting=setting, ts="2026-11-23 10:02:00+08:00", old_last=2.0,
+                         new_first=0.5)
+    derive_consumption(full=True)
 
 
 def pull_rows(park):
