@@ -276,6 +276,6 @@ class PlatformResumeView(APIView):
             raise CarbonParkError(errors.E7417, id=platform_id)
         reason = request.data.get("reason", "") if isinstance(request.data, dict) else ""
         if not isinstance(reason, str) or "\x00" in reason:
-            raise CarbonParkError(errors.E7409, field="reason", detail="a string")
+            raise CarbonParkError(errors.E7409, field="reason", name="reason", detail="a string")
         platform = services.resume_platform(actor=request.user, platform=platform, reason=reason[:500])
         return Response(PlatformSerializer(platform).data)

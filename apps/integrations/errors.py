@@ -20,7 +20,7 @@ E7407 = define("E7407", 404, "未知的 topic_code：{topic}。请先调用 /api
                "Unknown topic_code {topic}. Subscribe first through /api/v1/open/subscribe.", "R-7.4.2.3")
 E7408 = define("E7408", 400, "数据编码 {code} 不在该订阅的编码范围内（{codes}）。",
                "Data code {code} is not one of the subscription's codes ({codes}).", "R-7.4.2.3")
-E7409 = define("E7409", 400, "字段 {field} 无效：{detail}", "Field {field} is invalid: {detail}", "interfaces.md §6")
+E7409 = define("E7409", 400, "字段 {name} 无效：{detail}", "Field {name} is invalid: {detail}", "interfaces.md §6")
 E7410 = define("E7410", 400, "数据编码 {code} 未知或不可用。", "Data code {code} is unknown or not available.",
                "R-7.4.2.3")
 E7411 = define("E7411", 403, "数据项 {code} 须来自官方认证的平台，本平台未登记为已认证。",

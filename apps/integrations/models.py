@@ -42,7 +42,7 @@ class Platform(models.Model):
     use_backup = models.BooleanField(_("on backup URL"), default=False)
     last_probe_at = models.DateTimeField(_("last probe"), null=True, blank=True)
     last_probe_ms = models.PositiveIntegerField(_("last response (ms)"), null=True, blank=True)
-    last_probe_ok = models.BooleanField(_("primary healthy"), null=True)
+    last_probe_ok = models.BooleanField(_("primary healthy"), null=True, blank=True)
     created_at = models.DateTimeField(_("registered"), auto_now_add=True)
 
     class Meta:

@@ -57,7 +57,7 @@ def _string(body: dict, name: str, max_len: int = 128) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and name == "timestamp":
         value = str(value)
     if not isinstance(value, str) or not value or len(value) > max_len or "\x00" in value:
-        raise CarbonParkError(errors.E7409, field=name, detail="required, a non-empty string")
+        raise CarbonParkError(errors.E7409, field=name, name=name, detail="required, a non-empty string")
     return value
 
 
@@ -74,7 +74,7 @@ def authenticate(body, ip: str) -> tuple[str, int]:
     then the nonce (never reused); return a bearer token and its lifetime in seconds. Three consecutive failures
     suspend the app_id (R-7.4.3.2)."""
     if not isinstance(body, dict):
-        raise CarbonParkError(errors.E7409, field="body", detail="a JSON object")
+        raise CarbonParkError(errors.E7409, field="body", name="body", detail="a JSON object")
     app_id = _string(body, "app_id", 40)
     timestamp = _string(body, "timestamp", 20)
     nonce = _string(body, "nonce", 64)
@@ -92,7 +92,7 @@ def authenticate(body, ip: str) -> tuple[str, int]:
     elif not _in_window(timestamp):
         failure = CarbonParkError(errors.E7403, field="timestamp", window=settings.OPEN_AUTH_WINDOW_S)
     elif not NONCE_RE.match(nonce):
-        failure = CarbonParkError(errors.E7409, field="nonce", detail="8–64 characters A–Z a–z 0–9 _ -")
+        failure = CarbonParkError(errors.E7409, field="nonce", name="nonce", detail="8–64 characters A–Z a–z 0–9 _ -")
     elif not hmac.compare_digest(sign(services.platform_secret(platform), app_id, timestamp, nonce).encode(),
                                  signature.lower().encode()):
         failure = CarbonParkError(errors.E7401, field="signature")
@@ -148,18 +148,19 @@ def subscribe(platform: Platform, body) -> tuple[Subscription, dict]:
     from apps.sources.services import save_source
 
     if not isinstance(body, dict):
-        raise CarbonParkError(errors.E7409, field="body", detail="a JSON object")
+        raise CarbonParkError(errors.E7409, field="body", name="body", detail="a JSON object")
     codes = body.get("dataCodes")
     if (not isinstance(codes, list) or not 1 <= len(codes) <= 100
             or not all(isinstance(c, str) and len(c) == 8 and c.isascii() and c.isalnum() for c in codes)):
-        raise CarbonParkError(errors.E7409, field="dataCodes", detail="1–100 eight-character data codes")
+        raise CarbonParkError(errors.E7409, field="dataCodes", name="dataCodes",
+                              detail="1–100 eight-character data codes")
     codes = list(dict.fromkeys(codes))
     frequency = body.get("frequency", "")
     if not isinstance(frequency, str) or (frequency and frequency not in FREQUENCIES):
-        raise CarbonParkError(errors.E7409, field="frequency", detail=", ".join(FREQUENCIES))
+        raise CarbonParkError(errors.E7409, field="frequency", name="frequency", detail=", ".join(FREQUENCIES))
     callback = body.get("callbackUrl") or platform.callback_url
     if not isinstance(callback, str):
-        raise CarbonParkError(errors.E7409, field="callbackUrl", detail="a URL")
+        raise CarbonParkError(errors.E7409, field="callbackUrl", name="callbackUrl", detail="a URL")
     callback = services._check_url(callback, "callbackUrl")
     items = {i.code: i for i in DataItem.objects.filter(code__in=codes, is_active=True)
              if i.park_id in (None, platform.park_id)}
@@ -203,13 +204,13 @@ def push(platform: Platform, body, *, idempotency_key: str | None, request_hash:
     source, stored through ``ingest_readings`` (channel third_party, the platform's park only); per-record
     codes in the answer, rejections kept with their raw content. Same Idempotency-Key and body: stored once."""
     if not isinstance(body, dict):
-        raise CarbonParkError(errors.E7409, field="body", detail="a JSON object {topic_code, records}")
+        raise CarbonParkError(errors.E7409, field="body", name="body", detail="a JSON object {topic_code, records}")
     topic = body.get("topic_code")
     if not isinstance(topic, str) or not topic or len(topic) > 64 or "\x00" in topic:
-        raise CarbonParkError(errors.E7409, field="topic_code", detail="required, a string")
+        raise CarbonParkError(errors.E7409, field="topic_code", name="topic_code", detail="required, a string")
     records = body.get("records")
     if not isinstance(records, list) or not records:
-        raise CarbonParkError(errors.E7409, field="records", detail="a non-empty array of records")
+        raise CarbonParkError(errors.E7409, field="records", name="records", detail="a non-empty array of records")
     if len(records) > settings.OPEN_DATA_MAX_RECORDS:
         from apps.core import errors as core_errors
 

@@ -22,7 +22,7 @@ from apps.core.errors import CarbonParkError
 from apps.core.services import record_change
 from apps.core.validators import normalize_uscc, uscc_is_valid
 from apps.integrations import errors
-from apps.integrations.models import Platform, Subscription
+from apps.integrations.models import Platform
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _validated(platform: Platform, fields: dict) -> Platform:
         platform.full_clean(exclude=["secret_sealed", "app_id"])
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
-        raise CarbonParkError(errors.E7409, field=field, detail="; ".join(messages)) from None
+        raise CarbonParkError(errors.E7409, field=field, name=field, detail="; ".join(messages)) from None
     return platform
 
 
