@@ -357,6 +357,18 @@ OPEN_PUSH_FAILURES_SUSPEND = int(os.environ.get("OPEN_PUSH_FAILURES_SUSPEND", "1
 OPEN_DATA_MAX_RECORDS = int(os.environ.get("OPEN_DATA_MAX_RECORDS", "10000"))
 OPEN_DATA_MAX_BYTES = int(os.environ.get("OPEN_DATA_MAX_BYTES", str(8 * 1024 * 1024)))
 OPEN_ALLOW_HTTP_URLS = _env_bool("OPEN_ALLOW_HTTP_URLS")
+# Outbound HTTP to third parties (callbacks, probes): connect ≤ 30 s, read ≤ 60 s (R-8.1.2.2); callbacks are tried
+# CALLBACK_MAX_ATTEMPTS times with back-off from CALLBACK_BACKOFF_S (doubling, capped at an hour, a Retry-After
+# honoured), then kept as dead letters to replay; a probe slower than PROBE_SLOW_S (≥ 5 s, R-7.4.4.2) is an outage.
+OUTBOUND_CONNECT_TIMEOUT_S = float(os.environ.get("OUTBOUND_CONNECT_TIMEOUT_S", "10"))
+OUTBOUND_READ_TIMEOUT_S = float(os.environ.get("OUTBOUND_READ_TIMEOUT_S", "30"))
+CALLBACK_MAX_ATTEMPTS = int(os.environ.get("CALLBACK_MAX_ATTEMPTS", "8"))
+CALLBACK_BACKOFF_S = float(os.environ.get("CALLBACK_BACKOFF_S", "30"))
+PROBE_SLOW_S = float(os.environ.get("PROBE_SLOW_S", "5"))
+# SMS alerts (R-7.4.4.2): an HTTP SMS provider; empty sends none. apps/integrations/sms.py says what it is sent.
+SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")
+SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "apps.integrations.sms.HttpSmsGateway")
 
 # Health and metrics (docs/operations-health.md). HEALTH_EXPECT: the processes /healthz requires, comma
 # separated, from mqtt, hj212, worker, beat (default all; e.g. "mqtt,worker,beat" without the HJ 212 listener).

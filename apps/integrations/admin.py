@@ -115,3 +115,18 @@ class CallbackDeliveryAdmin(PortalAdmin):
     list_filter = ["state", "event"]
     search_fields = ["webhook_id"]
     list_select_related = ["platform"]
+    readonly_fields = ["platform", "webhook_id", "url", "event", "payload", "state", "attempts", "last_status",
+                       "last_error", "log", "next_at", "created_at", "delivered_at"]
+    actions = ["replay"]
+
+    @admin.action(description=_("Send the selected notices again (dead letters: from the first attempt)"))
+    def replay(self, request, queryset):
+        from apps.integrations import callbacks
+
+        rows = list(queryset.select_related("platform__park"))
+        n = callbacks.replay(actor=request.user, deliveries=rows)
+        self.message_user(request, _("%(count)d notice(s) queued again.") % {"count": n}, messages.SUCCESS)
+
+    def has_change_permission(self, request, obj=None):
+        # the replay action needs a change right in Django's eyes; the service checks MANAGE per notice's park
+        return obj is None and self.may(request, Action.MANAGE)

@@ -43,3 +43,5 @@ E7418 = define("E7418", 500, "平台处理失败，数据未保存，请稍后�
 E7419 = define("E7419", 400, "回调地址 {value} 无效：须为 https:// 地址（测试环境允许 http://）。",
                "Callback URL {value} is invalid: use an https:// address (http:// only where allowed for testing).",
                "R-7.4.1.1")
+E7420 = define("E7420", 503, "第三方平台接口中断或响应超过 {threshold} 秒。",
+               "A third-party platform's endpoint is down or slower than {threshold} s.", "R-7.4.4.2")
