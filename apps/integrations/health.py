@@ -18,8 +18,7 @@ ALARM_CODE = "E7420"
 
 def probe(platform: Platform) -> bool:
     """Probe one platform's primary endpoint; True when healthy."""
-    from apps.quality.models import Alarm
-    from apps.quality.services import AlarmRaise, raise_alarms
+    from apps.quality.services import AlarmRaise, close_alarms, raise_alarms
 
     answer = outbound.call("GET", platform.base_url)
     slow = answer.ms > settings.PROBE_SLOW_S * 1000
@@ -43,8 +42,7 @@ def probe(platform: Platform) -> bool:
                           park_code=platform.park.code)
         if healthy and was is False and not Platform.objects.filter(park_id=platform.park_id,
                                                                     last_probe_ok=False).exists():
-            Alarm.objects.filter(park_id=platform.park_id, source=None, kind=ALARM_KIND, code=ALARM_CODE,
-                                 state=Alarm.State.OPEN).update(state=Alarm.State.CLOSED)
+            close_alarms(park=platform.park_id, kind=ALARM_KIND, code=ALARM_CODE)
     if not healthy and was is not False and platform.alert_phone:
         sms.send_sms(platform.alert_phone,
                      f"【CarbonPark】第三方平台 {platform.name} 接口异常（{what}）"
