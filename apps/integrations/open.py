@@ -233,8 +233,8 @@ def push(platform: Platform, body, *, idempotency_key: str | None, request_hash:
                 error = (errors.E7408, {"code": str(code)[:16], "codes": ",".join(sub.data_codes)})
             elif code in certified_only or (code is None and len(codes) == 1 and codes <= certified_only):
                 error = (errors.E7411, {"code": code or next(iter(codes))})
-            else:
-                record = record if "sourceId" in record else {**record, "sourceId": topic}
+            elif "sourceId" not in record:
+                record["sourceId"] = topic  # the body's own dict: no copy per record
         if error:
             refused.append(Refusal(_raw(record), error[0], error[1], topic, str(record.get("dataCode") or "")[:8]))
             refused_at.append(i)
