@@ -12,7 +12,8 @@ speed are far beyond the published 100 requests/min, which is the limit under te
 each subscribed to CS010201, and 20 meters for /api/v1/readings with one API token. Each platform authenticates
 over HTTP (HMAC-SHA256 of app_id + timestamp + nonce, /open/auth). Then, on gunicorn as in production, both
 endpoints get the same number of readings, in 1 000-record bodies with an Idempotency-Key, from --clients client
-processes; each phase on truncated tables, the order swapped every round, --rounds rounds (the best of each kept: other agents share the machine). Every answer must be 200 with all accepted,
+processes; each phase on truncated tables, the order swapped every round, --rounds rounds (the best of each kept:
+other agents share the machine). Every answer must be 200 with all accepted,
 and the stored count must equal what was sent.
 """
 
