@@ -161,3 +161,21 @@ def test_a_slow_or_unreachable_primary_is_an_outage(park, settings):
     platform2, _ = new_platform(park, base_url=closed_port_url())
     assert health.probe(platform2) is False
     assert not Platform.objects.get(pk=platform2.pk).use_backup  # no backup to switch to
+
+
+def test_the_docs_client_signs_and_verifies_as_the_park_does(park):
+    """docs/examples/open_platform_client.py, as an integrator copies it: its webhook check accepts the park's
+    signature and refuses a tampered body or a stale timestamp."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "examples" / "open_platform_client.py"
+    spec = importlib.util.spec_from_file_location("open_platform_client", path)
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
+    body, stamp = b'{"type":"anomaly"}', str(int(time.time()))
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": stamp,
+               "webhook-signature": callbacks.webhook_signature(b"s3cret", "msg_1", stamp, body)}
+    assert client.verify_webhook("s3cret", headers, body)
+    assert not client.verify_webhook("s3cret", headers, body + b" ")
+    assert not client.verify_webhook("s3cret", {**headers, "webhook-timestamp": str(int(stamp) - 3600)}, body)

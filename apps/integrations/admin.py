@@ -73,7 +73,14 @@ class PlatformAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
     actions = ["resume", "reissue"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [*self.readonly_fields, "park"] if obj else self.readonly_fields
+        return [*self.readonly_fields, "park"] if obj else []
+
+    def get_fields(self, request, obj=None):
+        # registering: the form's fields only (app_id, state and health exist once it is saved)
+        return list(PlatformForm.Meta.fields) + (self.readonly_fields if obj else [])
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj else []
 
     def save_via_service(self, request, obj, form, change):
         fields = {f: form.cleaned_data[f] for f in services.PLATFORM_FIELDS if f in form.cleaned_data}
@@ -81,7 +88,7 @@ class PlatformAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
             if not change:
                 platform, secret = services.register_platform(actor=request.user, park=form.cleaned_data["park"],
                                                               **fields)
-                obj.pk = platform.pk
+                obj.pk, obj.app_id = platform.pk, platform.app_id
                 self.message_user(request, _("app_id %(app_id)s; secret (shown only now, copy it): %(secret)s") % {
                     "app_id": platform.app_id, "secret": secret}, messages.WARNING)
             else:
