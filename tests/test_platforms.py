@@ -354,3 +354,24 @@ def test_open_api_answers_match_the_schema(cli, openapi):  # noqa: F811
     assert_matches(openapi, "/api/v1/open/data", "POST", cli.push("nope", [{"value": 1}]))
     assert_matches(openapi, "/api/v1/open/auth", "POST", cli.auth())
     assert_matches(openapi, "/api/v1/open/auth", "POST", cli.auth(cli.auth_body(secret="x")))
+
+
+def test_a_corrected_repush_and_a_backfill_are_accepted_once_and_flagged(cli):
+    """R-7.4.3.1: the rejected record re-pushed corrected within minutes is stored, its good neighbour not twice;
+    R-7.4.3.3: records re-sent after an outage with backfill=true are accepted and carry the backfill flag."""
+    from apps.ingestion.models import Flag
+
+    r0 = cli.subscribe(["CO010101"])
+    assert r0.status_code == 200, r0.content
+    topic = r0.json()["topic_code"]
+    good = {"dataCode": "CO010101", "timestamp": ts(0), "value": 1}
+    r = cli.push(topic, [good, {"dataCode": "CO010101", "timestamp": "2026-11-23 10:05", "value": 2}])
+    assert r.status_code == 400 and [x["index"] for x in r.json()["rejected"]] == [1]
+    r = cli.push(topic, [good, {"dataCode": "CO010101", "timestamp": ts(5), "value": 2}])
+    assert (r.status_code, r.json()["accepted"], r.json()["duplicates"]) == (200, 1, 1)
+    r = cli.push(topic, [{"dataCode": "CO010101", "timestamp": f"2026-11-22 {h:02d}:00:00", "value": h,
+                          "backfill": True} for h in range(24)])
+    assert (r.status_code, r.json()["accepted"]) == (200, 24)
+    readings = Reading.objects.filter(source__source_id=topic)
+    assert readings.count() == 26
+    assert readings.filter(flags=Flag.BACKFILL).count() == 24
