@@ -375,3 +375,12 @@ def test_a_corrected_repush_and_a_backfill_are_accepted_once_and_flagged(cli):
     readings = Reading.objects.filter(source__source_id=topic)
     assert readings.count() == 26
     assert readings.filter(flags=Flag.BACKFILL).count() == 24
+
+
+def test_auth_calls_count_against_the_limit_too(park):
+    platform, secret = new_platform(park, rate_limit=1)
+    c = OpenClient(platform, secret)
+    assert c.auth().status_code == 200
+    r = c.auth()
+    assert (r.status_code, r.json()["code"]) == (429, "E7413") and 1 <= int(r["Retry-After"]) <= 60
+    assert Platform.objects.get(pk=platform.pk).auth_failures == 0  # a 429 is no authentication failure

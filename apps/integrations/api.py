@@ -93,6 +93,12 @@ class OpenView(APIView):
         renderer = self.get_renderers()[0]
         return renderer, renderer.media_type
 
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if isinstance(exc, CarbonParkError) and exc.error is errors.E7413:
+            response["Retry-After"] = str(exc.params["wait"])
+        return response
+
 
 class OpenAuthView(OpenView):
     """Authenticate a platform (interfaces.md §6.2): HMAC-SHA256 of app_id + timestamp + nonce with the secret;
@@ -128,12 +134,6 @@ class PlatformView(OpenView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         open.rate_limited(request.user.platform)
-
-    def handle_exception(self, exc):
-        response = super().handle_exception(exc)
-        if isinstance(exc, CarbonParkError) and exc.error is errors.E7413:
-            response["Retry-After"] = str(exc.params["wait"])
-        return response
 
 
 class OpenSubscribeView(PlatformView):
