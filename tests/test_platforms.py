@@ -384,3 +384,32 @@ def test_auth_calls_count_against_the_limit_too(park):
     r = c.auth()
     assert (r.status_code, r.json()["code"]) == (429, "E7413") and 1 <= int(r["Retry-After"]) <= 60
     assert Platform.objects.get(pk=platform.pk).auth_failures == 0  # a 429 is no authentication failure
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/api/v1/open/data", b"[]"), ("/api/v1/open/data", b'"x"'), ("/api/v1/open/data", b'{"topic_code": 5}'),
+    ("/api/v1/open/data", b'{"topic_code": "t", "records": {}}'), ("/api/v1/open/data", b'{"records": []}'),
+    ("/api/v1/open/data", b'{"topic_code": "\\u0000", "records": [1]}'), ("/api/v1/open/data", b"\xff\xfe"),
+    ("/api/v1/open/subscribe", b'{"dataCodes": ["CO010101"], "frequency": "\\u0000"}'),
+    ("/api/v1/open/subscribe", b'{"dataCodes": ["CO010101"], "callbackUrl": 7}'),
+    ("/api/v1/open/subscribe", b'{"dataCodes": ["CO010101"], "callbackUrl": "javascript:alert(1)"}'),
+    ("/api/v1/open/subscribe", b"[" * 5000 + b"]" * 5000),
+    ("/api/v1/open/auth", b'{"app_id": "\\u0000", "timestamp": "1", "nonce": "x", "signature": "y"}'),
+    ("/api/v1/open/auth", b'{"app_id": "a", "timestamp": 1e400, "nonce": "x", "signature": "y"}'),
+    ("/api/v1/open/auth", b'{"app_id": ["a"], "timestamp": "1", "nonce": "x", "signature": "y"}'),
+])
+def test_hostile_bodies_get_a_code_never_a_500(cli, path, body):
+    r = cli.post(path, body)
+    assert 400 <= r.status_code < 500 and r.json()["code"].startswith("E"), (r.status_code, r.content[:200])
+    assert not Reading.objects.exists()
+
+
+def test_hostile_records_are_refused_one_by_one(cli):
+    topic = cli.subscribe(["CO010101"]).json()["topic_code"]
+    body = ('{"topic_code": "%s", "records": [{"dataCode": "CO010101", "timestamp": "2026-11-23 10:00:00", '
+            '"value": 1e999}, {"dataCode": "CO010101", "timestamp": "2026-11-23 10:05:00", "value": "\\u0000"}, '
+            '{"dataCode": ["CO010101"], "timestamp": "2026-11-23 10:10:00", "value": 1}, '
+            '{"dataCode": "CO010101", "timestamp": "2026-11-23 10:15:00", "value": 3}]}' % topic).encode()
+    r = cli.post("/api/v1/open/data", body)
+    assert r.status_code == 400 and r.json()["accepted"] == 1
+    assert [x["index"] for x in r.json()["rejected"]] == [0, 1, 2]

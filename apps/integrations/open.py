@@ -229,7 +229,7 @@ def push(platform: Platform, body, *, idempotency_key: str | None, request_hash:
             code = record.get("dataCode")
             if source != topic:
                 error = (errors.E7412, {"source": str(source)[:64], "topic": topic})
-            elif code is not None and code not in codes:
+            elif code is not None and (type(code) is not str or code not in codes):
                 error = (errors.E7408, {"code": str(code)[:16], "codes": ",".join(sub.data_codes)})
             elif code in certified_only or (code is None and len(codes) == 1 and codes <= certified_only):
                 error = (errors.E7411, {"code": code or next(iter(codes))})
