@@ -409,7 +409,8 @@ def test_hostile_records_are_refused_one_by_one(cli):
     body = ('{"topic_code": "TOPIC", "records": [{"dataCode": "CO010101", "timestamp": "2026-11-23 10:00:00", '
             '"value": 1e999}, {"dataCode": "CO010101", "timestamp": "2026-11-23 10:05:00", "value": "\\u0000"}, '
             '{"dataCode": ["CO010101"], "timestamp": "2026-11-23 10:10:00", "value": 1}, '
-            '{"dataCode": "CO010101", "timestamp": "2026-11-23 10:15:00", "value": 3}]}').replace("TOPIC", topic).encode()
+            '{"dataCode": "CO010101", "timestamp": "2026-11-23 10:15:00", "value": 3}]}')
+    body = body.replace("TOPIC", topic).encode()
     r = cli.post("/api/v1/open/data", body)
     assert r.status_code == 400 and r.json()["accepted"] == 1
     assert [x["index"] for x in r.json()["rejected"]] == [0, 1, 2]
