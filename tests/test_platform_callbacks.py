@@ -179,3 +179,39 @@ def test_the_docs_client_signs_and_verifies_as_the_park_does(park):
     assert client.verify_webhook("s3cret", headers, body)
     assert not client.verify_webhook("s3cret", headers, body + b" ")
     assert not client.verify_webhook("s3cret", {**headers, "webhook-timestamp": str(int(stamp) - 3600)}, body)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_real_worker_dispatches_and_delivers(park, tmp_path):
+    """The beat's dispatch-callbacks on a real Celery worker (no eager mode): the due notice is posted once."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from apps.integrations.tasks import dispatch_callbacks
+    from tests.test_mqtt_channel import _database_url_of_this_test
+
+    with FakeHttp() as receiver:
+        platform, _ = new_platform(park, callback_url=receiver.url + "/cb")
+        d = _notice(platform, receiver.url + "/cb")
+        queue = f"test-cb-{os.getpid()}"
+        env = dict(os.environ, DATABASE_URL=_database_url_of_this_test(), REDIS_URL=settings.REDIS_URL,
+                   OPEN_ALLOW_HTTP_URLS="1")
+        log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - handed to the child
+        worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "carbonpark", "worker", "-Q", queue,
+                                   "--pool", "solo", "-l", "info"], cwd=Path(__file__).resolve().parents[1], env=env,
+                                  stdout=log, stderr=subprocess.STDOUT)
+        try:
+            dispatch_callbacks.apply_async(kwargs={"queue": queue}, queue=queue)
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline and CallbackDelivery.objects.get(pk=d.pk).state != "delivered":
+                time.sleep(0.2)
+            assert CallbackDelivery.objects.get(pk=d.pk).state == "delivered", \
+                (tmp_path / "worker.log").read_text()[-2000:]
+        finally:
+            worker.terminate()
+            worker.wait(20)
+    assert len(receiver.received) == 1
