@@ -414,3 +414,27 @@ def test_hostile_records_are_refused_one_by_one(cli):
     r = cli.post("/api/v1/open/data", body)
     assert r.status_code == 400 and r.json()["accepted"] == 1
     assert [x["index"] for x in r.json()["rejected"]] == [0, 1, 2]
+
+
+def test_resume_and_replay_from_the_portal(cli, park, other_park, client):
+    from apps.integrations.models import CallbackDelivery
+    from apps.integrations.services import suspend_platform
+
+    suspend_platform(cli.platform, reason="test", code="E7401")
+    foreign, _secret = new_platform(other_park)
+    suspend_platform(foreign, reason="test", code="E7401")
+    admin = get_user_model().objects.create_user("boss", "b@x.invalid", "pw-Platforms-1")
+    set_membership(actor="test", user=admin, park=park, role="admin")
+    client.force_login(admin)
+    r = client.post("/integrations/platform/", {"action": "resume", "_selected_action": [cli.platform.pk, foreign.pk]})
+    assert r.status_code == 302
+    assert Platform.objects.get(pk=cli.platform.pk).state == "active"
+    assert Platform.objects.get(pk=foreign.pk).state == "suspended"  # another park's: untouched
+    assert AuditEntry.objects.filter(action="platform.resume", actor_label="boss").count() == 1
+    dead = CallbackDelivery.objects.create(platform=cli.platform, webhook_id="msg_dead", url="http://127.0.0.1:9/",
+                                           event="anomaly", payload={}, state="dead", attempts=8)
+    r = client.post("/integrations/callbackdelivery/", {"action": "replay", "_selected_action": [dead.pk]})
+    assert r.status_code == 302
+    dead.refresh_from_db()
+    assert (dead.state, dead.attempts) == ("pending", 0)
+    assert AuditEntry.objects.filter(action="callback.replay", actor_label="boss").count() == 1
