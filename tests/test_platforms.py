@@ -438,3 +438,13 @@ def test_resume_and_replay_from_the_portal(cli, park, other_park, client):
     dead.refresh_from_db()
     assert (dead.state, dead.attempts) == ("pending", 0)
     assert AuditEntry.objects.filter(action="callback.replay", actor_label="boss").count() == 1
+
+
+def test_redis_down_answers_503_with_retry_after(cli, settings):
+    from tests.fake_http import closed_port_url
+
+    settings.REDIS_URL = closed_port_url().replace("http://", "redis://") + "/0"
+    r = cli.subscribe(["CO010101"])
+    assert (r.status_code, r.json()["code"]) == (503, "E1018") and int(r["Retry-After"]) > 0
+    r = cli.auth()
+    assert r.status_code == 503 and "Retry-After" in r

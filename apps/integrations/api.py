@@ -16,6 +16,7 @@ from apps.accounts import access
 from apps.accounts.access import Action
 from apps.accounts.auth_events import client_ip
 from apps.core import errors as core_errors
+from apps.core.api import RETRY_AFTER_S
 from apps.core.errors import CarbonParkError
 from apps.core.openapi import ErrorSerializer, error_response
 from apps.ingestion.api import RECORD_SCHEMA, IngestAnswer, check_idempotency_key
@@ -94,9 +95,16 @@ class OpenView(APIView):
         return renderer, renderer.media_type
 
     def handle_exception(self, exc):
+        import redis
+
+        if isinstance(exc, redis.RedisError):
+            # Redis keeps nonces, tokens and the rate limit: while it is down nothing is checked nor stored (503)
+            exc = CarbonParkError(core_errors.E1018, retry_after=RETRY_AFTER_S)
         response = super().handle_exception(exc)
         if isinstance(exc, CarbonParkError) and exc.error is errors.E7413:
             response["Retry-After"] = str(exc.params["wait"])
+        elif isinstance(exc, CarbonParkError) and exc.error is core_errors.E1018:
+            response["Retry-After"] = str(RETRY_AFTER_S)
         return response
 
 
