@@ -15,6 +15,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    # R-7.4.4.3: anomalies of third-party data posted back to the platforms' callbacks (and retries when due).
+    "dispatch-callbacks": {"task": "apps.integrations.tasks.dispatch_callbacks", "schedule": 15.0},
+    # R-7.4.4.2: third-party platforms' endpoints probed and timed; failover to the backup URL.
+    "probe-platforms": {"task": "apps.integrations.tasks.probe_platforms", "schedule": 60.0},
     # R-5.2.2.6: keys rotate at most every 30 days; the rotation waits for the device's ack.
     "rotate-due-keys": {"task": "apps.sources.tasks.rotate_due_keys", "schedule": crontab(minute=5)},
     # R-9.1.4: sources silent for three expected intervals are flagged and alarmed.

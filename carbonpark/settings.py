@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "apps.batch",
     "apps.uploads",
     "apps.pulls",
+    "apps.integrations",
     "apps.demo",
 ]
 
@@ -362,6 +363,29 @@ API_TOKEN_CACHE_SECONDS = float(os.environ.get("API_TOKEN_CACHE_SECONDS", "5"))
 
 # How long an Idempotency-Key is remembered (interfaces.md §3); retries come within hours, not weeks.
 IDEMPOTENCY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_TTL_HOURS", "72"))
+# Third-party platforms' open API (interfaces.md §6, docs/third-party-platforms.md): the published rate limit per
+# app_id (R-7.4.1.3; a platform's own override in its registration), the signature's timestamp window (±5 min),
+# bearer token lifetime, suspension thresholds (R-7.4.3.2), push size limits; plain-http URLs only for testing.
+OPEN_RATE_LIMIT_PER_MIN = int(os.environ.get("OPEN_RATE_LIMIT_PER_MIN", "100"))
+OPEN_AUTH_WINDOW_S = int(os.environ.get("OPEN_AUTH_WINDOW_S", "300"))
+OPEN_TOKEN_TTL_S = int(os.environ.get("OPEN_TOKEN_TTL_S", "7200"))
+OPEN_AUTH_FAILURES_SUSPEND = int(os.environ.get("OPEN_AUTH_FAILURES_SUSPEND", "3"))
+OPEN_PUSH_FAILURES_SUSPEND = int(os.environ.get("OPEN_PUSH_FAILURES_SUSPEND", "10"))
+OPEN_DATA_MAX_RECORDS = int(os.environ.get("OPEN_DATA_MAX_RECORDS", "10000"))
+OPEN_DATA_MAX_BYTES = int(os.environ.get("OPEN_DATA_MAX_BYTES", str(8 * 1024 * 1024)))
+OPEN_ALLOW_HTTP_URLS = _env_bool("OPEN_ALLOW_HTTP_URLS")
+# Outbound HTTP to third parties (callbacks, probes): connect ≤ 30 s, read ≤ 60 s (R-8.1.2.2); callbacks are tried
+# CALLBACK_MAX_ATTEMPTS times with back-off from CALLBACK_BACKOFF_S (doubling, capped at an hour, a Retry-After
+# honoured), then kept as dead letters to replay; a probe slower than PROBE_SLOW_S (≥ 5 s, R-7.4.4.2) is an outage.
+OUTBOUND_CONNECT_TIMEOUT_S = float(os.environ.get("OUTBOUND_CONNECT_TIMEOUT_S", "10"))
+OUTBOUND_READ_TIMEOUT_S = float(os.environ.get("OUTBOUND_READ_TIMEOUT_S", "30"))
+CALLBACK_MAX_ATTEMPTS = int(os.environ.get("CALLBACK_MAX_ATTEMPTS", "8"))
+CALLBACK_BACKOFF_S = float(os.environ.get("CALLBACK_BACKOFF_S", "30"))
+PROBE_SLOW_S = float(os.environ.get("PROBE_SLOW_S", "5"))
+# SMS alerts (R-7.4.4.2): an HTTP SMS provider; empty sends none. apps/integrations/sms.py says what it is sent.
+SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")
+SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "apps.integrations.sms.HttpSmsGateway")
 
 # Health and metrics (docs/operations-health.md). HEALTH_EXPECT: the processes /healthz requires, comma
 # separated, from mqtt, hj212, worker, beat (default all; e.g. "mqtt,worker,beat" without the HJ 212 listener).

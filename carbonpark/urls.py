@@ -87,6 +87,7 @@ api_v1 = [
     path("uploads/", UploadsView.as_view(), name="uploads"),
     path("uploads/<str:upload_id>", UploadDetailView.as_view(), name="upload-detail"),
     path("uploads/<str:upload_id>/report.<str:fmt>", UploadReportView.as_view(), name="upload-report"),
+    path("", include("apps.integrations.urls")),
     path("", include(router.urls)),
 ]
 

@@ -121,6 +121,7 @@ def fill_park(park, n_sources: int = 2):
 
     indicators(months=[_dt.date(2026, 11, 1)], parks=[park.pk])  # a row per source and item of the month
     register_rows(park, sources)
+    platform_rows(park)
     return sources
 
 
@@ -148,6 +149,36 @@ def pull_rows(park):
                            settings={"url": "https://127.0.0.1:9/readings", "retries": 0, "connect_timeout": 1},
                            mapping=mapping, secret="token")
         run_connector(c.pk)
+
+
+def platform_rows(park):
+    """A third-party platform with a topic and two callback notices (one delivered, one dead letter)."""
+    from django.utils import timezone
+
+    from apps.accounts.access import SystemPrincipal
+    from apps.catalog.models import DataItem
+    from apps.ingestion.services import ingest_readings
+    from apps.integrations.models import CallbackDelivery, Subscription
+    from apps.integrations.services import register_platform
+    from apps.sources.models import DataSource
+    from apps.sources.services import save_source
+    from tests.conftest import make_uscc
+
+    platform, _secret = register_platform(
+        actor=SystemPrincipal("test"), park=park, name=f"hub {park.code}", uscc=make_uscc("91110000MA01GRN0X"),
+        base_url="https://hub.example", ip_whitelist=["192.0.2.0/24"], alert_email="ops@hub.example",
+        callback_url="https://hub.example/cb")
+    topic = f"{platform.app_id}.test"
+    source = save_source(actor="test", source_id=topic, park=park, name=topic, kind=DataSource.Kind.THIRD_PARTY_TOPIC,
+                         data_items=list(DataItem.objects.filter(code="CS010201")))
+    # a topic that has pushed (its device state row exists, as for the park's other sources)
+    ingest_readings([{"sourceId": topic, "timestamp": "2026-11-24 09:00:00", "value": 1}], channel="third_party",
+                    actor=platform.audit_label)
+    Subscription.objects.create(platform=platform, topic_code=topic, source=source, data_codes=["CS010201"])
+    for state in ("delivered", "dead"):
+        CallbackDelivery.objects.create(platform=platform, webhook_id=f"msg_{park.code}_{state}",
+                                        url=platform.callback_url, event="anomaly", payload={"type": "anomaly"},
+                                        state=state, attempts=1, next_at=timezone.now())
 
 
 def plumbing_rows():

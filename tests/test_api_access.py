@@ -37,10 +37,12 @@ from apps.ingestion import rollups
 from apps.ingestion.services import ingest_readings
 from apps.quality.registers.derive import derive_consumption
 from apps.quality.registers.services import save_register_setting
+from apps.integrations.models import Platform
 from apps.sources.services.commands import create_command
 from apps.uploads.models import Upload
 from apps.uploads.services import create_upload
-from tests.conftest import add_source
+from tests.conftest import add_source, make_uscc
+from tests.open_platform import new_platform
 from tests.test_api_contract import assert_matches, openapi  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +68,7 @@ class World:
     # Park.pk -> {"submit", "approve", "return", "restore", "attach": Submission}, made by another member
     submissions: dict = field(default_factory=dict)
     uploads: dict = field(default_factory=dict)  # Park.pk -> {"main", "report": Upload} (tus, receiving)
+    platforms: dict = field(default_factory=dict)  # Park.pk -> a registered third-party Platform
 
 
 def make_world(park, other_park) -> World:
@@ -108,6 +111,7 @@ def make_world(park, other_park) -> World:
         w.uploads[p.pk] = {k: create_upload(actor=system, length=1000, metadata={
             "filename": f"{p.code}_CS_202611_20261201083000_00{i}.csv", "park": p.code})
             for i, k in enumerate(("main", "report"), 1)}
+        w.platforms[p.pk], _secret = new_platform(p, name=f"hub-{p.code}")
     rollups.refresh(budget=None)
     derive_consumption()
     from datetime import date
@@ -219,6 +223,8 @@ def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
         "upload-report": (f"/api/v1/uploads/{w.uploads[t.pk]['report'].pk}/report.csv", None,
                           w.uploads[t.pk]["report"], lambda r: r.status_code == 404 and r.json()["code"] == "E9023"),
     }
+    platform = w.platforms[t.pk]
+    read["platforms"] = ("/api/v1/platforms", None, platform, listed("name", platform.name))
     if method == "GET" and variant == "format=csv":
         return "GET", "/api/v1/readings", {"sourceId": sid, "format": "csv"}, t, csv_has(sid), \
             lambda r: _as_unknown(r, param="sourceId")
@@ -293,6 +299,17 @@ def probe(w: World, t: Park, name: str, method: str, variant: str, tag: str):
         **tus, "HTTP_UPLOAD_OFFSET": str(Upload.objects.get(pk=main.pk).offset)}, "body": b"x"}, main, status(204),
         _as_unknown)
     write[("upload-detail", "DELETE")] = (f"/api/v1/uploads/{main.pk}", {"tus": tus}, main, status(204), _as_unknown)
+    write[("platforms", "POST")] = ("/api/v1/platforms", {
+        "park": t.code, "name": f"new hub {tag}", "uscc": make_uscc("91110000MA01NEW0X"),
+        "base_url": "https://new.example", "ip_whitelist": ["192.0.2.0/24"], "alert_email": "a@new.example"},
+        Platform(park=t), status(201), lambda r: r.status_code == 403)
+    write[("platform-resume", "POST")] = (f"/api/v1/platforms/{platform.pk}/resume", {}, platform, status(200),
+                                          _as_unknown)
+    # the open API answers on a platform's own credentials: a park's people and tokens get its refusals
+    code_is = lambda want, code: lambda r: r.status_code == want and r.json()["code"] == code  # noqa: E731
+    write[("open-auth", "POST")] = ("/api/v1/open/auth", {}, None, code_is(400, "E7409"), lambda r: False)
+    for op in ("open-subscribe", "open-data"):
+        write[(op, "POST")] = (f"/api/v1/{op.replace('-', '/')}", {}, None, code_is(401, "E7405"), lambda r: False)
     path, body, target, worked, refused = write[(name, method)]
     return method, path, body, target, worked, refused
 

@@ -30,9 +30,11 @@ PORTAL_ONLY = frozenset({
 
 
 def token_api_request(environ) -> bool:
-    """``/api/…`` with ``Authorization: Token …`` (the scheme apps.accounts.authentication answers)."""
-    return (environ.get("PATH_INFO", "").startswith("/api/")
-            and environ.get("HTTP_AUTHORIZATION", "")[:6].lower() == "token ")
+    """``/api/…`` with ``Authorization: Token …`` (the scheme apps.accounts.authentication answers), and the
+    third-party platforms' open API (its own signed auth and bearer tokens: no session, no portal middleware)."""
+    path = environ.get("PATH_INFO", "")
+    return path.startswith("/api/") and (environ.get("HTTP_AUTHORIZATION", "")[:6].lower() == "token "
+                                         or path.startswith("/api/v1/open/"))
 
 
 class TokenApiHandler(WSGIHandler):

@@ -57,6 +57,7 @@ class Alarm(models.Model):
         OFFLINE = "offline", _("source offline")
         SILENT = "silent", _("source silent")
         DEVICE = "device", _("device or gateway fault")
+        INTEGRATION = "integration", _("third-party platform")
 
     park = models.ForeignKey("accounts.Park", verbose_name=_("park"), null=True, blank=True,
                              on_delete=models.CASCADE)

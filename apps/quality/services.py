@@ -203,14 +203,18 @@ def refresh_alarm(*, source, code: str, message_zh: str, message_en: str, at: da
 
 
 def close_alarms(*, source=None, sources: QuerySet | None = None, kind: str | None = None,
-                 code: str | None = None) -> int:
+                 code: str | None = None, park=None) -> int:
     """The problem is gone (the device is back online, the gateway no longer refused, data came): close
-    the open alarms of ``source`` (or of every source of the queryset ``sources``, in one statement) of
-    this ``kind`` and/or ``code``. They stay, closed, as the record of the problem (R-5.3.3)."""
-    if (source is None) == (sources is None) or (kind is None and code is None):
-        raise ValueError("close_alarms needs one of source or sources, and a kind or a code")
+    the open alarms of ``source`` (or of every source of the queryset ``sources``, in one statement; or the
+    park's alarms of no source, ``park``: a third-party endpoint back, R-7.4.4.2) of this ``kind`` and/or
+    ``code``. They stay, closed, as the record of the problem (R-5.3.3)."""
+    if [source, sources, park].count(None) != 2 or (kind is None and code is None):
+        raise ValueError("close_alarms needs one of source, sources or park, and a kind or a code")
     alarms = Alarm.objects.filter(state=Alarm.State.OPEN)
-    alarms = alarms.filter(source=source) if source is not None else alarms.filter(source__in=sources)
+    if park is not None:
+        alarms = alarms.filter(park=park, source=None)
+    else:
+        alarms = alarms.filter(source=source) if source is not None else alarms.filter(source__in=sources)
     if kind is not None:
         alarms = alarms.filter(kind=kind)
     if code is not None:

@@ -92,8 +92,8 @@ class DataSourceAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin, SimpleHistor
 
     @admin.display(description=_("key age"))
     def key_age(self, obj):
-        if getattr(obj, "active_key_since", None) is not None:
-            return _age(obj.active_key_since)
+        if hasattr(obj, "active_key_since"):  # annotated (the list): no active key is "—", not a query per row
+            return _age(obj.active_key_since) if obj.active_key_since is not None else "—"
         key = obj.keys.filter(state=SourceKey.State.ACTIVE).first()
         return _age(key.activated_at) if key else "—"
 
