@@ -35,9 +35,9 @@ from apps.entry.services import create_form, publish
 from apps.entry.services.submissions import save_draft, submit
 from apps.ingestion import rollups
 from apps.ingestion.services import ingest_readings
+from apps.integrations.models import Platform
 from apps.quality.registers.derive import derive_consumption
 from apps.quality.registers.services import save_register_setting
-from apps.integrations.models import Platform
 from apps.sources.services.commands import create_command
 from apps.uploads.models import Upload
 from apps.uploads.services import create_upload
