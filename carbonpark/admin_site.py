@@ -5,11 +5,14 @@ from django.urls import path
 
 # Apps in the order staff meet them: data, then sources and people, then reference data, plumbing last.
 # Apps not named here sit between the named ones and the plumbing.
-APP_ORDER = ["ingestion", "quality", "sources", "accounts", "auth", "catalog"]
+APP_ORDER = ["ingestion", "quality", "sources", "integrations", "pulls", "accounts", "auth", "catalog"]
 PLUMBING = ["core", "django_celery_beat"]
 MODEL_ORDER = {
     "ingestion": ["reading", "rollup", "rejection", "ingestbatch", "validationevent", "idempotencykey"],
-    "quality": ["alarm", "gap", "rule", "deadlinereminder", "workdayoverride"],
+    "quality": ["alarm", "posthit", "gap", "fill", "indicatormonth", "rule", "balancegroup", "registersetting",
+                "meterreplacement", "registerinterval", "consumption", "deadlinereminder", "workdayoverride"],
+    "integrations": ["platform", "subscription", "callbackdelivery"],
+    "pulls": ["connector", "pullrun"],
     "sources": ["datasource", "devicestate", "statechange", "command", "sourcekey"],
     "accounts": ["park", "membership", "apitoken"],
     "auth": ["user", "group"],
