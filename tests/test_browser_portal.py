@@ -50,13 +50,15 @@ def test_a_park_administrator_never_sees_another_park(two_parks, page):  # noqa:
         text = page.inner_text("#content")
         assert "TPB" not in text and "乙园区" not in text, (path, text[:500])
     page.goto("/sources/datasource/")
-    assert result_rows(page).count() == 4  # A's three, C's one
+    # A's three meters and its third-party platform's topic, C's one and its topic (tests/portal_world.py)
+    assert result_rows(page).count() == 6
     # the switcher: park A only, then back to all
     with page.expect_navigation():
         page.select_option("#park-select", label="TPA 甲园区")
     assert page.url.endswith("/sources/datasource/")
-    assert result_rows(page).count() == 3
-    assert all("TPA" in t for t in page.locator("#result_list tbody th").all_inner_texts())
+    assert result_rows(page).count() == 4
+    meters = [t for t in page.locator("#result_list tbody th").all_inner_texts() if ".test" not in t]
+    assert len(meters) == 3 and all("TPA" in t for t in meters)
     assert page.locator("#park-select").input_value() == str(two_parks["a"].pk)
     page.set_viewport_size({"width": 1400, "height": 900})
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -64,7 +66,7 @@ def test_a_park_administrator_never_sees_another_park(two_parks, page):  # noqa:
 
     with page.expect_navigation():
         page.select_option("#park-select", index=0)
-    assert result_rows(page).count() == 4
+    assert result_rows(page).count() == 6
 
     # autocomplete boxes: the rule form's source box offers the sources the user manages (park A's) only
     page.goto("/quality/rule/add/")
@@ -89,8 +91,10 @@ def test_a_park_administrator_never_sees_another_park(two_parks, page):  # noqa:
     # the plumbing is not in the menus
     page.goto("/")
     nav = page.inner_text("#content")
-    for hidden in ("周期任务", "Periodic tasks", "幂等", "配置版本", "组"):
+    for hidden in ("周期任务", "Periodic tasks", "幂等", "配置版本"):
         assert hidden not in nav, hidden
+    links = page.locator("#content a").all_inner_texts()
+    assert "组" not in [t.strip() for t in links]  # auth's groups (a balance group, 平衡组, is the park's own)
 
 
 def test_an_auditor_reads_history_and_cannot_save(two_parks, page):  # noqa: F811

@@ -8,6 +8,7 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         from apps.accounts import access
+        from apps.integrations import schema  # noqa: F401 - the OpenAPI extension of the bearer token
 
         access.register("integrations.platform", "park")
         access.register("integrations.subscription", "platform__park")
