@@ -382,6 +382,9 @@ OUTBOUND_READ_TIMEOUT_S = float(os.environ.get("OUTBOUND_READ_TIMEOUT_S", "30"))
 CALLBACK_MAX_ATTEMPTS = int(os.environ.get("CALLBACK_MAX_ATTEMPTS", "8"))
 CALLBACK_BACKOFF_S = float(os.environ.get("CALLBACK_BACKOFF_S", "30"))
 PROBE_SLOW_S = float(os.environ.get("PROBE_SLOW_S", "5"))
+# Open alarms of these kinds pop up on every portal page until dismissed (apps/quality/popups.py, R-7.4.4.2).
+PORTAL_POPUP_ALARM_KINDS = [k.strip() for k in os.environ.get("PORTAL_POPUP_ALARM_KINDS", "integration").split(",")
+                            if k.strip()]
 # SMS alerts (R-7.4.4.2): an HTTP SMS provider; empty sends none. apps/integrations/sms.py says what it is sent.
 SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")
 SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")
