@@ -372,6 +372,10 @@ OPEN_TOKEN_TTL_S = int(os.environ.get("OPEN_TOKEN_TTL_S", "7200"))
 OPEN_AUTH_FAILURES_SUSPEND = int(os.environ.get("OPEN_AUTH_FAILURES_SUSPEND", "3"))
 OPEN_PUSH_FAILURES_SUSPEND = int(os.environ.get("OPEN_PUSH_FAILURES_SUSPEND", "10"))
 OPEN_DATA_MAX_RECORDS = int(os.environ.get("OPEN_DATA_MAX_RECORDS", "10000"))
+# A re-pushed different value is a correction within this many seconds of the first push (R-7.4.3.1); records
+# flagged backfill are accepted this long after the platform's recovery (R-7.4.3.3). apps/integrations/resubmit.py.
+OPEN_CORRECTION_WINDOW_S = int(os.environ.get("OPEN_CORRECTION_WINDOW_S", "300"))
+OPEN_BACKFILL_WINDOW_S = int(os.environ.get("OPEN_BACKFILL_WINDOW_S", "86400"))
 OPEN_DATA_MAX_BYTES = int(os.environ.get("OPEN_DATA_MAX_BYTES", str(8 * 1024 * 1024)))
 OPEN_ALLOW_HTTP_URLS = _env_bool("OPEN_ALLOW_HTTP_URLS")
 # Outbound HTTP to third parties (callbacks, probes): connect ≤ 30 s, read ≤ 60 s (R-8.1.2.2); callbacks are tried

@@ -68,7 +68,7 @@ class PlatformAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
     list_filter = ["state", "certified", "park"]
     search_fields = ["name", "app_id", "uscc"]
     readonly_fields = ["app_id", "state", "state_reason", "state_since", "use_backup", "last_probe_at",
-                       "last_probe_ms", "last_probe_ok"]
+                       "last_probe_ms", "last_probe_ok", "recovered_at"]
     inlines = [SubscriptionInline]
     actions = ["resume", "reissue"]
 

@@ -26,9 +26,11 @@ def probe(platform: Platform) -> bool:
     was = platform.last_probe_ok
     what = (f"HTTP {answer.status}" if answer.status else answer.error[:120]) + f", {answer.ms} ms"
     with transaction.atomic():
+        now = timezone.now()
+        recovered = {"recovered_at": now} if healthy and was is False else {}  # the end of an outage (R-7.4.3.3)
         Platform.objects.filter(pk=platform.pk).update(
-            last_probe_at=timezone.now(), last_probe_ms=answer.ms, last_probe_ok=healthy,
-            use_backup=(not healthy and bool(platform.backup_url)))
+            last_probe_at=now, last_probe_ms=answer.ms, last_probe_ok=healthy,
+            use_backup=(not healthy and bool(platform.backup_url)), **recovered)
         if not healthy:
             switch_zh = "，已切换到备用接口" if platform.backup_url else ""
             switch_en = "; calls switched to the backup URL" if platform.backup_url else ""
