@@ -34,9 +34,8 @@ def test_a_platform_down_alarm_pops_up_for_its_park_until_dismissed(page, settin
                    role="admin")
     set_membership(actor="test", user=users.create_user("boss-b", "b@example.invalid", PASSWORD), park=other,
                    role="admin")
-    with FakeHttp(status=503) as primary:
-        platform, _ = new_platform(park, name="省绿证交易平台", base_url=primary.url,
-                                   backup_url="https://gec-backup.example.cn/api")
+    with FakeHttp(status=503) as primary, FakeHttp() as backup:
+        platform, _ = new_platform(park, name="省绿证交易平台", base_url=primary.url, backup_url=backup.url)
         assert health.probe(platform) is False
     alarm = Alarm.objects.get(park=park, kind="integration", state="open")
 
