@@ -11,11 +11,9 @@ from apps.accounts.services import set_membership
 from apps.quality.models import Alarm
 from apps.quality.services import AlarmRaise, raise_alarms
 
-PASSWORD = "s3cret-Portal-pw"
-
 
 def _user(name, park, role="admin"):
-    user = get_user_model().objects.create_user(name, f"{name}@example.invalid", PASSWORD)
+    user = get_user_model().objects.create_user(name, f"{name}@example.invalid")  # force_login: no password
     set_membership(actor="test", user=user, park=park, role=role)
     return user
 

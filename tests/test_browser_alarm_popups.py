@@ -6,18 +6,31 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser_admin import CHROMIUM, login, page  # noqa: F401 - page fixture
+from tests.test_browser_admin import CHROMIUM, page  # noqa: F401 - page fixture
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's Chromium is not installed"),
 ]
-PASSWORD = "s3cret-Portal-pw"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 
-def test_a_platform_down_alarm_pops_up_for_its_park_until_dismissed(page, settings):  # noqa: F811
+def signed_in(tab, user, live_server_url):
+    """The browser signed in as ``user`` through a session cookie (the login form has its own tests)."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    tab.context.clear_cookies()
+    tab.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
+                              "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                              "url": live_server_url}])
+    tab.goto("/")
+
+
+def test_a_platform_down_alarm_pops_up_for_its_park_until_dismissed(page, settings, live_server):  # noqa: F811
     from django.contrib.auth import get_user_model
 
     from apps.accounts.services import save_park, set_membership
@@ -30,21 +43,21 @@ def test_a_platform_down_alarm_pops_up_for_its_park_until_dismissed(page, settin
     park = save_park(actor="test", code="TPA", name_zh="甲园区", time_zone="Asia/Shanghai")
     other = save_park(actor="test", code="TPB", name_zh="乙园区", time_zone="Asia/Shanghai")
     users = get_user_model().objects
-    set_membership(actor="test", user=users.create_user("boss-a", "a@example.invalid", PASSWORD), park=park,
-                   role="admin")
-    set_membership(actor="test", user=users.create_user("boss-b", "b@example.invalid", PASSWORD), park=other,
-                   role="admin")
+    boss_a = users.create_user("boss-a", "a@example.invalid")  # signed in by cookie: no password to hash
+    boss_b = users.create_user("boss-b", "b@example.invalid")
+    set_membership(actor="test", user=boss_a, park=park, role="admin")
+    set_membership(actor="test", user=boss_b, park=other, role="admin")
     with FakeHttp(status=503) as primary, FakeHttp() as backup:
         platform, _ = new_platform(park, name="省绿证交易平台", base_url=primary.url, backup_url=backup.url)
         assert health.probe(platform) is False
     alarm = Alarm.objects.get(park=park, kind="integration", state="open")
 
     page.set_viewport_size({"width": 1280, "height": 900})
-    login(page, "boss-b", PASSWORD)
+    signed_in(page, boss_b, live_server.url)
+    assert page.locator("#site-name").count() == 1  # the portal, signed in
     assert page.locator("#alarm-popups").count() == 0  # another park's administrator sees nothing
-    page.context.clear_cookies()
 
-    login(page, "boss-a", PASSWORD)
+    signed_in(page, boss_a, live_server.url)
     popup = page.locator("#alarm-popups")
     assert popup.is_visible() and "省绿证交易平台" in popup.inner_text() and "紧急告警" in popup.inner_text()
     DOCS.mkdir(parents=True, exist_ok=True)
