@@ -13,6 +13,7 @@ from apps.integrations import health, open
 from apps.integrations.models import Platform
 from tests.fake_http import FakeHttp
 from tests.open_platform import OpenClient, new_platform
+from tests.test_api_contract import assert_matches, openapi  # noqa: F401 (a fixture)
 
 
 @pytest.fixture(autouse=True)
@@ -76,13 +77,13 @@ def test_after_five_minutes_a_different_value_is_refused(hub):
     assert push(platform, topic, [rec(10.0)], t0 + timedelta(hours=1))["duplicates"] == 1
 
 
-def test_the_answer_over_the_wire_lists_corrections(hub):
+def test_the_answer_over_the_wire_lists_corrections(hub, openapi):  # noqa: F811
     platform, secret, topic = hub
     cli = OpenClient(platform, secret)
     assert cli.auth().status_code == 200
     assert cli.push(topic, [rec(10.0)]).json()["accepted"] == 1
     r = cli.push(topic, [rec(10.5), {"dataCode": "CO010101", "timestamp": "2026-11-23 10:00:00", "value": "x\x00"}])
-    body = r.json()
+    body = assert_matches(openapi, "/api/v1/open/data", "POST", r)
     assert body["corrected"] == [0] and body["accepted"] == 1 and body["rejected"][0]["index"] == 1
 
 
