@@ -457,19 +457,9 @@ class PortalSite(LandingPagesMixin, admin.AdminSite):
         return HttpResponseRedirect(target)
 
     def dismiss_alarm_popups(self, request):
-        """Hide the alarm pop-ups shown on the page (apps/quality/popups.py, R-7.4.4.2) for this user."""
         from apps.quality import popups
 
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        ids = [int(v) for v in request.POST.getlist("alarm")[:popups.POPUP_LIMIT * 2]
-               if v.isascii() and v.isdigit() and len(v) < 19]
-        popups.dismiss(request, ids)
-        target = request.POST.get("next") or reverse("admin:index", current_app=self.name)
-        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                               require_https=request.is_secure()):
-            target = reverse("admin:index", current_app=self.name)
-        return HttpResponseRedirect(target)
+        return popups.dismiss_view(request, self.name)
 
 
 def adopt(site) -> None:

@@ -10,7 +10,10 @@ whatever the number of alarms: at most POPUP_LIMIT + 1 rows are read."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from apps.accounts import access
 from apps.accounts.access import Action
@@ -53,3 +56,18 @@ def dismiss(request, ids: list[int]) -> None:
         if i not in kept:
             kept.append(i)
     request.session[SESSION_DISMISSED] = kept[-DISMISSED_KEEP:]
+
+
+def dismiss_view(request, site_name: str):
+    """The portal's "dismiss" button (admin:alarm_popups_dismiss, behind admin_view): the shown alarms' ids, then
+    back to the page it came from (this host only)."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    ids = [int(v) for v in request.POST.getlist("alarm")[:POPUP_LIMIT * 2]
+           if v.isascii() and v.isdigit() and len(v) < 19]
+    dismiss(request, ids)
+    target = request.POST.get("next") or reverse("admin:index", current_app=site_name)
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        target = reverse("admin:index", current_app=site_name)
+    return HttpResponseRedirect(target)
