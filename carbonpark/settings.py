@@ -372,6 +372,10 @@ OPEN_TOKEN_TTL_S = int(os.environ.get("OPEN_TOKEN_TTL_S", "7200"))
 OPEN_AUTH_FAILURES_SUSPEND = int(os.environ.get("OPEN_AUTH_FAILURES_SUSPEND", "3"))
 OPEN_PUSH_FAILURES_SUSPEND = int(os.environ.get("OPEN_PUSH_FAILURES_SUSPEND", "10"))
 OPEN_DATA_MAX_RECORDS = int(os.environ.get("OPEN_DATA_MAX_RECORDS", "10000"))
+# A re-pushed different value is a correction within this many seconds of the first push (R-7.4.3.1); records
+# flagged backfill are accepted this long after the platform's recovery (R-7.4.3.3). apps/integrations/resubmit.py.
+OPEN_CORRECTION_WINDOW_S = int(os.environ.get("OPEN_CORRECTION_WINDOW_S", "300"))
+OPEN_BACKFILL_WINDOW_S = int(os.environ.get("OPEN_BACKFILL_WINDOW_S", "86400"))
 OPEN_DATA_MAX_BYTES = int(os.environ.get("OPEN_DATA_MAX_BYTES", str(8 * 1024 * 1024)))
 OPEN_ALLOW_HTTP_URLS = _env_bool("OPEN_ALLOW_HTTP_URLS")
 # Outbound HTTP to third parties (callbacks, probes): connect ≤ 30 s, read ≤ 60 s (R-8.1.2.2); callbacks are tried
@@ -382,6 +386,9 @@ OUTBOUND_READ_TIMEOUT_S = float(os.environ.get("OUTBOUND_READ_TIMEOUT_S", "30"))
 CALLBACK_MAX_ATTEMPTS = int(os.environ.get("CALLBACK_MAX_ATTEMPTS", "8"))
 CALLBACK_BACKOFF_S = float(os.environ.get("CALLBACK_BACKOFF_S", "30"))
 PROBE_SLOW_S = float(os.environ.get("PROBE_SLOW_S", "5"))
+# Open alarms of these kinds pop up on every portal page until dismissed (apps/quality/popups.py, R-7.4.4.2).
+PORTAL_POPUP_ALARM_KINDS = [k.strip() for k in os.environ.get("PORTAL_POPUP_ALARM_KINDS", "integration").split(",")
+                            if k.strip()]
 # SMS alerts (R-7.4.4.2): an HTTP SMS provider; empty sends none. apps/integrations/sms.py says what it is sent.
 SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")
 SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")

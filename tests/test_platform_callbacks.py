@@ -144,12 +144,37 @@ def test_outage_alarms_sends_sms_and_fails_over_until_recovery(park, settings):
         # calls under the base URL go to the backup meanwhile
         d = _notice(platform, primary.url + "/cb")
         assert callbacks.deliver(d.pk) == "delivered"
-        assert [p for _m, p, _h, _b in backup.received] == ["/cb"] and len(primary.received) == 3  # 3 probes
+        assert [p for m, p, _h, _b in backup.received if m == "POST"] == ["/cb"] and len(primary.received) == 3
+        assert [m for m, _p, _h, _b in backup.received].count("GET") == 3  # the backup is probed too
         primary.answer(200)
         platform.refresh_from_db()
         assert health.probe(platform) is True
         platform.refresh_from_db()
         assert not platform.use_backup and Alarm.objects.get(pk=alarm.pk).state == "closed"
+
+
+def test_the_backup_url_is_probed_and_shown_and_used_only_while_it_answers(park, client):
+    from django.contrib.auth import get_user_model
+
+    from apps.accounts.services import set_membership
+
+    with FakeHttp(status=503) as primary, FakeHttp(status=502) as backup:
+        platform, _ = new_platform(park, base_url=primary.url, backup_url=backup.url)
+        assert health.probe(platform) is False
+        platform.refresh_from_db()
+        assert (platform.use_backup, platform.backup_probe_ok) == (False, False)  # no switch to a failing backup
+        assert platform.backup_probe_ms is not None and platform.backup_probe_at is not None
+        alarm = Alarm.objects.get(park=park, kind="integration", state="open")
+        assert "backup URL is failing too (HTTP 502" in alarm.message_en
+        backup.answer(200)
+        assert health.probe(platform) is False
+        platform.refresh_from_db()
+        assert (platform.use_backup, platform.backup_probe_ok) == (True, True)
+    boss = get_user_model().objects.create_user("boss", "b@x.invalid", "pw-Platforms-1")
+    set_membership(actor="test", user=boss, park=park, role="admin")
+    client.force_login(boss)
+    page = client.get(f"/integrations/platform/{platform.pk}/change/").content.decode()
+    assert "field-backup_probe_ok" in page and "field-backup_probe_ms" in page
 
 
 def test_a_slow_or_unreachable_primary_is_an_outage(park, settings):

@@ -358,7 +358,12 @@ def test_open_api_answers_match_the_schema(cli, openapi):  # noqa: F811
 
 def test_a_corrected_repush_and_a_backfill_are_accepted_once_and_flagged(cli):
     """R-7.4.3.1: the rejected record re-pushed corrected within minutes is stored, its good neighbour not twice;
-    R-7.4.3.3: records re-sent after an outage with backfill=true are accepted and carry the backfill flag."""
+    R-7.4.3.3: records re-sent after an outage with backfill=true are accepted and carry the backfill flag (the
+    windows themselves: tests/test_platform_resubmissions.py)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
     from apps.ingestion.models import Flag
 
     r0 = cli.subscribe(["CO010101"])
@@ -369,6 +374,8 @@ def test_a_corrected_repush_and_a_backfill_are_accepted_once_and_flagged(cli):
     assert r.status_code == 400 and [x["index"] for x in r.json()["rejected"]] == [1]
     r = cli.push(topic, [good, {"dataCode": "CO010101", "timestamp": ts(5), "value": 2}])
     assert (r.status_code, r.json()["accepted"], r.json()["duplicates"]) == (200, 1, 1)
+    # the health probe saw the platform recover an hour ago
+    Platform.objects.filter(pk=cli.platform.pk).update(recovered_at=timezone.now() - timedelta(hours=1))
     r = cli.push(topic, [{"dataCode": "CO010101", "timestamp": f"2026-11-22 {h:02d}:00:00", "value": h,
                           "backfill": True} for h in range(24)])
     assert (r.status_code, r.json()["accepted"]) == (200, 24)

@@ -418,7 +418,9 @@ class PortalSite(LandingPagesMixin, admin.AdminSite):
         return PortalAutocompleteView.as_view(admin_site=self)(request)
 
     def get_urls(self):
-        return [path("switch-park/", self.admin_view(self.switch_park), name="switch_park"), *super().get_urls()]
+        return [path("switch-park/", self.admin_view(self.switch_park), name="switch_park"),
+                path("alarm-popups/dismiss/", self.admin_view(self.dismiss_alarm_popups), name="alarm_popups_dismiss"),
+                *super().get_urls()]
 
     def each_context(self, request):
         context = super().each_context(request)
@@ -427,6 +429,9 @@ class PortalSite(LandingPagesMixin, admin.AdminSite):
                                                                                          "name_en"))
             picked = request.session.get(SESSION_PARK)
             context["portal_park"] = picked if any(p.pk == picked for p in context["portal_parks"]) else None
+            from apps.quality import popups
+
+            context["alarm_popups"] = popups.popups(request)
         return context
 
     def switch_park(self, request):
@@ -450,6 +455,11 @@ class PortalSite(LandingPagesMixin, admin.AdminSite):
             target = reverse("admin:index", current_app=self.name)
         messages.info(request, _("Showing all your parks.") if not value else _("Showing one park."))
         return HttpResponseRedirect(target)
+
+    def dismiss_alarm_popups(self, request):
+        from apps.quality import popups
+
+        return popups.dismiss_view(request, self.name)
 
 
 def adopt(site) -> None:

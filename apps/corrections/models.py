@@ -18,6 +18,8 @@ class Correction(models.Model):
         # Made by the platform, never requested (apps/quality/filling.py): per-reading values.
         REPAIR = "repair", _("repair by interpolation")
         LATE_READING = "late_reading", _("real reading after a fill")
+        # Re-pushed by a third-party platform within 5 min (apps/integrations/resubmit.py, R-7.4.3.1).
+        RESUBMISSION = "resubmission", _("corrected by the sending platform")
 
     class State(models.TextChoices):
         REQUESTED = "requested", _("requested")
@@ -60,7 +62,7 @@ class Correction(models.Model):
             models.CheckConstraint(
                 condition=(models.Q(kind="new_value", new_value__isnull=False, factor__isnull=True)
                            | models.Q(kind="factor", factor__isnull=False, new_value__isnull=True)
-                           | models.Q(kind__in=["repair", "late_reading"], factor__isnull=True,
+                           | models.Q(kind__in=["repair", "late_reading", "resubmission"], factor__isnull=True,
                                       new_value__isnull=True)),
                 name="correction_kind_value"),
         ]

@@ -312,13 +312,14 @@ def revise_readings(correction: Correction, *, written_by: str, now: datetime, v
     factor times the reading's effective value, with the effective value it replaces, flagged "corrected".
 
     ``values``: for the corrections the platform makes itself (kinds ``repair`` and ``late_reading``, from
-    apps/quality/filling.py), a list of (ts, value, flags): one revision per reading of the correction's series
-    at those times within its range, with that value and those flags ("repaired"; a late real reading's own).
+    apps/quality/filling.py; ``resubmission``, apps/integrations/resubmit.py): a list of (ts, value, flags), one
+    revision per reading of the correction's series at those times within its range, with that value and those
+    flags ("repaired"; a late real reading's own; a re-pushed one's, "corrected").
 
     Runs inside the caller's transaction (an ingest batch's, for a late real reading: the writer it declared is
     given back afterwards); corrections of one source are applied one at a time (an advisory lock), so a factor
     always multiplies the value the previous correction left."""
-    system = correction.kind in (Correction.Kind.REPAIR, Correction.Kind.LATE_READING)
+    system = correction.kind in (Correction.Kind.REPAIR, Correction.Kind.LATE_READING, Correction.Kind.RESUBMISSION)
     if system != (values is not None):
         raise ValueError("per-reading values go with the platform's own corrections, and only with them")
     with connection.cursor() as cur:

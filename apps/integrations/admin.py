@@ -64,11 +64,13 @@ class SubscriptionInline(PortalTabularInline):
 class PlatformAdmin(AuditHistoryMixin, PortalAdmin, ServiceAdmin):
     form = PlatformForm
     delete_action = NOBODY  # a platform is suspended, never deleted: its readings and audit name it
-    list_display = ["name", "park", "app_id", "state", "certified", "use_backup", "last_probe_ms", "created_at"]
+    list_display = ["name", "park", "app_id", "state", "certified", "use_backup", "last_probe_ms", "backup_probe_ok",
+                    "created_at"]
     list_filter = ["state", "certified", "park"]
     search_fields = ["name", "app_id", "uscc"]
     readonly_fields = ["app_id", "state", "state_reason", "state_since", "use_backup", "last_probe_at",
-                       "last_probe_ms", "last_probe_ok"]
+                       "last_probe_ms", "last_probe_ok", "backup_probe_at", "backup_probe_ms", "backup_probe_ok",
+                       "recovered_at"]
     inlines = [SubscriptionInline]
     actions = ["resume", "reissue"]
 

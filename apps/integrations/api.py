@@ -19,7 +19,7 @@ from apps.core import errors as core_errors
 from apps.core.api import RETRY_AFTER_S
 from apps.core.errors import CarbonParkError
 from apps.core.openapi import ErrorSerializer, error_response
-from apps.ingestion.api import RECORD_SCHEMA, IngestAnswer, check_idempotency_key
+from apps.ingestion.api import RECORD_SCHEMA, check_idempotency_key
 from apps.ingestion.jsonbody import loads
 from apps.ingestion.services import request_fingerprint
 from apps.integrations import errors, open, services
@@ -168,6 +168,19 @@ class OpenSubscribeView(PlatformView):
         return Response({"topic_code": sub.topic_code, "template": template})
 
 
+# The ingest answer plus the indexes of the records taken as corrections of earlier pushes (R-7.4.3.1).
+OpenDataAnswer = inline_serializer("OpenDataAnswer", {
+    "accepted": serializers.IntegerField(),
+    "duplicates": serializers.IntegerField(),
+    "rejected": inline_serializer("OpenRejectedRecord", {
+        "index": serializers.IntegerField(), "code": serializers.CharField(),
+        "message": serializers.CharField(), "field": serializers.CharField(required=False)}, many=True),
+    "corrected": serializers.ListField(child=serializers.IntegerField(), required=False,
+                                       help_text="records re-pushed within 5 min with another value: stored as "
+                                                 "corrections (revisions), counted as accepted"),
+})
+
+
 class OpenDataView(PlatformView):
     """Push records of a topic (interfaces.md §6.4): 200 when all were accepted, 400 with per-record codes
     (valid records are still stored), 500 on a platform failure. Same Idempotency-Key and body: stored once.
@@ -181,8 +194,8 @@ class OpenDataView(PlatformView):
                         "description": "sourceId may be omitted (it is the topic code)"}}}},
         parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
                                      description="Same key and body → same answer, stored once.")],
-        responses={200: IngestAnswer,
-                   400: PolymorphicProxySerializer("OpenDataAnswerOrError", [IngestAnswer, ErrorSerializer],
+        responses={200: OpenDataAnswer,
+                   400: PolymorphicProxySerializer("OpenDataAnswerOrError", [OpenDataAnswer, ErrorSerializer],
                                                    resource_type_field_name=None),
                    401: error_response("E7405 token invalid or expired"),
                    403: error_response("E7404, E7406"), 404: error_response("E7407 unknown topic_code"),
@@ -220,9 +233,10 @@ class PlatformSerializer(serializers.ModelSerializer):
         model = Platform
         fields = ["id", "park", "name", "uscc", "base_url", "backup_url", "ip_whitelist", "alert_email",
                   "alert_phone", "callback_url", "certified", "rate_limit", "app_id", "state", "state_reason",
-                  "use_backup", "last_probe_at", "last_probe_ms", "created_at"]
+                  "use_backup", "last_probe_at", "last_probe_ms", "backup_probe_ok", "backup_probe_ms",
+                  "recovered_at", "created_at"]
         read_only_fields = ["app_id", "state", "state_reason", "use_backup", "last_probe_at", "last_probe_ms",
-                            "created_at"]
+                            "backup_probe_ok", "backup_probe_ms", "recovered_at", "created_at"]
 
 
 class PlatformWrite(serializers.Serializer):

@@ -45,3 +45,9 @@ E7419 = define("E7419", 400, "回调地址 {value} 无效：须为 https:// 地�
                "R-7.4.1.1")
 E7420 = define("E7420", 503, "第三方平台接口中断或响应超过 {threshold} 秒。",
                "A third-party platform's endpoint is down or slower than {threshold} s.", "R-7.4.4.2")
+E7421 = define("E7421", 400, "补传记录须在平台恢复后 {hours} 小时内送达（最近一次恢复：{recovered}）。",
+               "A backfill record must arrive within {hours} h after the platform's recovery (last recovery: "
+               "{recovered}).", "R-7.4.3.3")
+E7422 = define("E7422", 400, "更正须在首次推送后 {minutes} 分钟内重推（首次推送：{first}），请联系园区提交更正申请。",
+               "A correction must be re-pushed within {minutes} min of the first push (first push: {first}); ask "
+               "the park for a correction request.", "R-7.4.3.1")

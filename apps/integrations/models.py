@@ -43,6 +43,12 @@ class Platform(models.Model):
     last_probe_at = models.DateTimeField(_("last probe"), null=True, blank=True)
     last_probe_ms = models.PositiveIntegerField(_("last response (ms)"), null=True, blank=True)
     last_probe_ok = models.BooleanField(_("primary healthy"), null=True, blank=True)
+    backup_probe_at = models.DateTimeField(_("last backup probe"), null=True, blank=True)
+    backup_probe_ms = models.PositiveIntegerField(_("backup response (ms)"), null=True, blank=True)
+    backup_probe_ok = models.BooleanField(_("backup healthy"), null=True, blank=True)
+    # The end of the last outage (the probe found the primary healthy again) or suspension (resumed): backfills
+    # are accepted for BACKFILL_WINDOW_S after it (R-7.4.3.3).
+    recovered_at = models.DateTimeField(_("recovered"), null=True, blank=True)
     created_at = models.DateTimeField(_("registered"), auto_now_add=True)
 
     class Meta:

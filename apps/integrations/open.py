@@ -9,16 +9,19 @@ import ipaddress
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from apps.catalog.models import CollectionMethod, DataItem
 from apps.core.errors import CarbonParkError
 from apps.ingestion.channels.payloads import Refusal
-from apps.ingestion.services import IngestResult, ingest_readings
-from apps.integrations import errors, services
+from apps.ingestion.config import cached_config, current_config
+from apps.ingestion.services import IngestResult, ingest_readings, prepare_readings
+from apps.integrations import errors, resubmit, services
 from apps.integrations import limits as open_limits
 from apps.integrations.models import Platform, Subscription
 from apps.sources.models import DataSource
@@ -189,6 +192,7 @@ def subscribe(platform: Platform, body) -> tuple[Subscription, dict]:
 class PushResult:
     result: IngestResult
     index_of: list[int]  # ingest's record index → the index in the pushed records
+    corrected: list[int] = field(default_factory=list)  # indexes in the pushed records (R-7.4.3.1)
 
     def response(self, lang: str) -> dict:
         body = self.result.response(lang)
@@ -196,13 +200,22 @@ class PushResult:
             if 0 <= r["index"] < len(self.index_of):
                 r["index"] = self.index_of[r["index"]]
         body["rejected"].sort(key=lambda r: r["index"])
+        if self.corrected:  # stored as revisions: accepted, not duplicates
+            body["corrected"] = sorted(self.corrected)
+            body["accepted"] += len(self.corrected)
+            body["duplicates"] = max(0, body["duplicates"] - len(self.corrected))
         return body
 
 
-def push(platform: Platform, body, *, idempotency_key: str | None, request_hash: str) -> PushResult:
-    """``/open/data`` (R-7.4.2.4, R-7.4.3.1): records of one topic, each checked against the topic's codes and
-    source, stored through ``ingest_readings`` (channel third_party, the platform's park only); per-record
-    codes in the answer, rejections kept with their raw content. Same Idempotency-Key and body: stored once."""
+def push(platform: Platform, body, *, idempotency_key: str | None, request_hash: str,
+         now: datetime | None = None) -> PushResult:
+    """``/open/data`` (R-7.4.2.4, R-7.4.3.1, R-7.4.3.3): records of one topic, each checked against the topic's
+    codes and source, stored through ``ingest_readings`` (channel third_party, the platform's park only);
+    per-record codes in the answer, rejections kept with their raw content. Same Idempotency-Key and body:
+    stored once. A different value re-pushed within 5 min is a correction (a revision, listed under
+    ``corrected``), later refused (E7422); ``backfill: true`` records only within 24 h of the platform's
+    recovery (E7421). See apps/integrations/resubmit.py."""
+    now = now or timezone.now()
     if not isinstance(body, dict):
         raise CarbonParkError(errors.E7409, field="body", name="body", detail="a JSON object {topic_code, records}")
     topic = body.get("topic_code")
@@ -222,9 +235,12 @@ def push(platform: Platform, body, *, idempotency_key: str | None, request_hash:
     certified_only = set() if platform.certified else set(
         DataItem.objects.filter(code__in=codes, evidence_required=True).values_list("code", flat=True))
     kept, index_of, refused, refused_at = [], [], [], []
+    backfill_error = False
     for i, record in enumerate(records):
         error = None
         if isinstance(record, dict):
+            if record.get("backfill") is True and backfill_error is False:
+                backfill_error = resubmit.backfill_refusal(platform, now)
             source = record.get("sourceId", topic)
             code = record.get("dataCode")
             if source != topic:
@@ -233,6 +249,8 @@ def push(platform: Platform, body, *, idempotency_key: str | None, request_hash:
                 error = (errors.E7408, {"code": str(code)[:16], "codes": ",".join(sub.data_codes)})
             elif code in certified_only or (code is None and len(codes) == 1 and codes <= certified_only):
                 error = (errors.E7411, {"code": code or next(iter(codes))})
+            elif record.get("backfill") is True and backfill_error:
+                error = backfill_error
             elif "sourceId" not in record:
                 record["sourceId"] = topic  # the body's own dict: no copy per record
         if error:
@@ -241,9 +259,29 @@ def push(platform: Platform, body, *, idempotency_key: str | None, request_hash:
         else:
             kept.append(record)
             index_of.append(i)
-    result = ingest_readings(kept, channel="third_party", actor=platform.audit_label, parks=[platform.park_id],
-                             idempotency_key=idempotency_key, request_hash=request_hash, refused=refused)
-    return PushResult(result, index_of + refused_at)
+    cfg = cached_config() or current_config()
+    prepared = prepare_readings(kept, cfg, parks=[platform.park_id], now=now, refused=tuple(refused))
+    again = resubmit.find(prepared.rows, now)
+    if again.late:  # repeats with another value after the correction window: refused, the rest prepared again
+        late = [(j, k) for j, k in enumerate(kept) if j in again.late]
+        for j, record in late:
+            code, params = resubmit.late_refusal(again.late[j])
+            refused.append(Refusal(_raw(record), code, params, topic, str(record.get("dataCode") or "")[:8]))
+            refused_at.append(index_of[j])
+        keep = [j for j in range(len(kept)) if j not in again.late]
+        kept, index_of = [kept[j] for j in keep], [index_of[j] for j in keep]
+        position = {old: new for new, old in enumerate(keep)}
+        prepared = prepare_readings(kept, cfg, parks=[platform.park_id], now=now, refused=tuple(refused))
+        for r in again.corrections:
+            r.index = position[r.index]
+    with transaction.atomic():
+        result = ingest_readings(None, channel="third_party", actor=platform.audit_label,
+                                 idempotency_key=idempotency_key, request_hash=request_hash, prepared=prepared)
+        corrected = []
+        if again.corrections and not result.replayed:
+            resubmit.apply(platform, again.corrections, now)
+            corrected = [index_of[r.index] for r in again.corrections]
+    return PushResult(result, index_of + refused_at, corrected)
 
 
 def _raw(record) -> str:

@@ -170,8 +170,9 @@ def resume_platform(*, actor, platform: Platform, reason: str = "") -> Platform:
 
     access.require(actor, Action.MANAGE, platform.park_id)
     before = {"state": platform.state, "reason": platform.state_reason}
+    now = timezone.now()
     Platform.objects.filter(pk=platform.pk).update(state=Platform.State.ACTIVE, state_reason="",
-                                                   state_since=timezone.now(), auth_failures=0)
+                                                   state_since=now, auth_failures=0, recovered_at=now)
     platform.refresh_from_db()
     open_limits.forget_push_failures(platform.app_id)
     record_change(actor=actor, action="platform.resume", obj=platform, before=before, after={"state": "active"},
