@@ -3,10 +3,6 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-# The suite runs in two pytest-xdist workers (a file's tests stay together in one): most of its time is spent
-# waiting on servers, browsers and subprocesses. TEST_WORKERS=0 runs it in one process.
-TEST_WORKERS ?= 2
-
 .PHONY: run test smoke bench bench-small bench-mqtt bench-peer bench-edge bench-admin bench-entry bench-front lint docs messages fuzz fuzz-api
 
 run: $(VENV)/.runtime
@@ -17,7 +13,7 @@ test: $(VENV)/.dev
 	@scripts/install-mosquitto
 	@scripts/install-systemd-analyze
 	@scripts/install-nginx
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 smoke: $(VENV)/.runtime
 	$(BIN)/python scripts/smoke.py

@@ -10,12 +10,7 @@ import time
 from pathlib import Path
 
 VAR = Path(__file__).resolve().parent.parent / "var" / "test"
-# Under pytest-xdist (`make test` runs two workers) each worker has its own files and Redis database, and its
-# own test database (pytest-django suffixes the name): the servers are the controller's, started once below.
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 os.environ.setdefault("CARBONPARK_VAR", str(VAR))
-if WORKER:  # the controller's directory, inherited, gets one folder per worker
-    os.environ["CARBONPARK_VAR"] = str(Path(os.environ["CARBONPARK_VAR"]) / WORKER)
 
 
 def _embedded_postgres() -> str:
@@ -52,12 +47,6 @@ if not os.environ.get("DATABASE_URL"):
     os.environ["DATABASE_URL"] = _embedded_postgres()
 if not os.environ.get("REDIS_URL"):
     os.environ["REDIS_URL"] = _embedded_redis()
-if WORKER:
-    from urllib.parse import urlsplit, urlunsplit
-
-    _url = urlsplit(os.environ["REDIS_URL"])
-    _db = int(_url.path.strip("/") or 0)
-    os.environ["REDIS_URL"] = urlunsplit(_url._replace(path=f"/{(_db + 1 + int(WORKER.removeprefix('gw'))) % 16}"))
 
 # The suite is not a deployment: /healthz expects no process here unless a test says so (settings.HEALTH_EXPECT).
 os.environ.setdefault("HEALTH_EXPECT", "")
