@@ -494,7 +494,7 @@ def test_sigkill_loses_nothing_and_last_will(tmp_path):
             received = lambda: {identity(r) for r in got.records}  # noqa: E731
             got.drain(sub, lambda: accepted_at_kill <= received(), timeout=20)
             agent2.send_signal(signal.SIGTERM)
-            assert agent2.wait(15) == 0
+            assert agent2.wait(30) == 0  # a clean exit on SIGTERM; 15 s was seen too short on a loaded machine
         finally:
             if agent2.poll() is None:
                 agent2.kill()
